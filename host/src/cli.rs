@@ -1,0 +1,183 @@
+//! The `zkbox` command line, exactly as ARCHITECTURE.md's "CLI surface" lists it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::LogFormat;
+
+/// Exit status of a subcommand whose issue has not landed yet.
+pub const EXIT_NOT_BUILT: i32 = 2;
+
+/// zkbox: a hardware-accelerated RISC-V proving appliance.
+#[derive(Debug, Parser)]
+#[command(name = "zkbox", version = crate::VERSION, about, max_term_width = 100)]
+pub struct Cli {
+    /// Configuration file (TOML); see docs/configuration.md.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log format on standard error [config: log.format].
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. `debug` or `info,zkbox_accel=trace` [config: log.level].
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List compute backends: cpu, opencl:N, cuda:N, vulkan:N.
+    Devices {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmark kernels, execution or proving on chosen backends.
+    Bench(BenchArgs),
+    /// Execute a guest ELF; prints "cycles: N" and "output: <hex>".
+    Run(RunArgs),
+    /// Prove a guest's execution.
+    Prove(ProveArgs),
+    /// Verify a proof; exit 0 iff valid.
+    Verify(VerifyArgs),
+    /// Run the appliance: sequencer, proving workers, gRPC and metrics.
+    Serve(ServeArgs),
+    /// Drive a JSON-RPC endpoint with pre-signed transfers.
+    Loadgen(LoadgenArgs),
+    /// Drive the gRPC API as a tenant.
+    Client(ClientArgs),
+}
+
+/// What `zkbox bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchTarget {
+    /// Batched forward NTT.
+    Ntt,
+    /// Coset low-degree extension.
+    Lde,
+    /// Poseidon2 Merkle tree.
+    Merkle,
+    /// Constraint/quotient evaluation.
+    Quotient,
+    /// RV32IM execution.
+    Exec,
+    /// Native and guest EVM execution.
+    Evm,
+    /// End-to-end proving.
+    Prove,
+    /// Everything above.
+    All,
+}
+
+/// `zkbox bench` arguments.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    pub target: BenchTarget,
+    /// Backends to compare, comma-separated (e.g. cpu,opencl:0).
+    #[arg(long, value_delimiter = ',', value_name = "B")]
+    pub backend: Vec<String>,
+    /// Range of log2 sizes, e.g. 10..24.
+    #[arg(long, value_name = "A..B")]
+    pub log_n: Option<String>,
+    /// Number of matrix columns.
+    #[arg(long, value_name = "N")]
+    pub cols: Option<usize>,
+    /// Write results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Draw an SVG plot to FILE.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+/// `zkbox run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The guest program (static RV32IM ELF).
+    pub elf: PathBuf,
+    /// Private input bytes.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Stop with an error after N cycles [config: executor.max_cycles].
+    #[arg(long, value_name = "N")]
+    pub max_cycles: Option<u64>,
+    /// Also write the raw public output to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `zkbox prove` arguments.
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// The guest program (static RV32IM ELF).
+    pub elf: PathBuf,
+    /// Private input bytes.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Device to prove on (cpu, opencl:N, cuda:N, vulkan:N).
+    #[arg(long, value_name = "B", default_value = "cpu")]
+    pub backend: String,
+    /// Where to write the proof.
+    #[arg(short = 'o', long = "output", value_name = "PROOF")]
+    pub output: PathBuf,
+}
+
+/// `zkbox verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The proof file.
+    pub proof: PathBuf,
+    /// Check that the proof is for this program.
+    #[arg(long, value_name = "FILE")]
+    pub elf: Option<PathBuf>,
+}
+
+/// `zkbox serve` arguments (`--config` is global).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory for state, logs and the job store [config: data_dir].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Transaction mix for `zkbox loadgen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoadKind {
+    /// Plain ETH transfers.
+    Eth,
+    /// ERC-20 `transfer` calls.
+    Erc20,
+}
+
+/// `zkbox loadgen` arguments.
+#[derive(Debug, Args)]
+pub struct LoadgenArgs {
+    /// JSON-RPC endpoint to drive.
+    #[arg(long, value_name = "URL")]
+    pub rpc: String,
+    /// Transaction mix.
+    #[arg(long, value_enum, default_value = "eth")]
+    pub kind: LoadKind,
+    /// Target rate in transactions per second (flat out when absent).
+    #[arg(long, value_name = "N")]
+    pub tps: Option<u64>,
+    /// How long to run, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 10)]
+    pub duration: u64,
+    /// Write results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// `zkbox client` arguments: everything after `client` goes to the tenant client.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Tenant client arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}

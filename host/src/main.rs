@@ -1,0 +1,99 @@
+//! `zkbox`: the appliance's command-line entry point. See `zkbox --help`.
+//!
+//! Exit status: 0 success; 1 a runtime error; 2 a usage error or a subcommand that is not
+//! built yet; 78 an unusable configuration (sysexits' EX_CONFIG); `zkbox run` exits with
+//! the guest's own exit code, and 101 when execution fails.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use zkbox_host::cli::{Cli, Command, EXIT_NOT_BUILT};
+use zkbox_host::config::{Config, ConfigLoader};
+use zkbox_host::{devices, serve, telemetry};
+
+/// Exit status for a configuration that cannot be used.
+const EXIT_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load_config(&cli) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("zkbox: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Err(err) = telemetry::init_logging(&config.log) {
+        eprintln!("zkbox: {err:#}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    match dispatch(&cli.command, &config) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("zkbox: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Defaults, then `--config`, then `ZKBOX_*` variables, then flags.
+fn load_config(cli: &Cli) -> Result<Config, zkbox_host::config::ConfigError> {
+    let mut loader = ConfigLoader::new();
+    if let Some(path) = &cli.config {
+        loader = loader.file(path)?;
+    }
+    loader = loader.env(std::env::vars());
+    if let Some(format) = cli.log_format {
+        let value = toml::Value::try_from(format).expect("log format serialises");
+        loader = loader.flag("log.format", value, "--log-format");
+    }
+    if let Some(level) = &cli.log_level {
+        loader = loader.flag("log.level", level.clone().into(), "--log-level");
+    }
+    match &cli.command {
+        Command::Serve(args) => {
+            if let Some(dir) = &args.data_dir {
+                loader = loader.flag("data_dir", dir.display().to_string().into(), "--data-dir");
+            }
+        }
+        Command::Run(args) => {
+            if let Some(n) = args.max_cycles {
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
+                loader = loader.flag("executor.max_cycles", n.into(), "--max-cycles");
+            }
+        }
+        _ => {}
+    }
+    loader.load()
+}
+
+fn dispatch(command: &Command, config: &Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Devices { json } => {
+            let found = zkbox_accel::discover();
+            let text = if *json {
+                devices::render_json(&found)
+            } else {
+                devices::render_table(&found)
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(_) => serve::run(config).map(|()| ExitCode::SUCCESS),
+        Command::Bench(_) => Ok(not_built(
+            "bench",
+            "the accel issue (ntt, lde, merkle) and later issues",
+        )),
+        Command::Run(_) => Ok(not_built("run", "the executor issue")),
+        Command::Prove(_) => Ok(not_built("prove", "the prover issue")),
+        Command::Verify(_) => Ok(not_built("verify", "the prover issue")),
+        Command::Loadgen(_) => Ok(not_built("loadgen", "the sequencer issue")),
+        Command::Client(_) => Ok(not_built("client", "the host gRPC issue")),
+    }
+}
+
+/// Says that a subcommand has not landed yet and returns exit status 2.
+fn not_built(name: &str, issue: &str) -> ExitCode {
+    eprintln!("zkbox {name}: not built yet (arrives with {issue})");
+    ExitCode::from(EXIT_NOT_BUILT as u8)
+}

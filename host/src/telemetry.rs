@@ -1,0 +1,84 @@
+//! Logs and metrics, set up once per process.
+//!
+//! Logs go to standard error through `tracing` (human or JSON lines), leaving standard output
+//! to the commands' own results. Metrics go through the `metrics` facade into one Prometheus
+//! registry, served as text at `/metrics`. Conventions for every crate: metric names start
+//! with `zkbox_`, are in base units (`_seconds`, `_bytes`), and counters end in `_total`.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Installs the global `tracing` subscriber. `RUST_LOG`, when set, overrides the configured
+/// level, as Rust developers expect.
+pub fn init_logging(config: &LogConfig) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.is_empty() => EnvFilter::try_new(&directives)
+            .with_context(|| format!("RUST_LOG={directives:?} is not a tracing filter"))?,
+        _ => EnvFilter::try_new(&config.level)
+            .with_context(|| format!("log.level {:?} is not a tracing filter", config.level))?,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match config.format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    installed.map_err(|err| anyhow::anyhow!("cannot install the log subscriber: {err}"))
+}
+
+/// Installs the process-wide Prometheus recorder and describes the host's own metrics.
+pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the Prometheus metrics recorder")?;
+    metrics::describe_gauge!(
+        "zkbox_build_info",
+        "Always 1; labels carry the version and commit."
+    );
+    metrics::gauge!(
+        "zkbox_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "commit" => env!("BUILD_GIT_COMMIT"),
+    )
+    .set(1.0);
+    metrics::describe_gauge!(
+        "zkbox_start_time_seconds",
+        metrics::Unit::Seconds,
+        "Unix time at which the process started."
+    );
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    metrics::gauge!("zkbox_start_time_seconds").set(started);
+    Ok(handle)
+}
+
+/// Binds the metrics endpoint; returns the bound address (useful when the port was 0) and
+/// the server future, which serves `/metrics` and `/healthz` until `shutdown` resolves.
+pub async fn bind_metrics_server(
+    listen: SocketAddr,
+    handle: PrometheusHandle,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(
+    SocketAddr,
+    impl std::future::Future<Output = std::io::Result<()>>,
+)> {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen for metrics on {listen}"))?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new()
+        .route("/metrics", get(move || std::future::ready(handle.render())))
+        .route("/healthz", get(|| std::future::ready("ok\n")));
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .into_future();
+    Ok((bound, server))
+}
