@@ -14,6 +14,7 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         "zkbox-kernels",
         "zkbox-accel",
         "zkbox-executor",
+        "zkbox-evm",
         "zkbox-prover",
         "zkbox-sequencer",
         "zkbox-firmware",
@@ -21,12 +22,21 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     BTreeMap::from([
         ("zkbox-kernels", BTreeSet::new()),
         ("zkbox-accel", BTreeSet::from(["zkbox-kernels"])),
-        ("zkbox-executor", BTreeSet::new()),
+        ("zkbox-evm", BTreeSet::new()),
+        ("zkbox-executor", BTreeSet::from(["zkbox-evm"])),
         (
             "zkbox-prover",
-            BTreeSet::from(["zkbox-kernels", "zkbox-accel", "zkbox-executor"]),
+            BTreeSet::from([
+                "zkbox-kernels",
+                "zkbox-accel",
+                "zkbox-executor",
+                "zkbox-evm",
+            ]),
         ),
-        ("zkbox-sequencer", BTreeSet::from(["zkbox-executor"])),
+        (
+            "zkbox-sequencer",
+            BTreeSet::from(["zkbox-executor", "zkbox-evm"]),
+        ),
         ("zkbox-firmware", BTreeSet::new()),
         ("zkbox-host", BTreeSet::from(all)),
         (

@@ -1,0 +1,150 @@
+//! Native block execution against a complete in-memory [`State`].
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+use alloy_consensus::ReceiptEnvelope;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+
+use crate::Error;
+use crate::block::{Block, BlockOutput, seal};
+use crate::exec::{AccountChange, AccountInfo, Overlay, StateReader, execute_transactions};
+use crate::state::State;
+
+/// Hashes of earlier blocks, by number, for BLOCKHASH (the 256 before the current one).
+pub type BlockHashes = BTreeMap<u64, B256>;
+
+/// A [`StateReader`] over a complete state: it never lacks anything but block hashes.
+#[derive(Debug)]
+pub struct NativeReader<'a> {
+    state: &'a State,
+    block_hashes: &'a BlockHashes,
+}
+
+impl<'a> NativeReader<'a> {
+    /// Reads from `state`, answering BLOCKHASH from `block_hashes`.
+    pub fn new(state: &'a State, block_hashes: &'a BlockHashes) -> Self {
+        Self {
+            state,
+            block_hashes,
+        }
+    }
+}
+
+impl StateReader for NativeReader<'_> {
+    fn account(&mut self, address: Address) -> Result<Option<AccountInfo>, Error> {
+        Ok(self.state.account(&address).map(|a| AccountInfo {
+            nonce: a.nonce,
+            balance: a.balance,
+            code_hash: a.code_hash,
+        }))
+    }
+
+    fn storage(&mut self, address: Address, slot: U256) -> Result<U256, Error> {
+        Ok(self.state.storage(&address, &slot))
+    }
+
+    fn code(&mut self, hash: B256) -> Result<Bytes, Error> {
+        self.state.code(&hash).ok_or(Error::MissingCode(hash))
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, Error> {
+        self.block_hashes
+            .get(&number)
+            .copied()
+            .ok_or(Error::MissingBlockHash(number))
+    }
+}
+
+/// Executes `block` on `state`. On success the state is the post-state; on error it is
+/// unchanged (a block is applied whole or not at all).
+pub fn execute_block(
+    state: &mut State,
+    block: &Block,
+    block_hashes: &BlockHashes,
+) -> Result<BlockOutput, Error> {
+    let pre_state_root = state.state_root();
+    let run = run_block(state, block, block_hashes)?;
+    Ok(run.commit(state, block, pre_state_root))
+}
+
+/// A block executed over a state but not applied to it yet.
+pub(crate) struct NativeRun {
+    receipts: Vec<ReceiptEnvelope>,
+    /// Every account whose pre-state the block read (all it changed among them).
+    pub(crate) read_accounts: BTreeSet<Address>,
+    changes: BTreeMap<Address, AccountChange>,
+    new_codes: BTreeMap<B256, Bytes>,
+}
+
+/// Executes `block` over `state` without changing it.
+pub(crate) fn run_block(
+    state: &State,
+    block: &Block,
+    block_hashes: &BlockHashes,
+) -> Result<NativeRun, Error> {
+    let transactions = block.recover_senders()?;
+    let mut overlay = Overlay::new(NativeReader::new(state, block_hashes));
+    let receipts = execute_transactions(&mut overlay, &block.env, &transactions)?;
+    let read_accounts = overlay.read_accounts();
+    let (_, changes, new_codes) = overlay.into_parts();
+    Ok(NativeRun {
+        receipts,
+        read_accounts,
+        changes,
+        new_codes,
+    })
+}
+
+impl NativeRun {
+    /// Applies the run to `state` and seals the block.
+    pub(crate) fn commit(
+        self,
+        state: &mut State,
+        block: &Block,
+        pre_state_root: B256,
+    ) -> BlockOutput {
+        apply_changes(state, &self.changes, self.new_codes);
+        let post_state_root = state.state_root();
+        seal(
+            &block.env,
+            &block.transactions,
+            self.receipts,
+            pre_state_root,
+            post_state_root,
+        )
+    }
+}
+
+/// Applies a block's account changes and new code to a complete state.
+pub(crate) fn apply_changes(
+    state: &mut State,
+    changes: &BTreeMap<Address, AccountChange>,
+    new_codes: BTreeMap<B256, Bytes>,
+) {
+    for code in new_codes.into_values() {
+        state.insert_code(code);
+    }
+    for (address, change) in changes {
+        let Some(info) = change.info else {
+            state.remove_account(address);
+            continue;
+        };
+        let mut account = state.remove_account(address).unwrap_or_default();
+        if change.storage_cleared {
+            account.storage.clear();
+        }
+        for (slot, value) in &change.storage {
+            if value.is_zero() {
+                account.storage.remove(slot);
+            } else {
+                account.storage.insert(*slot, *value);
+            }
+        }
+        account.nonce = info.nonce;
+        account.balance = info.balance;
+        account.code_hash = info.code_hash;
+        state.put_account(*address, account);
+    }
+}

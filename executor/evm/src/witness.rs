@@ -1,0 +1,358 @@
+//! Block witnesses: everything a verifier needs to re-execute a block without the state, and
+//! the verifier itself ([`verify_and_execute`]), the function the EVM guest runs.
+//!
+//! # Format (version 1)
+//!
+//! ```text
+//! magic    4 bytes  "ZKBW"
+//! version  2 bytes  big-endian, 1
+//! body     RLP list [
+//!            env:            [chain_id, spec, parent_hash, number, timestamp, gas_limit,
+//!                             base_fee, beneficiary, prev_randao, excess_blob_gas],
+//!            pre_state_root: 32 bytes,
+//!            transactions:   [EIP-2718 encoding, ...],
+//!            nodes:          [RLP trie node, ...],
+//!            codes:          [contract code, ...],
+//!            block_hashes:   [[number, hash], ...],
+//!          ]
+//! ```
+//!
+//! Nothing may follow the body. `nodes` is the deduplicated union of the account-trie and
+//! storage-trie nodes the block needs: the Merkle proof of every account and slot it reads or
+//! writes, plus the sibling a deletion merges into its parent. The verifier indexes nodes and
+//! codes by their keccak, so neither can be forged: a node or code that does not hash to what
+//! its parent (ultimately the pre-state root) names is simply not found, and a block that
+//! needs it fails with [`Error::Trie`] or [`Error::MissingCode`]. Pre-state values are never
+//! taken from the witness directly, only read out of the tries, so a witness cannot lie
+//! about one. `block_hashes` (for BLOCKHASH) are taken on trust in version 1: the parent
+//! hash chain that would bind them is the sequencer's concern.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
+use alloy_trie::TrieAccount;
+
+use crate::Error;
+use crate::block::{Block, BlockEnv, BlockOutput, seal};
+use crate::exec::{AccountChange, AccountInfo, Overlay, StateReader, execute_transactions};
+use crate::native::{BlockHashes, run_block};
+use crate::state::State;
+use crate::trie::{NodeSource, PartialTrie};
+
+/// First bytes of every encoded witness.
+pub const WITNESS_MAGIC: [u8; 4] = *b"ZKBW";
+/// The witness format version this code writes and reads.
+pub const WITNESS_VERSION: u16 = 1;
+
+/// The hash of an earlier block, for BLOCKHASH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, RlpEncodable, RlpDecodable)]
+pub struct BlockHashEntry {
+    /// Block number.
+    pub number: u64,
+    /// Its hash.
+    pub hash: B256,
+}
+
+/// A block and the part of its pre-state it touches, with proofs (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
+pub struct Witness {
+    /// The block's environment.
+    pub env: BlockEnv,
+    /// The state root the block starts from.
+    pub pre_state_root: B256,
+    /// The block's transactions, EIP-2718 encoded.
+    pub transactions: Vec<Bytes>,
+    /// Trie nodes (RLP), any order.
+    pub nodes: Vec<Bytes>,
+    /// Contract code the block runs.
+    pub codes: Vec<Bytes>,
+    /// Hashes of earlier blocks the block asks for.
+    pub block_hashes: Vec<BlockHashEntry>,
+}
+
+impl Witness {
+    /// The versioned encoding: magic, version, RLP body.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.length() + 6);
+        out.extend_from_slice(&WITNESS_MAGIC);
+        out.extend_from_slice(&WITNESS_VERSION.to_be_bytes());
+        Encodable::encode(self, &mut out);
+        out
+    }
+
+    /// Reads an encoded witness; anything but exactly one version-1 witness is an error.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let rest = bytes.strip_prefix(&WITNESS_MAGIC).ok_or(Error::BadMagic)?;
+        let (version, mut body) = rest.split_first_chunk::<2>().ok_or(Error::BadMagic)?;
+        let version = u16::from_be_bytes(*version);
+        if version != WITNESS_VERSION {
+            return Err(Error::UnsupportedVersion(version));
+        }
+        let witness = <Self as Decodable>::decode(&mut body)?;
+        if !body.is_empty() {
+            return Err(Error::TrailingBytes);
+        }
+        Ok(witness)
+    }
+}
+
+/// Checks a witness against its pre-state root and executes its block: what the EVM guest
+/// runs. Returns the same [`BlockOutput`] native execution does, or an error if the witness
+/// is malformed, incomplete or inconsistent with its root, or the block is invalid.
+pub fn verify_and_execute(witness: &Witness) -> Result<BlockOutput, Error> {
+    let block = Block::from_raw(witness.env.clone(), &witness.transactions)?;
+    let nodes: BTreeMap<B256, Bytes> = witness
+        .nodes
+        .iter()
+        .map(|n| (keccak256(n), n.clone()))
+        .collect();
+    let codes = witness
+        .codes
+        .iter()
+        .map(|c| (keccak256(c), c.clone()))
+        .collect();
+    let block_hashes = witness
+        .block_hashes
+        .iter()
+        .map(|e| (e.number, e.hash))
+        .collect();
+    let reader = WitnessReader::new(witness.pre_state_root, nodes, codes, block_hashes);
+    run(reader, &block).map(|(output, _)| output)
+}
+
+/// Executes `block` on `state` (as [`crate::execute_block`] does) and also returns its witness.
+/// The witness is built by running the verifier's own procedure over the whole state and
+/// keeping exactly the nodes, code and block hashes it asked for; its result must equal
+/// native execution's, or this fails with [`Error::Evm`].
+pub fn execute_block_with_witness(
+    state: &mut State,
+    block: &Block,
+    block_hashes: &BlockHashes,
+) -> Result<(BlockOutput, Witness), Error> {
+    let pre_state_root = state.state_root();
+    // Native execution first (not applied yet): it names the accounts whose storage tries the
+    // witness may need, so only those tries are hashed.
+    let native_run = run_block(state, block, block_hashes)?;
+    let all_nodes = state.trie_nodes(native_run.read_accounts.iter().copied());
+    let source = RecordingSource {
+        all: all_nodes,
+        used: BTreeSet::new(),
+    };
+    let codes = state.codes().clone();
+    let reader = WitnessReader::new(pre_state_root, source, codes, block_hashes.clone());
+    let (recorded, reader) = run(reader, block)?;
+    let witness = Witness {
+        env: block.env.clone(),
+        pre_state_root,
+        transactions: block.raw_transactions(),
+        nodes: reader
+            .source
+            .used
+            .iter()
+            .filter_map(|h| reader.source.all.get(h).cloned())
+            .collect(),
+        codes: reader
+            .used_codes
+            .iter()
+            .filter_map(|h| reader.codes.get(h).cloned())
+            .collect(),
+        block_hashes: reader
+            .used_block_hashes
+            .iter()
+            .filter_map(|n| {
+                block_hashes.get(n).map(|h| BlockHashEntry {
+                    number: *n,
+                    hash: *h,
+                })
+            })
+            .collect(),
+    };
+    let native = native_run.commit(state, block, pre_state_root);
+    if native != recorded {
+        return Err(Error::Evm("witness run and native run disagree".into()));
+    }
+    Ok((native, witness))
+}
+
+fn run<S: NodeSource>(
+    reader: WitnessReader<S>,
+    block: &Block,
+) -> Result<(BlockOutput, WitnessReader<S>), Error> {
+    let transactions = block.recover_senders()?;
+    let pre_state_root = reader.accounts.root();
+    let mut overlay = Overlay::new(reader);
+    let receipts = execute_transactions(&mut overlay, &block.env, &transactions)?;
+    let (mut reader, changes, _) = overlay.into_parts();
+    let post_state_root = reader.apply(&changes)?;
+    Ok((
+        seal(
+            &block.env,
+            &block.transactions,
+            receipts,
+            pre_state_root,
+            post_state_root,
+        ),
+        reader,
+    ))
+}
+
+/// A node source over every node of a state that remembers which ones were asked for.
+struct RecordingSource {
+    all: BTreeMap<B256, Bytes>,
+    used: BTreeSet<B256>,
+}
+
+impl NodeSource for RecordingSource {
+    fn node(&mut self, hash: &B256) -> Option<Bytes> {
+        let node = self.all.get(hash).cloned();
+        if node.is_some() {
+            self.used.insert(*hash);
+        }
+        node
+    }
+}
+
+/// Reads pre-state out of partial tries resolved from a node source.
+struct WitnessReader<S> {
+    source: S,
+    accounts: PartialTrie,
+    storage: BTreeMap<Address, PartialTrie>,
+    codes: BTreeMap<B256, Bytes>,
+    used_codes: BTreeSet<B256>,
+    block_hashes: BTreeMap<u64, B256>,
+    used_block_hashes: BTreeSet<u64>,
+}
+
+impl<S: NodeSource> WitnessReader<S> {
+    fn new(
+        root: B256,
+        source: S,
+        codes: BTreeMap<B256, Bytes>,
+        block_hashes: BTreeMap<u64, B256>,
+    ) -> Self {
+        Self {
+            source,
+            accounts: PartialTrie::from_root(root),
+            storage: BTreeMap::new(),
+            codes,
+            used_codes: BTreeSet::new(),
+            block_hashes,
+            used_block_hashes: BTreeSet::new(),
+        }
+    }
+
+    fn trie_account(&mut self, address: Address) -> Result<Option<TrieAccount>, Error> {
+        let Some(leaf) = self
+            .accounts
+            .get(keccak256(address).as_slice(), &mut self.source)?
+        else {
+            return Ok(None);
+        };
+        let mut buf = leaf.as_slice();
+        let account = TrieAccount::decode(&mut buf).map_err(|_| Error::MalformedStateValue)?;
+        if !buf.is_empty() {
+            return Err(Error::MalformedStateValue);
+        }
+        Ok(Some(account))
+    }
+
+    /// Applies the block's changes to the tries (in address order) and returns the new root.
+    fn apply(&mut self, changes: &BTreeMap<Address, AccountChange>) -> Result<B256, Error> {
+        for (address, change) in changes {
+            let key = keccak256(address);
+            let Some(info) = change.info else {
+                self.accounts.remove(key.as_slice(), &mut self.source)?;
+                continue;
+            };
+            let mut storage = if change.storage_cleared {
+                PartialTrie::new()
+            } else {
+                match self.storage.remove(address) {
+                    Some(trie) => trie,
+                    None => match self.trie_account(*address)? {
+                        Some(account) => PartialTrie::from_root(account.storage_root),
+                        None => PartialTrie::new(),
+                    },
+                }
+            };
+            for (slot, value) in &change.storage {
+                let slot_key = keccak256(slot.to_be_bytes::<32>());
+                if value.is_zero() {
+                    storage.remove(slot_key.as_slice(), &mut self.source)?;
+                } else {
+                    storage.insert(
+                        slot_key.as_slice(),
+                        alloy_rlp::encode(value),
+                        &mut self.source,
+                    )?;
+                }
+            }
+            let account = TrieAccount {
+                nonce: info.nonce,
+                balance: info.balance,
+                storage_root: storage.root(),
+                code_hash: info.code_hash,
+            };
+            self.accounts
+                .insert(key.as_slice(), alloy_rlp::encode(account), &mut self.source)?;
+        }
+        Ok(self.accounts.root())
+    }
+}
+
+impl<S: NodeSource> StateReader for WitnessReader<S> {
+    fn account(&mut self, address: Address) -> Result<Option<AccountInfo>, Error> {
+        let Some(account) = self.trie_account(address)? else {
+            return Ok(None);
+        };
+        self.storage
+            .entry(address)
+            .or_insert_with(|| PartialTrie::from_root(account.storage_root));
+        Ok(Some(AccountInfo {
+            nonce: account.nonce,
+            balance: account.balance,
+            code_hash: account.code_hash,
+        }))
+    }
+
+    fn storage(&mut self, address: Address, slot: U256) -> Result<U256, Error> {
+        if !self.storage.contains_key(&address) && self.account(address)?.is_none() {
+            return Ok(U256::ZERO);
+        }
+        let Some(trie) = self.storage.get_mut(&address) else {
+            return Ok(U256::ZERO);
+        };
+        let key = keccak256(slot.to_be_bytes::<32>());
+        let Some(leaf) = trie.get(key.as_slice(), &mut self.source)? else {
+            return Ok(U256::ZERO);
+        };
+        let mut buf = leaf.as_slice();
+        let value = U256::decode(&mut buf).map_err(|_| Error::MalformedStateValue)?;
+        if !buf.is_empty() || value.is_zero() {
+            return Err(Error::MalformedStateValue);
+        }
+        Ok(value)
+    }
+
+    fn code(&mut self, hash: B256) -> Result<Bytes, Error> {
+        let code = self
+            .codes
+            .get(&hash)
+            .cloned()
+            .ok_or(Error::MissingCode(hash))?;
+        self.used_codes.insert(hash);
+        Ok(code)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, Error> {
+        let hash = self
+            .block_hashes
+            .get(&number)
+            .copied()
+            .ok_or(Error::MissingBlockHash(number))?;
+        self.used_block_hashes.insert(number);
+        Ok(hash)
+    }
+}
