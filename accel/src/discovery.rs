@@ -27,6 +27,7 @@ pub struct Discovery {
 
 /// Lists every compute device this build can drive.
 pub fn discover() -> Discovery {
+    #[cfg_attr(not(feature = "opencl"), allow(unused_mut))]
     let mut devices = vec![crate::cpu::describe()];
     let mut skipped = Vec::new();
 

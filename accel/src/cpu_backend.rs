@@ -1,0 +1,172 @@
+//! The CPU backend: Plonky3's own multi-threaded SIMD code behind the [`Backend`] seam.
+//!
+//! It delegates NTTs and LDEs to `Radix2DitParallel` and Merkle trees to `MerkleTreeMmcs`,
+//! so it is exactly as fast as Plonky3 and is the reference every device backend is tested
+//! against.
+
+use p3_baby_bear::BabyBear;
+use p3_commit::Mmcs;
+use p3_dft::{Radix2DitParallel, TwoAdicSubgroupDft};
+use p3_matrix::Matrix;
+use p3_matrix::bitrev::BitReversibleMatrix;
+use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::util::reverse_matrix_index_bits;
+use p3_merkle_tree::MerkleTree;
+
+use crate::AccelError;
+use crate::backend::{
+    Backend, DeviceMatrix, Digest, Direction, RowOrder, check_coset_lde_input, check_leaf_index,
+    check_same_shape, host_matrix_height, transform_log_height, tree_max_height,
+};
+use crate::device::DeviceInfo;
+use crate::merkle::{ReferenceMmcs, reference_mmcs};
+
+/// Plonky3's tree over host matrices.
+pub type CpuMerkleTree = MerkleTree<BabyBear, BabyBear, RowMajorMatrix<BabyBear>, 2, 8>;
+
+/// The host CPU as a [`Backend`].
+#[derive(Clone)]
+pub struct CpuBackend {
+    info: DeviceInfo,
+    dft: Radix2DitParallel<BabyBear>,
+    mmcs: ReferenceMmcs,
+}
+
+impl std::fmt::Debug for CpuBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuBackend")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CpuBackend {
+    /// The host CPU, with Plonky3's twiddle caches empty.
+    pub fn new() -> Self {
+        CpuBackend {
+            info: crate::cpu::describe(),
+            dft: Radix2DitParallel::default(),
+            mmcs: reference_mmcs(0),
+        }
+    }
+
+    fn take_matrix(matrix: &mut DeviceMatrix<Self>) -> RowMajorMatrix<BabyBear> {
+        RowMajorMatrix::new(std::mem::take(&mut matrix.buffer), matrix.width)
+    }
+}
+
+impl Backend for CpuBackend {
+    type Buffer = Vec<BabyBear>;
+    type MerkleTree = CpuMerkleTree;
+
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn upload(&self, values: &[BabyBear], width: usize) -> Result<DeviceMatrix<Self>, AccelError> {
+        let height = host_matrix_height(values.len(), width)?;
+        Ok(DeviceMatrix {
+            buffer: values.to_vec(),
+            width,
+            height,
+            order: RowOrder::Natural,
+        })
+    }
+
+    fn download(&self, matrix: &DeviceMatrix<Self>) -> Result<Vec<BabyBear>, AccelError> {
+        Ok(matrix.buffer.clone())
+    }
+
+    fn copy_into(
+        &self,
+        source: &DeviceMatrix<Self>,
+        destination: &mut DeviceMatrix<Self>,
+    ) -> Result<(), AccelError> {
+        check_same_shape(source, destination)?;
+        destination.buffer.copy_from_slice(&source.buffer);
+        destination.order = source.order;
+        Ok(())
+    }
+
+    fn synchronize(&self) -> Result<(), AccelError> {
+        Ok(())
+    }
+
+    fn ntt(
+        &self,
+        matrix: &mut DeviceMatrix<Self>,
+        direction: Direction,
+        output: RowOrder,
+    ) -> Result<(), AccelError> {
+        transform_log_height(matrix.width, matrix.height)?;
+        let mut values = Self::take_matrix(matrix);
+        if matrix.order == RowOrder::BitReversed {
+            reverse_matrix_index_bits(&mut values);
+        }
+        let mut result = match (direction, output) {
+            (Direction::Forward, RowOrder::BitReversed) => {
+                self.dft.dft_batch(values).bit_reverse_rows()
+            }
+            (Direction::Forward, RowOrder::Natural) => {
+                self.dft.dft_batch(values).to_row_major_matrix()
+            }
+            (Direction::Inverse, _) => self.dft.idft_batch(values),
+        };
+        if direction == Direction::Inverse && output == RowOrder::BitReversed {
+            reverse_matrix_index_bits(&mut result);
+        }
+        matrix.buffer = result.values;
+        matrix.order = output;
+        Ok(())
+    }
+
+    fn coset_lde(
+        &self,
+        evaluations: &DeviceMatrix<Self>,
+        added_bits: usize,
+        shift: BabyBear,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        check_coset_lde_input(evaluations, added_bits)?;
+        let input = RowMajorMatrix::new(evaluations.buffer.clone(), evaluations.width);
+        let lde = self
+            .dft
+            .coset_lde_batch(input, added_bits, shift)
+            .bit_reverse_rows();
+        Ok(DeviceMatrix {
+            height: lde.height(),
+            width: lde.width,
+            buffer: lde.values,
+            order: RowOrder::BitReversed,
+        })
+    }
+
+    fn merkle_tree(&self, leaves: Vec<DeviceMatrix<Self>>) -> Result<CpuMerkleTree, AccelError> {
+        let heights: Vec<usize> = leaves.iter().map(|m| m.height).collect();
+        tree_max_height(&heights)?;
+        let matrices = leaves
+            .into_iter()
+            .map(|m| RowMajorMatrix::new(m.buffer, m.width))
+            .collect();
+        Ok(self.mmcs.commit(matrices).1)
+    }
+
+    fn merkle_cap(
+        &self,
+        tree: &CpuMerkleTree,
+        cap_height: usize,
+    ) -> Result<Vec<Digest>, AccelError> {
+        let cap_height = cap_height.min(tree.num_layers() - 1);
+        Ok(tree.cap(cap_height).into_roots())
+    }
+
+    fn merkle_path(&self, tree: &CpuMerkleTree, index: usize) -> Result<Vec<Digest>, AccelError> {
+        check_leaf_index(index, self.mmcs.get_max_height(tree))?;
+        Ok(self.mmcs.open_batch(index, tree).opening_proof)
+    }
+}

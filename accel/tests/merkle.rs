@@ -1,0 +1,186 @@
+//! Every backend's Poseidon2 Merkle trees equal Plonky3's `MerkleTreeMmcs` (Poseidon2
+//! sponge leaves, truncated-permutation compression, arity 2): roots, caps and paths, and
+//! the `DeviceMmcs` adapter's openings and pruned multi-openings.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use p3_baby_bear::BabyBear;
+use p3_commit::{BatchOpeningRef, Mmcs};
+use p3_matrix::Matrix;
+use p3_matrix::dense::RowMajorMatrix;
+use zkbox_accel::{AccelError, Backend, DeviceMmcs, reference_mmcs};
+
+/// Batches of (width, height): one matrix per shape at the sponge's rate boundaries (7, 8,
+/// 9 and 16 columns), a single row and a single column, several matrices of one height
+/// (their rows absorbed as one stream) and shorter matrices injected above the leaves.
+fn batches() -> Vec<Vec<(usize, usize)>> {
+    vec![
+        vec![(1, 1)],
+        vec![(5, 1)],
+        vec![(1, 64)],
+        vec![(7, 32)],
+        vec![(8, 16)],
+        vec![(9, 16)],
+        vec![(16, 8)],
+        vec![(33, 128)],
+        vec![(3, 16), (5, 16)],
+        vec![(8, 8), (8, 8), (1, 8)],
+        vec![(5, 32), (3, 32), (7, 8), (2, 1), (4, 8)],
+        vec![(2, 4), (9, 64)],
+    ]
+}
+
+fn random_batch(seed: u64, shapes: &[(usize, usize)]) -> Vec<RowMajorMatrix<BabyBear>> {
+    let mut rng = rng(seed);
+    shapes
+        .iter()
+        .map(|&(width, height)| random_matrix(&mut rng, width, height))
+        .collect()
+}
+
+fn check_trees<B: Backend>(backend: &B) {
+    for (seed, shapes) in batches().iter().enumerate() {
+        let matrices = random_batch(seed as u64, shapes);
+        let max_height = matrices.iter().map(|m| m.height()).max().unwrap();
+        let on_device: Vec<_> = matrices
+            .iter()
+            .map(|m| backend.upload(&m.values, m.width).unwrap())
+            .collect();
+        let tree = backend.merkle_tree(on_device).unwrap();
+        let depth = max_height.trailing_zeros() as usize;
+        for cap_height in [0, 1, 3] {
+            let (expected_cap, _) = reference_mmcs(cap_height).commit(matrices.clone());
+            assert_eq!(
+                backend.merkle_cap(&tree, cap_height).unwrap(),
+                expected_cap.roots(),
+                "{}: cap {cap_height} of {shapes:?}",
+                backend.info().id
+            );
+        }
+        let reference = reference_mmcs(0);
+        let (_, reference_tree) = reference.commit(matrices.clone());
+        for index in [0, max_height / 2, max_height - 1] {
+            let path = backend.merkle_path(&tree, index).unwrap();
+            assert_eq!(path.len(), depth);
+            assert_eq!(
+                path,
+                reference.open_batch(index, &reference_tree).opening_proof,
+                "{}: path {index} of {shapes:?}",
+                backend.info().id
+            );
+        }
+        assert!(matches!(
+            backend.merkle_path(&tree, max_height),
+            Err(AccelError::LeafIndexOutOfRange { .. })
+        ));
+    }
+}
+
+fn check_adapter<B: Backend + 'static>(backend: Arc<B>) {
+    for (seed, shapes) in batches().iter().enumerate() {
+        let matrices = random_batch(100 + seed as u64, shapes);
+        let max_height = matrices.iter().map(|m| m.height()).max().unwrap();
+        let dimensions: Vec<_> = matrices.iter().map(|m| m.dimensions()).collect();
+        for cap_height in [0, 2] {
+            let reference = reference_mmcs(cap_height);
+            let adapter = DeviceMmcs::new(backend.clone(), cap_height);
+            let (expected_commit, expected_data) = reference.commit(matrices.clone());
+            let (commit, data) = adapter.commit(matrices.clone());
+            assert_eq!(commit, expected_commit, "commit of {shapes:?}");
+            for index in [0, max_height - 1, max_height / 3] {
+                let expected = reference.open_batch(index, &expected_data);
+                let opening = adapter.open_batch(index, &data);
+                assert_eq!(opening.opened_values, expected.opened_values);
+                assert_eq!(opening.opening_proof, expected.opening_proof);
+                adapter
+                    .verify_batch(&commit, &dimensions, index, BatchOpeningRef::from(&opening))
+                    .unwrap();
+            }
+            let indices = [max_height - 1, 0, max_height / 2, 0, max_height / 2 + 1];
+            let indices = &indices[..indices.len().min(max_height + 1)];
+            let indices: Vec<usize> = indices.iter().map(|&i| i % max_height).collect();
+            let (expected_values, expected_proof) =
+                reference.open_multi_batch(&indices, &expected_data);
+            let (values, proof) = adapter.open_multi_batch(&indices, &data);
+            assert_eq!(values, expected_values);
+            assert_eq!(
+                proof.sibling_hashes, expected_proof.sibling_hashes,
+                "{shapes:?} {indices:?}"
+            );
+            adapter
+                .verify_multi_batch(&commit, &dimensions, &indices, &values, &proof)
+                .unwrap();
+        }
+    }
+}
+
+fn check_bad_input<B: Backend>(backend: &B) {
+    let mut rng = rng(9);
+    let six_rows = backend.upload(&random_values(&mut rng, 12), 2).unwrap();
+    assert!(matches!(
+        backend.merkle_tree(vec![six_rows]),
+        Err(AccelError::UnsupportedTreeHeights { .. })
+    ));
+    assert!(matches!(
+        backend.merkle_tree(Vec::new()),
+        Err(AccelError::UnsupportedTreeHeights { .. })
+    ));
+}
+
+#[test]
+fn cpu_trees_match_plonky3() {
+    check_trees(&*cpu());
+}
+
+#[test]
+fn cpu_adapter_matches_merkle_tree_mmcs() {
+    check_adapter(cpu());
+}
+
+#[test]
+fn cpu_rejects_bad_trees() {
+    check_bad_input(&*cpu());
+}
+
+#[cfg(feature = "opencl")]
+mod opencl {
+    use p3_symmetric::Permutation;
+
+    use super::*;
+
+    #[test]
+    fn opencl_poseidon2_matches_plonky3() {
+        let Some(backend) = opencl() else { return };
+        let permutation = p3_baby_bear::default_babybear_poseidon2_16();
+        let mut rng = rng(7);
+        let states: Vec<[BabyBear; 16]> = (0..37)
+            .map(|_| core::array::from_fn(|_| random_values(&mut rng, 1)[0]))
+            .collect();
+        let expected: Vec<_> = states.iter().map(|&s| permutation.permute(s)).collect();
+        assert_eq!(backend.poseidon2_permute(&states).unwrap(), expected);
+    }
+
+    #[test]
+    fn opencl_trees_match_plonky3() {
+        if let Some(backend) = opencl() {
+            check_trees(&*backend);
+        }
+    }
+
+    #[test]
+    fn opencl_adapter_matches_merkle_tree_mmcs() {
+        if let Some(backend) = opencl() {
+            check_adapter(backend);
+        }
+    }
+
+    #[test]
+    fn opencl_rejects_bad_trees() {
+        if let Some(backend) = opencl() {
+            check_bad_input(&*backend);
+        }
+    }
+}
