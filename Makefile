@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run test setup build lint unit
+.PHONY: run test setup build lint unit guests
 
 ## run: install what is missing, build the release binary, start the appliance on loopback
 run: setup
@@ -23,5 +23,9 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-unit:
+## guests: build the RV32IM guests (executor/guest/) into target/guests/ with Debian's toolchain
+guests:
+	scripts/build-guests.sh
+
+unit: guests
 	$(CARGO) test --workspace --locked

@@ -7,9 +7,12 @@
 //! **May depend on** every other crate; nothing depends on it. It is the one place that
 //! knows about jobs, tenants and processes.
 
+pub mod bench;
+pub mod bench_exec;
 pub mod cli;
 pub mod config;
 pub mod devices;
+pub mod run;
 pub mod serve;
 pub mod telemetry;
 

@@ -1,15 +1,16 @@
 //! `zkbox`: the appliance's command-line entry point. See `zkbox --help`.
 //!
 //! Exit status: 0 success; 1 a runtime error; 2 a usage error or a subcommand that is not
-//! built yet; 78 an unusable configuration (sysexits' EX_CONFIG); `zkbox run` exits with
-//! the guest's own exit code, and 101 when execution fails.
+//! built yet; 78 an unusable configuration (sysexits' EX_CONFIG). `zkbox run` exits with
+//! the guest's own exit code, 101 when execution fails, 65 for a file that is not a guest
+//! and 66 for a file that cannot be read (see `zkbox_host::run`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use zkbox_host::cli::{Cli, Command, EXIT_NOT_BUILT};
+use zkbox_host::cli::{BenchTarget, Cli, Command, EXIT_NOT_BUILT};
 use zkbox_host::config::{Config, ConfigLoader};
-use zkbox_host::{devices, serve, telemetry};
+use zkbox_host::{bench_exec, devices, run, serve, telemetry};
 
 /// Exit status for a configuration that cannot be used.
 const EXIT_CONFIG: u8 = 78;
@@ -80,11 +81,9 @@ fn dispatch(command: &Command, config: &Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(_) => serve::run(config).map(|()| ExitCode::SUCCESS),
-        Command::Bench(_) => Ok(not_built(
-            "bench",
-            "the accel issue (ntt, lde, merkle) and later issues",
-        )),
-        Command::Run(_) => Ok(not_built("run", "the executor issue")),
+        Command::Bench(args) if args.target == BenchTarget::Exec => bench_exec::run(args),
+        Command::Bench(args) => zkbox_host::bench::run(args),
+        Command::Run(args) => run::run(args, config.executor.max_cycles),
         Command::Prove(_) => Ok(not_built("prove", "the prover issue")),
         Command::Verify(_) => Ok(not_built("verify", "the prover issue")),
         Command::Loadgen(_) => Ok(not_built("loadgen", "the sequencer issue")),

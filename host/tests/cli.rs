@@ -72,7 +72,7 @@ fn devices_lists_opencl_when_an_icd_is_installed() {
 #[test]
 fn unbuilt_subcommands_say_so_and_exit_2() {
     let cases: &[&[&str]] = &[
-        &["bench", "ntt"],
+        &["bench", "quotient"],
         &["prove", "g.elf", "-o", "p.proof"],
         &["verify", "p.proof"],
         &["loadgen", "--rpc", "http://127.0.0.1:1"],
@@ -238,4 +238,159 @@ fn serve_reports_a_port_in_use() {
         err.contains(&addr) && err.contains("cannot listen"),
         "{err}"
     );
+}
+
+fn guest_path(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/guests")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} missing: build the guests first (make guests)",
+        path.display()
+    );
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn run_prints_cycles_and_output_and_passes_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("n");
+    std::fs::write(&input, 20u32.to_le_bytes()).unwrap();
+    let raw = dir.path().join("out.bin");
+    let out = zkbox(&[
+        "run",
+        &guest_path("fibonacci"),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        raw.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let cycles: u64 = lines[0].strip_prefix("cycles: ").unwrap().parse().unwrap();
+    assert!(cycles > 20);
+    assert_eq!(
+        lines[1],
+        format!("output: {}", "6d1a0000"),
+        "fib(20) = 6765 = 0x1a6d, little-endian"
+    );
+    assert_eq!(std::fs::read(&raw).unwrap(), 6765u32.to_le_bytes());
+    assert!(
+        stderr(&out).contains("fib(20)"),
+        "the debug log goes to stderr: {}",
+        stderr(&out)
+    );
+
+    let out = zkbox(&["run", &guest_path("panic")]);
+    assert_eq!(out.status.code(), Some(101));
+    assert!(
+        stderr(&out).contains("deliberate panic"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out).lines().nth(1), Some("output: "));
+}
+
+#[test]
+fn run_reports_execution_errors_with_101() {
+    let out = zkbox(&["run", &guest_path("fibonacci"), "--max-cycles", "10"]);
+    assert_eq!(out.status.code(), Some(101));
+    let err = stderr(&out);
+    assert!(err.contains("cycle limit of 10 reached at pc 0x"), "{err}");
+    assert!(stdout(&out).starts_with("cycles: 10\n"), "{}", stdout(&out));
+}
+
+#[test]
+fn run_refuses_bad_files_with_documented_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_elf = dir.path().join("notes.txt");
+    std::fs::write(&not_elf, "not a program").unwrap();
+    let out = zkbox(&["run", not_elf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(stderr(&out).contains("not an ELF"), "{}", stderr(&out));
+
+    // A real x86-64 ELF: this very test binary's sibling, zkbox itself.
+    let out = zkbox(&["run", env!("CARGO_BIN_EXE_zkbox")]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(stderr(&out).contains("64-bit"), "{}", stderr(&out));
+
+    let out = zkbox(&["run", "/nonexistent/guest.elf"]);
+    assert_eq!(out.status.code(), Some(66));
+    assert!(stderr(&out).contains("/nonexistent/guest.elf"));
+
+    let out = zkbox(&[
+        "run",
+        &guest_path("fibonacci"),
+        "--input",
+        "/nonexistent/input",
+    ]);
+    assert_eq!(out.status.code(), Some(66));
+    assert!(stdout(&out).is_empty());
+
+    let out = zkbox(&["run", &guest_path("fibonacci"), "--max-cycles", "0"]);
+    assert_eq!(
+        out.status.code(),
+        Some(78),
+        "a zero cycle limit is a configuration error"
+    );
+}
+
+#[test]
+fn bench_exec_measures_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("exec.json");
+    let out = zkbox(&[
+        "bench",
+        "exec",
+        "--log-n",
+        "16",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("integer-mix"));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let first = &report["results"][0];
+    assert!(first["plain_median_ips"].as_f64().unwrap() > 0.0);
+    assert!(first["traced_median_ips"].as_f64().unwrap() > 0.0);
+    assert!(report["peak_rss_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(report["machine"]["date"].as_str().unwrap().len(), 10);
+}
+
+#[test]
+fn bench_kernels_check_then_time_and_write_json_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, svg) = (dir.path().join("b.json"), dir.path().join("b.svg"));
+    let out = zkbox(&[
+        "bench",
+        "all",
+        "--backend",
+        "cpu",
+        "--log-n",
+        "4..5",
+        "--cols",
+        "3",
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("plonky3"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["rows"].as_array().unwrap().len(), 12);
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+}
+
+#[test]
+fn bench_rejects_unknown_backends_and_bad_sizes() {
+    let out = zkbox(&["bench", "ntt", "--backend", "tpu:0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = zkbox(&["bench", "ntt", "--log-n", "3..40"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"));
 }

@@ -1,0 +1,107 @@
+//! Encoders for RV32IM instructions: for tests, benchmarks and tools that assemble small
+//! programs directly (see [`crate::Program::from_words`]). Register arguments are indices
+//! 0..32; immediates are checked against their encodable range with debug assertions only, so
+//! callers pass values that fit.
+
+/// An R-type instruction.
+pub fn r(opcode: u32, funct3: u32, funct7: u32, rd: u32, rs1: u32, rs2: u32) -> u32 {
+    (funct7 << 25) | (rs2 << 20) | (rs1 << 15) | (funct3 << 12) | (rd << 7) | opcode
+}
+
+/// An I-type instruction (12-bit signed immediate).
+pub fn i(opcode: u32, funct3: u32, rd: u32, rs1: u32, imm: i32) -> u32 {
+    debug_assert!(
+        (-2048..2048).contains(&imm),
+        "I immediate {imm} out of range"
+    );
+    ((imm as u32 & 0xfff) << 20) | (rs1 << 15) | (funct3 << 12) | (rd << 7) | opcode
+}
+
+/// An S-type instruction (12-bit signed offset).
+pub fn s(funct3: u32, rs1: u32, rs2: u32, imm: i32) -> u32 {
+    debug_assert!(
+        (-2048..2048).contains(&imm),
+        "S immediate {imm} out of range"
+    );
+    let imm = imm as u32;
+    (((imm >> 5) & 0x7f) << 25)
+        | (rs2 << 20)
+        | (rs1 << 15)
+        | (funct3 << 12)
+        | ((imm & 0x1f) << 7)
+        | 0x23
+}
+
+/// A B-type instruction (13-bit signed, even offset).
+pub fn b(funct3: u32, rs1: u32, rs2: u32, offset: i32) -> u32 {
+    debug_assert!(
+        (-4096..4096).contains(&offset) && offset % 2 == 0,
+        "B offset {offset}"
+    );
+    let o = offset as u32;
+    (((o >> 12) & 1) << 31)
+        | (((o >> 5) & 0x3f) << 25)
+        | (rs2 << 20)
+        | (rs1 << 15)
+        | (funct3 << 12)
+        | (((o >> 1) & 0xf) << 8)
+        | (((o >> 11) & 1) << 7)
+        | 0x63
+}
+
+/// A U-type instruction; `imm` holds the upper 20 bits already shifted (low 12 bits zero).
+pub fn u(opcode: u32, rd: u32, imm: u32) -> u32 {
+    (imm & 0xffff_f000) | (rd << 7) | opcode
+}
+
+/// JAL with a 21-bit signed, even offset.
+pub fn jal(rd: u32, offset: i32) -> u32 {
+    debug_assert!(
+        (-(1 << 20)..(1 << 20)).contains(&offset) && offset % 2 == 0,
+        "J offset {offset}"
+    );
+    let o = offset as u32;
+    (((o >> 20) & 1) << 31)
+        | (((o >> 1) & 0x3ff) << 21)
+        | (((o >> 11) & 1) << 20)
+        | (((o >> 12) & 0xff) << 12)
+        | (rd << 7)
+        | 0x6f
+}
+
+/// JALR rd, imm(rs1).
+pub fn jalr(rd: u32, rs1: u32, imm: i32) -> u32 {
+    i(0x67, 0, rd, rs1, imm)
+}
+
+/// LUI rd, imm (upper 20 bits, already shifted).
+pub fn lui(rd: u32, imm: u32) -> u32 {
+    u(0x37, rd, imm)
+}
+
+/// AUIPC rd, imm (upper 20 bits, already shifted).
+pub fn auipc(rd: u32, imm: u32) -> u32 {
+    u(0x17, rd, imm)
+}
+
+/// ADDI rd, rs1, imm.
+pub fn addi(rd: u32, rs1: u32, imm: i32) -> u32 {
+    i(0x13, 0, rd, rs1, imm)
+}
+
+/// Load `value` into `rd` (LUI + ADDI, as the `li` pseudo-instruction expands).
+pub fn li(rd: u32, value: u32) -> [u32; 2] {
+    let low = ((value & 0xfff) as i32) << 20 >> 20; // sign-extended low 12 bits
+    let high = value.wrapping_sub(low as u32);
+    [lui(rd, high), addi(rd, rd, low)]
+}
+
+/// ECALL.
+pub const ECALL: u32 = 0x0000_0073;
+/// EBREAK.
+pub const EBREAK: u32 = 0x0010_0073;
+
+/// `exit(code in a0)`: ADDI a7, x0, 93 ; ECALL.
+pub fn exit() -> [u32; 2] {
+    [addi(17, 0, 93), ECALL]
+}

@@ -1,0 +1,671 @@
+//! The RV32IM interpreter and the guest ABI's system calls.
+//!
+//! One instruction is one cycle, including `ecall` (however many bytes it moves). The loop
+//! dispatches on pre-decoded instructions ([`crate::decode`]); tracing is a type parameter,
+//! so a plain run pays nothing for the trace code it does not use.
+
+use std::fmt;
+
+use crate::decode::{Instruction, Opcode};
+use crate::memory::Memory;
+use crate::program::Program;
+use crate::trace::{BoundaryState, IoEvent, MemoryAccess, SegmentRecorder, Step, TraceSegment};
+
+/// `ecall` numbers (register a7), per the guest ABI.
+pub mod syscall {
+    /// Exit with code a0.
+    pub const EXIT: u32 = 93;
+    /// Read private input: a0 = 0, a1 = buffer, a2 = length; returns bytes read.
+    pub const READ: u32 = 63;
+    /// Write: a0 = 1 public output, a0 = 2 debug log; a1 = buffer, a2 = length.
+    pub const WRITE: u32 = 64;
+    /// File descriptor of the private input.
+    pub const FD_INPUT: u32 = 0;
+    /// File descriptor of the public output (committed by the proof).
+    pub const FD_PUBLIC: u32 = 1;
+    /// File descriptor of the debug log (not committed).
+    pub const FD_DEBUG: u32 = 2;
+}
+
+/// The most bytes a guest may write to each of the public output and the debug log.
+pub const MAX_OUTPUT_BYTES: usize = 64 << 20;
+
+const A0: usize = 10;
+const A1: usize = 11;
+const A2: usize = 12;
+const A7: usize = 17;
+
+/// Why execution stopped without the guest exiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecErrorKind {
+    /// An encoding that is not RV32IM (CSR instructions included).
+    IllegalInstruction,
+    /// EBREAK: there is no debugger to trap to.
+    Ebreak,
+    /// An `ecall` number the ABI does not define.
+    UnknownEcall {
+        /// Value of a7.
+        number: u32,
+    },
+    /// A read from a descriptor other than 0 or a write to one other than 1 and 2.
+    BadFileDescriptor {
+        /// The ecall number.
+        ecall: u32,
+        /// Value of a0.
+        fd: u32,
+    },
+    /// A load or store whose address is not a multiple of its size.
+    MisalignedAccess {
+        /// The address.
+        addr: u32,
+        /// Access size in bytes.
+        size: u32,
+    },
+    /// An access outside guest memory.
+    OutOfRange {
+        /// First address.
+        addr: u32,
+        /// Length in bytes.
+        len: u32,
+    },
+    /// A store into an executable segment (code is read-only).
+    StoreToCode {
+        /// The address.
+        addr: u32,
+    },
+    /// A jump or taken branch to an address that is not a multiple of 4.
+    MisalignedJump {
+        /// The target.
+        target: u32,
+    },
+    /// The pc left the executable segments.
+    PcOutsideCode,
+    /// The guest had not exited after the allowed number of cycles.
+    CycleLimit {
+        /// The limit.
+        limit: u64,
+    },
+    /// The guest wrote more than [`MAX_OUTPUT_BYTES`] to one stream.
+    OutputLimit {
+        /// The stream's descriptor.
+        fd: u32,
+    },
+}
+
+impl fmt::Display for ExecErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::IllegalInstruction => f.write_str("illegal instruction"),
+            Self::Ebreak => f.write_str("ebreak"),
+            Self::UnknownEcall { number } => write!(f, "unknown ecall {number}"),
+            Self::BadFileDescriptor { ecall, fd } => {
+                write!(f, "ecall {ecall}: bad file descriptor {fd}")
+            }
+            Self::MisalignedAccess { addr, size } => {
+                write!(f, "misaligned {size}-byte access at {addr:#010x}")
+            }
+            Self::OutOfRange { addr, len } => write!(
+                f,
+                "access of {len} bytes at {addr:#010x} is outside guest memory"
+            ),
+            Self::StoreToCode { addr } => write!(f, "store to code at {addr:#010x}"),
+            Self::MisalignedJump { target } => {
+                write!(f, "jump to misaligned address {target:#010x}")
+            }
+            Self::PcOutsideCode => f.write_str("pc outside code"),
+            Self::CycleLimit { limit } => write!(f, "cycle limit of {limit} reached"),
+            Self::OutputLimit { fd } => write!(
+                f,
+                "output limit of {MAX_OUTPUT_BYTES} bytes exceeded on descriptor {fd}"
+            ),
+        }
+    }
+}
+
+/// An execution error, naming the pc and the instruction there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ExecError {
+    /// What went wrong.
+    pub kind: ExecErrorKind,
+    /// The pc of the instruction that failed (for the cycle limit: the next instruction).
+    pub pc: u32,
+    /// The instruction word at `pc`, if `pc` is inside code.
+    pub instruction: Option<u32>,
+    /// Cycles completed before the failure.
+    pub cycle: u64,
+}
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at pc {:#010x}", self.kind, self.pc)?;
+        if let Some(word) = self.instruction {
+            write!(f, " (instruction {word:#010x})")?;
+        }
+        write!(f, " after {} cycles", self.cycle)
+    }
+}
+
+/// Receives what a traced run records. A plain run uses [`NoTrace`].
+pub(crate) trait Tracer {
+    /// Whether anything is recorded: when false, the interpreter skips all trace code.
+    const ENABLED: bool;
+    /// One executed instruction.
+    fn step(&mut self, step: Step);
+    /// One memory access, at cycle `cycle`.
+    fn memory(&mut self, access: MemoryAccess);
+    /// One input or output system call.
+    fn io(&mut self, event: IoEvent);
+}
+
+/// Records nothing.
+pub(crate) struct NoTrace;
+
+impl Tracer for NoTrace {
+    const ENABLED: bool = false;
+    #[inline(always)]
+    fn step(&mut self, _: Step) {}
+    #[inline(always)]
+    fn memory(&mut self, _: MemoryAccess) {}
+    #[inline(always)]
+    fn io(&mut self, _: IoEvent) {}
+}
+
+/// A running guest: registers, pc, memory, and its input and output streams.
+pub struct Executor<'p> {
+    program: &'p Program,
+    regs: [u32; 32],
+    pc: u32,
+    memory: Memory,
+    cycles: u64,
+    input: Vec<u8>,
+    input_offset: usize,
+    public_output: Vec<u8>,
+    debug_output: Vec<u8>,
+    exit_code: Option<u32>,
+}
+
+impl<'p> Executor<'p> {
+    /// Loads `program` into fresh memory with `input` as its private input. All registers
+    /// start at zero and the pc at the entry point.
+    pub fn new(program: &'p Program, input: Vec<u8>) -> Self {
+        let mut memory = Memory::new();
+        for segment in &program.segments {
+            memory.store_bytes(segment.vaddr, &segment.data);
+        }
+        Executor {
+            program,
+            regs: [0; 32],
+            pc: program.entry,
+            memory,
+            cycles: 0,
+            input,
+            input_offset: 0,
+            public_output: Vec::new(),
+            debug_output: Vec::new(),
+            exit_code: None,
+        }
+    }
+
+    /// Cycles executed so far.
+    pub fn cycles(&self) -> u64 {
+        self.cycles
+    }
+
+    /// The current pc.
+    pub fn pc(&self) -> u32 {
+        self.pc
+    }
+
+    /// The registers x0..x31.
+    pub fn registers(&self) -> &[u32; 32] {
+        &self.regs
+    }
+
+    /// The guest's memory.
+    pub fn memory(&self) -> &Memory {
+        &self.memory
+    }
+
+    /// Everything written to the public output so far.
+    pub fn public_output(&self) -> &[u8] {
+        &self.public_output
+    }
+
+    /// Everything written to the debug log so far.
+    pub fn debug_output(&self) -> &[u8] {
+        &self.debug_output
+    }
+
+    /// The exit code, once the guest has exited.
+    pub fn exit_code(&self) -> Option<u32> {
+        self.exit_code
+    }
+
+    /// Runs until the guest exits (returning its exit code) or fails, for at most
+    /// `max_cycles` cycles in total.
+    pub fn run(&mut self, max_cycles: u64) -> Result<u32, ExecError> {
+        self.execute(&mut NoTrace, max_cycles, u64::MAX)
+    }
+
+    /// Runs like [`Executor::run`] while recording the trace, handing it to `sink` one
+    /// segment of `segment_cycles` cycles at a time (the last one may be shorter). At most
+    /// one segment's trace is held in memory: its buffers are reused for the next segment,
+    /// so a sink that keeps a segment clones it. Segments are numbered from the executor's
+    /// current cycle, which should be 0.
+    pub fn run_traced(
+        &mut self,
+        max_cycles: u64,
+        segment_cycles: u64,
+        mut sink: impl FnMut(&TraceSegment),
+    ) -> Result<u32, ExecError> {
+        let segment_cycles = segment_cycles.max(1);
+        let mut recorder = SegmentRecorder::new(self.boundary(), segment_cycles);
+        loop {
+            let next_cut = (self.cycles / segment_cycles + 1) * segment_cycles;
+            let result = self.execute(&mut recorder, max_cycles, next_cut);
+            match result {
+                Err(ExecError {
+                    kind: ExecErrorKind::CycleLimit { limit },
+                    ..
+                }) if limit == next_cut && next_cut < max_cycles => {
+                    let boundary = self.boundary();
+                    sink(recorder.cut(boundary));
+                    recorder.start_next();
+                }
+                Ok(code) => {
+                    let boundary = self.boundary();
+                    sink(recorder.cut(boundary));
+                    return Ok(code);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// The machine state at the current cycle, with a digest of memory.
+    pub fn boundary(&mut self) -> BoundaryState {
+        BoundaryState {
+            cycle: self.cycles,
+            pc: self.pc,
+            registers: self.regs,
+            memory_digest: self.memory.digest(),
+            input_offset: self.input_offset as u64,
+            public_output_len: self.public_output.len() as u64,
+        }
+    }
+
+    fn error(&self, kind: ExecErrorKind, pc: u32) -> ExecError {
+        ExecError {
+            kind,
+            pc,
+            instruction: self.program.instruction_word(pc),
+            cycle: self.cycles,
+        }
+    }
+
+    /// The interpreter loop: runs until exit, an error, or `min(max_cycles, pause_at)`
+    /// cycles (reported as a cycle-limit error carrying that number).
+    #[inline(never)]
+    fn execute<T: Tracer>(
+        &mut self,
+        tracer: &mut T,
+        max_cycles: u64,
+        pause_at: u64,
+    ) -> Result<u32, ExecError> {
+        if let Some(code) = self.exit_code {
+            return Ok(code);
+        }
+        let program: &'p Program = self.program;
+        let code: &[Instruction] = &program.code;
+        let words: &[u32] = &program.words;
+        let code_start = program.code_start;
+        let code_end = program.code_end();
+        let stop_at = max_cycles.min(pause_at);
+        let mut pc = self.pc;
+        let mut cycles = self.cycles;
+
+        macro_rules! fail {
+            ($kind:expr) => {{
+                self.pc = pc;
+                self.cycles = cycles;
+                return Err(self.error($kind, pc));
+            }};
+        }
+
+        loop {
+            if cycles >= stop_at {
+                fail!(ExecErrorKind::CycleLimit { limit: stop_at });
+            }
+            let index = pc.wrapping_sub(code_start) as usize / 4;
+            let Some(&insn) = code.get(index) else {
+                fail!(ExecErrorKind::PcOutsideCode)
+            };
+            // Indices are masked so the compiler drops the bounds checks (they are < 32 anyway).
+            let a = self.regs[(insn.rs1 & 31) as usize];
+            let b = self.regs[(insn.rs2 & 31) as usize];
+            let imm = insn.imm as u32;
+            let mut next_pc = pc.wrapping_add(4);
+
+            macro_rules! jump_to {
+                ($target:expr) => {{
+                    let target: u32 = $target;
+                    if target % 4 != 0 {
+                        fail!(ExecErrorKind::MisalignedJump { target });
+                    }
+                    next_pc = target;
+                }};
+            }
+            macro_rules! load {
+                ($size:expr, $extract:expr) => {{
+                    let addr = a.wrapping_add(imm);
+                    let size: u32 = $size;
+                    if addr % size != 0 {
+                        fail!(ExecErrorKind::MisalignedAccess { addr, size });
+                    }
+                    if !Memory::in_range(addr, size) {
+                        fail!(ExecErrorKind::OutOfRange { addr, len: size });
+                    }
+                    let word = self.memory.load_word(addr & !3);
+                    if T::ENABLED {
+                        tracer.memory(MemoryAccess {
+                            cycle: cycles,
+                            addr: addr & !3,
+                            value: word,
+                            write: false,
+                        });
+                    }
+                    let shifted = word >> ((addr & 3) * 8);
+                    Some($extract(shifted))
+                }};
+            }
+            macro_rules! store {
+                ($size:expr, $mask:expr) => {{
+                    let addr = a.wrapping_add(imm);
+                    let size: u32 = $size;
+                    if addr % size != 0 {
+                        fail!(ExecErrorKind::MisalignedAccess { addr, size });
+                    }
+                    if !Memory::in_range(addr, size) {
+                        fail!(ExecErrorKind::OutOfRange { addr, len: size });
+                    }
+                    if addr >= code_start && addr < code_end {
+                        fail!(ExecErrorKind::StoreToCode { addr });
+                    }
+                    let word_addr = addr & !3;
+                    let shift = (addr & 3) * 8;
+                    let mask: u32 = $mask << shift;
+                    let old = self.memory.load_word(word_addr);
+                    let new = (old & !mask) | ((b << shift) & mask);
+                    self.memory.store_word(word_addr, new);
+                    if T::ENABLED {
+                        tracer.memory(MemoryAccess {
+                            cycle: cycles,
+                            addr: word_addr,
+                            value: new,
+                            write: true,
+                        });
+                    }
+                    None
+                }};
+            }
+
+            let rd_value: Option<u32> = match insn.opcode {
+                Opcode::Lui => Some(imm),
+                Opcode::Auipc => Some(pc.wrapping_add(imm)),
+                Opcode::Jal => {
+                    jump_to!(pc.wrapping_add(imm));
+                    Some(pc.wrapping_add(4))
+                }
+                Opcode::Jalr => {
+                    jump_to!(a.wrapping_add(imm) & !1);
+                    Some(pc.wrapping_add(4))
+                }
+                Opcode::Beq => {
+                    if a == b {
+                        jump_to!(pc.wrapping_add(imm));
+                    }
+                    None
+                }
+                Opcode::Bne => {
+                    if a != b {
+                        jump_to!(pc.wrapping_add(imm));
+                    }
+                    None
+                }
+                Opcode::Blt => {
+                    if (a as i32) < (b as i32) {
+                        jump_to!(pc.wrapping_add(imm));
+                    }
+                    None
+                }
+                Opcode::Bge => {
+                    if (a as i32) >= (b as i32) {
+                        jump_to!(pc.wrapping_add(imm));
+                    }
+                    None
+                }
+                Opcode::Bltu => {
+                    if a < b {
+                        jump_to!(pc.wrapping_add(imm));
+                    }
+                    None
+                }
+                Opcode::Bgeu => {
+                    if a >= b {
+                        jump_to!(pc.wrapping_add(imm));
+                    }
+                    None
+                }
+                Opcode::Lb => load!(1, |v: u32| v as u8 as i8 as i32 as u32),
+                Opcode::Lh => load!(2, |v: u32| v as u16 as i16 as i32 as u32),
+                Opcode::Lw => load!(4, |v: u32| v),
+                Opcode::Lbu => load!(1, |v: u32| v & 0xff),
+                Opcode::Lhu => load!(2, |v: u32| v & 0xffff),
+                Opcode::Sb => store!(1, 0xff),
+                Opcode::Sh => store!(2, 0xffff),
+                Opcode::Sw => store!(4, 0xffff_ffff),
+                Opcode::Addi => Some(a.wrapping_add(imm)),
+                Opcode::Slti => Some(((a as i32) < (imm as i32)) as u32),
+                Opcode::Sltiu => Some((a < imm) as u32),
+                Opcode::Xori => Some(a ^ imm),
+                Opcode::Ori => Some(a | imm),
+                Opcode::Andi => Some(a & imm),
+                Opcode::Slli => Some(a << (imm & 31)),
+                Opcode::Srli => Some(a >> (imm & 31)),
+                Opcode::Srai => Some(((a as i32) >> (imm & 31)) as u32),
+                Opcode::Add => Some(a.wrapping_add(b)),
+                Opcode::Sub => Some(a.wrapping_sub(b)),
+                Opcode::Sll => Some(a << (b & 31)),
+                Opcode::Slt => Some(((a as i32) < (b as i32)) as u32),
+                Opcode::Sltu => Some((a < b) as u32),
+                Opcode::Xor => Some(a ^ b),
+                Opcode::Srl => Some(a >> (b & 31)),
+                Opcode::Sra => Some(((a as i32) >> (b & 31)) as u32),
+                Opcode::Or => Some(a | b),
+                Opcode::And => Some(a & b),
+                Opcode::Mul => Some(a.wrapping_mul(b)),
+                Opcode::Mulh => Some(((i64::from(a as i32) * i64::from(b as i32)) >> 32) as u32),
+                Opcode::Mulhsu => Some(((i64::from(a as i32) * i64::from(b)) >> 32) as u32),
+                Opcode::Mulhu => Some(((u64::from(a) * u64::from(b)) >> 32) as u32),
+                Opcode::Div => Some(match (a as i32, b as i32) {
+                    (_, 0) => u32::MAX,
+                    (x, y) => x.wrapping_div(y) as u32,
+                }),
+                Opcode::Divu => Some(a.checked_div(b).unwrap_or(u32::MAX)),
+                Opcode::Rem => Some(match (a as i32, b as i32) {
+                    (x, 0) => x as u32,
+                    (x, y) => x.wrapping_rem(y) as u32,
+                }),
+                Opcode::Remu => Some(if b == 0 { a } else { a % b }),
+                Opcode::Fence => None,
+                Opcode::Ecall => {
+                    self.pc = pc;
+                    self.cycles = cycles;
+                    match self.ecall(tracer) {
+                        Ok(Some(code)) => {
+                            if T::ENABLED {
+                                tracer.step(Step {
+                                    pc,
+                                    instruction: words[index],
+                                    rs1: a,
+                                    rs2: b,
+                                    rd: 0,
+                                });
+                            }
+                            self.cycles = cycles + 1;
+                            self.exit_code = Some(code);
+                            return Ok(code);
+                        }
+                        Ok(None) => None,
+                        Err(kind) => fail!(kind),
+                    }
+                }
+                Opcode::Ebreak => fail!(ExecErrorKind::Ebreak),
+                Opcode::Illegal => fail!(ExecErrorKind::IllegalInstruction),
+            };
+            if let Some(value) = rd_value {
+                self.regs[(insn.rd & 31) as usize] = value;
+                self.regs[0] = 0;
+            }
+            if T::ENABLED {
+                let rd = self.regs[(insn.rd & 31) as usize];
+                tracer.step(Step {
+                    pc,
+                    instruction: words[index],
+                    rs1: a,
+                    rs2: b,
+                    rd,
+                });
+            }
+            pc = next_pc;
+            cycles += 1;
+        }
+    }
+
+    /// Performs the `ecall` at the current pc; returns the exit code if the guest exited.
+    #[cold]
+    fn ecall<T: Tracer>(&mut self, tracer: &mut T) -> Result<Option<u32>, ExecErrorKind> {
+        let number = self.regs[A7];
+        let (fd, addr, len) = (self.regs[A0], self.regs[A1], self.regs[A2]);
+        let cycle = self.cycles;
+        match number {
+            syscall::EXIT => {
+                if T::ENABLED {
+                    tracer.io(IoEvent {
+                        cycle,
+                        ecall: number,
+                        fd,
+                        addr: 0,
+                        len: 0,
+                    });
+                }
+                Ok(Some(fd))
+            }
+            syscall::READ => {
+                if fd != syscall::FD_INPUT {
+                    return Err(ExecErrorKind::BadFileDescriptor { ecall: number, fd });
+                }
+                let remaining = self.input.len() - self.input_offset;
+                let count = (len as usize).min(remaining) as u32;
+                if count > 0 {
+                    self.check_writable(addr, count)?;
+                    let start = self.input_offset;
+                    let bytes = &self.input[start..start + count as usize];
+                    self.memory.store_bytes(addr, bytes);
+                    if T::ENABLED {
+                        for word_addr in (addr & !3..addr + count).step_by(4) {
+                            let value = self.memory.load_word(word_addr);
+                            tracer.memory(MemoryAccess {
+                                cycle,
+                                addr: word_addr,
+                                value,
+                                write: true,
+                            });
+                        }
+                    }
+                    self.input_offset += count as usize;
+                }
+                if T::ENABLED {
+                    tracer.io(IoEvent {
+                        cycle,
+                        ecall: number,
+                        fd,
+                        addr,
+                        len: count,
+                    });
+                }
+                self.regs[A0] = count;
+                Ok(None)
+            }
+            syscall::WRITE => {
+                let current = match fd {
+                    syscall::FD_PUBLIC => self.public_output.len(),
+                    syscall::FD_DEBUG => self.debug_output.len(),
+                    _ => return Err(ExecErrorKind::BadFileDescriptor { ecall: number, fd }),
+                };
+                if len > 0 && !Memory::in_range(addr, len) {
+                    return Err(ExecErrorKind::OutOfRange { addr, len });
+                }
+                if current + len as usize > MAX_OUTPUT_BYTES {
+                    return Err(ExecErrorKind::OutputLimit { fd });
+                }
+                let bytes = self.memory.load_bytes(addr, len);
+                if T::ENABLED && len > 0 {
+                    for word_addr in (addr & !3..addr + len).step_by(4) {
+                        let value = self.memory.load_word(word_addr);
+                        tracer.memory(MemoryAccess {
+                            cycle,
+                            addr: word_addr,
+                            value,
+                            write: false,
+                        });
+                    }
+                    tracer.io(IoEvent {
+                        cycle,
+                        ecall: number,
+                        fd,
+                        addr,
+                        len,
+                    });
+                }
+                if fd == syscall::FD_PUBLIC {
+                    self.public_output.extend_from_slice(&bytes);
+                } else {
+                    self.debug_output.extend_from_slice(&bytes);
+                }
+                self.regs[A0] = len;
+                Ok(None)
+            }
+            other => Err(ExecErrorKind::UnknownEcall { number: other }),
+        }
+    }
+
+    fn check_writable(&self, addr: u32, len: u32) -> Result<(), ExecErrorKind> {
+        if !Memory::in_range(addr, len) {
+            return Err(ExecErrorKind::OutOfRange { addr, len });
+        }
+        let (start, end) = (self.program.code_start, self.program.code_end());
+        let last = addr + (len - 1);
+        if addr < end && last >= start {
+            return Err(ExecErrorKind::StoreToCode {
+                addr: addr.max(start),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Tracer for SegmentRecorder {
+    const ENABLED: bool = true;
+    #[inline(always)]
+    fn step(&mut self, step: Step) {
+        self.segment.steps.push(step);
+    }
+    #[inline(always)]
+    fn memory(&mut self, access: MemoryAccess) {
+        self.segment.memory.push(access);
+    }
+    fn io(&mut self, event: IoEvent) {
+        self.segment.io.push(event);
+    }
+}
