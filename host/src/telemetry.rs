@@ -22,9 +22,12 @@ pub fn init_logging(config: &LogConfig) -> anyhow::Result<()> {
         _ => EnvFilter::try_new(&config.level)
             .with_context(|| format!("log.level {:?} is not a tracing filter", config.level))?,
     };
+    // Colours only on a terminal: log files and collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let installed = match config.format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -220,6 +220,11 @@ fn serve_prints_its_endpoints_and_answers() {
         .unwrap();
     assert!(status.success(), "serve exited with {status}: {err}");
     assert!(err.contains("json-rpc: not built yet"), "{err}");
+    assert!(err.contains("metrics endpoint listening"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour codes in logs written to a pipe: {err:?}"
+    );
 }
 
 #[test]
