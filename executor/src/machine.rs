@@ -145,6 +145,18 @@ impl fmt::Display for ExecError {
     }
 }
 
+/// Checks a `size`-byte load or store at `addr`: naturally aligned and inside guest memory.
+#[inline(always)]
+fn check_access(addr: u32, size: u32) -> Result<(), ExecErrorKind> {
+    if !addr.is_multiple_of(size) {
+        return Err(ExecErrorKind::MisalignedAccess { addr, size });
+    }
+    if !Memory::in_range(addr, size) {
+        return Err(ExecErrorKind::OutOfRange { addr, len: size });
+    }
+    Ok(())
+}
+
 /// Receives what a traced run records. A plain run uses [`NoTrace`].
 pub(crate) trait Tracer {
     /// Whether anything is recorded: when false, the interpreter skips all trace code.
@@ -358,12 +370,8 @@ impl<'p> Executor<'p> {
             macro_rules! load {
                 ($size:expr, $extract:expr) => {{
                     let addr = a.wrapping_add(imm);
-                    let size: u32 = $size;
-                    if addr % size != 0 {
-                        fail!(ExecErrorKind::MisalignedAccess { addr, size });
-                    }
-                    if !Memory::in_range(addr, size) {
-                        fail!(ExecErrorKind::OutOfRange { addr, len: size });
+                    if let Err(kind) = check_access(addr, $size) {
+                        fail!(kind);
                     }
                     let word = self.memory.load_word(addr & !3);
                     if T::ENABLED {
@@ -381,12 +389,8 @@ impl<'p> Executor<'p> {
             macro_rules! store {
                 ($size:expr, $mask:expr) => {{
                     let addr = a.wrapping_add(imm);
-                    let size: u32 = $size;
-                    if addr % size != 0 {
-                        fail!(ExecErrorKind::MisalignedAccess { addr, size });
-                    }
-                    if !Memory::in_range(addr, size) {
-                        fail!(ExecErrorKind::OutOfRange { addr, len: size });
+                    if let Err(kind) = check_access(addr, $size) {
+                        fail!(kind);
                     }
                     if addr >= code_start && addr < code_end {
                         fail!(ExecErrorKind::StoreToCode { addr });
