@@ -28,7 +28,8 @@ pub struct Program {
     pub segments: Vec<Segment>,
     /// First code address (lowest executable segment start).
     pub(crate) code_start: u32,
-    /// Decoded instruction for each word from `code_start`; gaps decode as illegal.
+    /// Decoded instruction for each word from `code_start`; gaps decode as illegal; `rd = 0`
+    /// is rewritten to the interpreter's x0 sink.
     pub(crate) code: Vec<Instruction>,
     /// Raw instruction words, parallel to `code` (for traces and error messages).
     pub(crate) words: Vec<u32>,
@@ -61,7 +62,12 @@ impl Program {
                 }
                 let word = u32::from_le_bytes(bytes);
                 words[base + i] = word;
-                code[base + i] = decode(word);
+                let mut instruction = decode(word);
+                if instruction.rd == 0 {
+                    // Results for x0 go to a register nothing reads (the interpreter's sink).
+                    instruction.rd = crate::machine::X0_SINK;
+                }
+                code[base + i] = instruction;
             }
         }
         let entry_ok = entry.is_multiple_of(4)
