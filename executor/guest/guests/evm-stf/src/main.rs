@@ -1,0 +1,52 @@
+//! EVM state-transition function: the guest an EVM block proof proves.
+//!
+//! Input: one encoded block witness (`zkbox_evm::Witness::encode`, the whole private input).
+//! The guest decodes it, checks every trie node and code against the pre-state root and
+//! re-executes the block (`zkbox_evm::verify_and_execute`, the same function native tests
+//! check), then commits `BlockOutput::commitment()`: 168 bytes, the pre-state root,
+//! post-state root, block hash, transactions root and receipts root (32 bytes each) and the
+//! gas used (8 bytes, big-endian).
+//!
+//! Exit codes: 0 success; 1 the input is not a witness (bad magic, version or RLP); 2 the
+//! witness does not verify or the block is invalid (a missing or forged node or code, a bad
+//! transaction, ...). On 1 and 2 the error is written to the debug log and nothing is
+//! committed. 101 remains a panic, which would be a bug.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use zkbox_evm::{Witness, verify_and_execute};
+
+zkbox_guest::entry!(main);
+
+/// Exit code for an input that does not decode as a witness.
+const EXIT_BAD_WITNESS: i32 = 1;
+/// Exit code for a witness that does not verify, or a block that does not execute.
+const EXIT_INVALID_BLOCK: i32 = 2;
+
+fn main() {
+    let input = zkbox_guest::read_to_end();
+    let witness = match Witness::decode(&input) {
+        Ok(witness) => witness,
+        Err(e) => fail(EXIT_BAD_WITNESS, "malformed witness", &e),
+    };
+    match verify_and_execute(&witness) {
+        Ok(output) => {
+            zkbox_guest::logln!(
+                "evm-stf: block {} with {} transactions, gas used {}",
+                witness.env.number,
+                witness.transactions.len(),
+                output.gas_used
+            );
+            zkbox_guest::commit(&output.commitment());
+        }
+        Err(e) => fail(EXIT_INVALID_BLOCK, "invalid block", &e),
+    }
+}
+
+/// Logs `what: error` and exits with `code`.
+fn fail(code: i32, what: &str, error: &zkbox_evm::Error) -> ! {
+    zkbox_guest::logln!("evm-stf: {what}: {error}");
+    zkbox_guest::exit(code)
+}
