@@ -9,7 +9,8 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::vec::Vec;
 
-use alloy_consensus::{Receipt, ReceiptEnvelope, ReceiptWithBloom, TxEnvelope};
+use alloy_consensus::{Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction as _, TxEnvelope};
+use alloy_eips::Typed2718 as _;
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, TxKind, U256};
 use revm::context::result::EVMError;
 use revm::context::{BlockEnv as RevmBlockEnv, CfgEnv, TxEnv};
@@ -306,41 +307,19 @@ fn tx_env(recovered: &RecoveredTx) -> TxEnv {
         ..TxEnv::default()
     };
     match &recovered.tx {
-        TxEnvelope::Legacy(signed) => {
-            let tx = signed.tx();
-            env.tx_type = 0;
-            env.chain_id = tx.chain_id;
-            env.nonce = tx.nonce;
-            env.gas_limit = tx.gas_limit;
-            env.gas_price = tx.gas_price;
-            env.kind = tx.to;
-            env.value = tx.value;
-            env.data = tx.input.clone();
-        }
-        TxEnvelope::Eip2930(signed) => {
-            let tx = signed.tx();
-            env.tx_type = 1;
-            env.chain_id = Some(tx.chain_id);
-            env.nonce = tx.nonce;
-            env.gas_limit = tx.gas_limit;
-            env.gas_price = tx.gas_price;
-            env.kind = tx.to;
-            env.value = tx.value;
-            env.data = tx.input.clone();
-            env.access_list = tx.access_list.clone();
-        }
-        TxEnvelope::Eip1559(signed) => {
-            let tx = signed.tx();
-            env.tx_type = 2;
-            env.chain_id = Some(tx.chain_id);
-            env.nonce = tx.nonce;
-            env.gas_limit = tx.gas_limit;
-            env.gas_price = tx.max_fee_per_gas;
-            env.gas_priority_fee = Some(tx.max_priority_fee_per_gas);
-            env.kind = tx.to;
-            env.value = tx.value;
-            env.data = tx.input.clone();
-            env.access_list = tx.access_list.clone();
+        tx @ (TxEnvelope::Legacy(_) | TxEnvelope::Eip2930(_) | TxEnvelope::Eip1559(_)) => {
+            // alloy's `Transaction` view: for legacy and EIP-2930 transactions the maximum fee
+            // is the gas price and there is no priority fee or (legacy) access list.
+            env.tx_type = tx.ty();
+            env.chain_id = tx.chain_id();
+            env.nonce = tx.nonce();
+            env.gas_limit = tx.gas_limit();
+            env.gas_price = tx.max_fee_per_gas();
+            env.gas_priority_fee = tx.max_priority_fee_per_gas();
+            env.kind = tx.kind();
+            env.value = tx.value();
+            env.data = tx.input().clone();
+            env.access_list = tx.access_list().cloned().unwrap_or_default();
         }
         // Unreachable for recovered transactions; an empty call from the sender fails
         // validation rather than panicking.
