@@ -368,17 +368,23 @@ fn errors_name_the_pc() {
     );
 }
 
+/// `ecall number(fd, buffer in register `buf`, length len)`: sets a7, a0, a1, a2, calls.
+fn syscall(number: i32, fd: i32, buf: u32, len: i32) -> [u32; 5] {
+    [
+        addi(A7, 0, number),
+        addi(A0, 0, fd),
+        addi(A1, buf, 0),
+        addi(A2, 0, len),
+        ECALL,
+    ]
+}
+
 #[test]
 fn input_and_output_streams() {
     // read(0, DATA, 16) -> a0; write(1, DATA, a0); write(2, DATA, 3); read again -> 0; exit(a0)
     let mut words = li(S2, DATA).to_vec();
-    words.extend([
-        addi(A7, 0, 63),
-        addi(A0, 0, 0),
-        addi(A1, S2, 0),
-        addi(A2, 0, 16),
-        ECALL,
-    ]);
+    words.extend(syscall(63, 0, S2, 16));
+    // write(1, DATA, a0): the length is the count the read returned.
     words.extend([
         addi(A2, A0, 0),
         addi(A7, 0, 64),
@@ -386,20 +392,8 @@ fn input_and_output_streams() {
         addi(A1, S2, 0),
         ECALL,
     ]);
-    words.extend([
-        addi(A7, 0, 64),
-        addi(A0, 0, 2),
-        addi(A1, S2, 0),
-        addi(A2, 0, 3),
-        ECALL,
-    ]);
-    words.extend([
-        addi(A7, 0, 63),
-        addi(A0, 0, 0),
-        addi(A1, S2, 0),
-        addi(A2, 0, 16),
-        ECALL,
-    ]);
+    words.extend(syscall(64, 2, S2, 3));
+    words.extend(syscall(63, 0, S2, 16));
     words.extend(asm::exit());
     let program = Program::from_words(BASE, &words).unwrap();
     let mut exec = Executor::new(&program, b"hello, zkbox".to_vec());
@@ -420,26 +414,16 @@ fn input_and_output_streams() {
 #[test]
 fn reading_into_code_or_outside_memory_fails() {
     let mut words = li(S2, BASE).to_vec();
-    words.extend([
-        addi(A7, 0, 63),
-        addi(A0, 0, 0),
-        addi(A1, S2, 0),
-        addi(A2, 0, 4),
-        ECALL,
-    ]);
+    words.extend(syscall(63, 0, S2, 4));
     let program = Program::from_words(BASE, &words).unwrap();
     let err = Executor::new(&program, vec![1, 2, 3, 4])
         .run(100)
         .unwrap_err();
     assert_eq!(err.kind, ExecErrorKind::StoreToCode { addr: BASE });
 
-    let words = [
-        addi(A7, 0, 64),
-        addi(A0, 0, 1),
-        addi(A1, 0, 16),
-        addi(A2, 0, 4),
-        ECALL,
-    ];
+    // write(1, 16, 4): a1 = x0 + 16 points into the guard page.
+    let mut words = syscall(64, 1, 0, 4).to_vec();
+    words[2] = addi(A1, 0, 16);
     let program = Program::from_words(BASE, &words).unwrap();
     let err = Executor::new(&program, Vec::new()).run(100).unwrap_err();
     assert_eq!(err.kind, ExecErrorKind::OutOfRange { addr: 16, len: 4 });
