@@ -377,6 +377,16 @@ fn open_session(id: DeviceId) -> Result<Box<dyn Session>, BenchError> {
         BackendKind::OpenCl => Ok(Box::new(BackendSession(crate::OpenClBackend::open(
             id.index,
         )?))),
+        #[cfg(feature = "vulkan")]
+        BackendKind::Vulkan => Ok(Box::new(BackendSession(crate::VulkanBackend::open(
+            id.index,
+        )?))),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Ok(Box::new(BackendSession(crate::CudaBackend::open(
+            id.index,
+        )?))),
+        // Reached only in builds with some backend feature off.
+        #[allow(unreachable_patterns)]
         other => Err(AccelError::BackendUnavailable {
             backend: other,
             reason: "not built into this binary".to_owned(),

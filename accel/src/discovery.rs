@@ -26,8 +26,17 @@ pub struct Discovery {
 }
 
 /// Lists every compute device this build can drive.
+// Which pushes follow `skipped`'s creation depends on the backends built in.
+#[allow(clippy::vec_init_then_push)]
 pub fn discover() -> Discovery {
-    #[cfg_attr(not(feature = "opencl"), allow(unused_mut))]
+    // Drivers are not all safe to query from several threads at once (PoCL 3.1 crashes in
+    // clGetDeviceInfo when two discoveries overlap), so discovery runs one at a time.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serialised = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    #[cfg_attr(
+        not(any(feature = "opencl", feature = "cuda", feature = "vulkan")),
+        allow(unused_mut)
+    )]
     let mut devices = vec![crate::cpu::describe()];
     let mut skipped = Vec::new();
 
@@ -52,12 +61,61 @@ pub fn discover() -> Discovery {
         reason: "this build has no OpenCL support (feature `opencl` off)".to_owned(),
     });
 
-    for backend in [BackendKind::Cuda, BackendKind::Vulkan] {
-        skipped.push(SkippedBackend {
-            backend,
-            reason: "backend not built yet (CUDA/Vulkan issue)".to_owned(),
-        });
+    #[cfg(feature = "cuda")]
+    match crate::cuda::discover() {
+        Ok((found, unsupported)) => {
+            if found.is_empty() && unsupported.is_empty() {
+                skipped.push(SkippedBackend {
+                    backend: BackendKind::Cuda,
+                    reason: "the CUDA driver lists no devices".to_owned(),
+                });
+            }
+            skipped.extend(unsupported.into_iter().map(|reason| SkippedBackend {
+                backend: BackendKind::Cuda,
+                reason,
+            }));
+            devices.extend(found);
+        }
+        Err(err) => {
+            tracing::warn!(%err, "skipping the CUDA backend");
+            skipped.push(SkippedBackend {
+                backend: BackendKind::Cuda,
+                reason: match err {
+                    crate::AccelError::BackendUnavailable { reason, .. } => reason,
+                    other => other.to_string(),
+                },
+            });
+        }
     }
+    #[cfg(not(feature = "cuda"))]
+    skipped.push(SkippedBackend {
+        backend: BackendKind::Cuda,
+        reason: "this build has no CUDA support (feature `cuda` off)".to_owned(),
+    });
+
+    #[cfg(feature = "vulkan")]
+    match crate::vulkan::discover() {
+        Ok(found) if found.is_empty() => skipped.push(SkippedBackend {
+            backend: BackendKind::Vulkan,
+            reason: "the Vulkan loader lists no device with a compute queue".to_owned(),
+        }),
+        Ok(found) => devices.extend(found),
+        Err(err) => {
+            tracing::warn!(%err, "skipping the Vulkan backend");
+            skipped.push(SkippedBackend {
+                backend: BackendKind::Vulkan,
+                reason: match err {
+                    crate::AccelError::BackendUnavailable { reason, .. } => reason,
+                    other => other.to_string(),
+                },
+            });
+        }
+    }
+    #[cfg(not(feature = "vulkan"))]
+    skipped.push(SkippedBackend {
+        backend: BackendKind::Vulkan,
+        reason: "this build has no Vulkan support (feature `vulkan` off)".to_owned(),
+    });
     Discovery { devices, skipped }
 }
 
@@ -72,6 +130,30 @@ mod tests {
         assert_eq!(found.devices[0].id, DeviceId::CPU);
         assert!(found.devices[0].compute_units >= 1);
         assert!(found.devices[0].memory_bytes > 0);
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn a_machine_without_a_cuda_driver_lists_the_reason() {
+        // SAFETY: probing for the library only opens it.
+        if unsafe { cudarc::driver::sys::is_culib_present() } {
+            eprintln!("a CUDA driver is installed here: nothing to check");
+            return;
+        }
+        let found = discover();
+        assert!(
+            found
+                .devices
+                .iter()
+                .all(|d| d.id.backend != BackendKind::Cuda)
+        );
+        let cuda: Vec<&SkippedBackend> = found
+            .skipped
+            .iter()
+            .filter(|s| s.backend == BackendKind::Cuda)
+            .collect();
+        assert_eq!(cuda.len(), 1, "{cuda:?}");
+        assert_eq!(cuda[0].reason, "no CUDA driver (libcuda.so not found)");
     }
 
     #[test]

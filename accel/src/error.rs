@@ -106,6 +106,18 @@ pub enum AccelError {
         /// The compiler's log.
         log: String,
     },
+    /// The device stopped working mid-run (a fault that leaves its context unusable: an
+    /// illegal address, an uncorrectable ECC error, the device falling off the bus); work
+    /// queued on it is lost and the backend must be reopened.
+    #[error("{device}: device lost during {operation}: {reason}")]
+    DeviceLost {
+        /// The device.
+        device: DeviceId,
+        /// What was being done when the loss was noticed.
+        operation: &'static str,
+        /// What the driver said.
+        reason: String,
+    },
     /// Any other failure reported by a device driver.
     #[error("{device}: {operation} failed: {reason}")]
     Driver {

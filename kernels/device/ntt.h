@@ -152,3 +152,76 @@ KERNEL void coset_scale_pad(GLOBAL const u32* coeffs_bitrev, GLOBAL u32* dst, u3
     }
     dst[(u64)row * width + col] = value;
 }
+
+// Stages first_stage .. first_stage + stages - 1 (DIT: ascending; DIF: descending) fused in
+// local (shared) memory, for any first_stage: the general form of ntt_tile, which lets every
+// pass of a large NTT do NTT_STRIDED_LOG stages (a 2^24-row NTT is three passes over memory).
+//
+// A work-group owns the rows high * 2^(first_stage + stages) + j * 2^first_stage + low, for
+// all j < 2^stages and a range of `low`. For fixed j, the words of consecutive `low` and all
+// columns form one contiguous run of width * 2^first_stage words, so the group walks that run
+// `lanes` words at a time (lanes = min(NTT_STRIDED_LANES, run)): every load and store is a
+// contiguous run of `lanes` words per row, whatever the width, including one column. The
+// NTT_STRIDED_THREADS work-items are split into lanes x (NTT_STRIDED_THREADS / lanes) and
+// loop over the 2^stages rows. The butterfly of stage s combining row r and r + 2^s uses the
+// twiddle index r mod 2^s = (j mod 2^(s - first_stage)) * 2^first_stage + low.
+// Local size: (NTT_STRIDED_THREADS); global size: (ceil(run / lanes) * NTT_STRIDED_THREADS,
+// 2^(log_n - first_stage - stages)). 1 <= stages <= NTT_STRIDED_LOG. `src` may equal `dst`.
+// Defaults for hosts that do not size the strided tile (the OpenCL backend does not use it).
+#ifndef NTT_STRIDED_LOG
+#define NTT_STRIDED_LOG 6u
+#endif
+#ifndef NTT_STRIDED_LANES
+#define NTT_STRIDED_LANES 4u
+#endif
+#ifndef NTT_STRIDED_THREADS
+#define NTT_STRIDED_THREADS 64u
+#endif
+
+KERNEL void ntt_tile_strided(GLOBAL const u32* src, GLOBAL u32* dst, u32 width, u32 log_n,
+                             u32 first_stage, u32 stages, u32 is_dif,
+                             GLOBAL const u32* twiddles, u32 scale, u32 apply_scale) {
+    LOCAL u32 tile[(1u << NTT_STRIDED_LOG) * NTT_STRIDED_LANES];
+    u32 run = width << first_stage;
+    u32 lanes = run < NTT_STRIDED_LANES ? run : NTT_STRIDED_LANES;
+    u32 thread = LOCAL_ID(0);
+    u32 lane = thread % lanes;
+    u32 first_pair = thread / lanes;
+    u32 pair_step = NTT_STRIDED_THREADS / lanes;
+    u32 q = GROUP_ID(0) * lanes + lane;
+    int active = q < run && first_pair < pair_step;
+    u32 rows = 1u << stages;
+    u32 half_rows = rows / 2;
+    u32 low = active ? q / width : 0;
+    u64 base = (((u64)GROUP_ID(1)) << (first_stage + stages)) * width + q;
+
+    if (active) {
+        for (u32 row = first_pair; row < rows; row += pair_step)
+            tile[row * lanes + lane] = src[base + (u64)row * run];
+    }
+    LOCAL_BARRIER();
+    for (u32 step = 0; step < stages; step++) {
+        u32 level = is_dif ? stages - 1 - step : step;
+        if (active) {
+            u32 span = 1u << level;
+            u32 stage = first_stage + level;
+            for (u32 pair = first_pair; pair < half_rows; pair += pair_step) {
+                u32 j = pair & (span - 1);
+                u32 row0 = ((pair >> level) << (level + 1)) | j;
+                u32 twiddle = twiddles[((j << first_stage) | low) << (log_n - 1 - stage)];
+                u32 a = tile[row0 * lanes + lane];
+                u32 b = tile[(row0 + span) * lanes + lane];
+                ntt_butterfly(&a, &b, twiddle, is_dif);
+                tile[row0 * lanes + lane] = a;
+                tile[(row0 + span) * lanes + lane] = b;
+            }
+        }
+        LOCAL_BARRIER();
+    }
+    if (active) {
+        for (u32 row = first_pair; row < rows; row += pair_step) {
+            u32 value = tile[row * lanes + lane];
+            dst[base + (u64)row * run] = apply_scale ? bb_mul(value, scale) : value;
+        }
+    }
+}
