@@ -21,12 +21,14 @@ pub mod asm;
 pub mod decode;
 mod elf;
 mod machine;
+pub mod markers;
 pub mod memory;
 mod program;
 pub mod trace;
 
 pub use elf::{ElfError, MAX_CODE_BYTES, load_elf};
 pub use machine::{ExecError, ExecErrorKind, Executor, MAX_OUTPUT_BYTES, syscall};
+pub use markers::{CycleMarker, TagCycles, attribute_cycles};
 pub use memory::Memory;
 pub use program::{Program, Segment};
 pub use trace::{BoundaryState, IoEvent, MemoryAccess, Step, TraceSegment};

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use crate::decode::{Instruction, Opcode};
+use crate::markers::{CycleMarker, parse_marker};
 use crate::memory::Memory;
 use crate::program::Program;
 use crate::trace::{BoundaryState, IoEvent, MemoryAccess, SegmentRecorder, Step, TraceSegment};
@@ -198,6 +199,10 @@ pub struct Executor<'p> {
     input_offset: usize,
     public_output: Vec<u8>,
     debug_output: Vec<u8>,
+    /// Debug-log writes that were cycle markers ([`crate::markers`]), in cycle order.
+    cycle_markers: Vec<CycleMarker>,
+    /// Bytes of those writes: they count towards the debug log's [`MAX_OUTPUT_BYTES`].
+    marker_bytes: usize,
     exit_code: Option<u32>,
 }
 
@@ -219,6 +224,8 @@ impl<'p> Executor<'p> {
             input_offset: 0,
             public_output: Vec::new(),
             debug_output: Vec::new(),
+            cycle_markers: Vec::new(),
+            marker_bytes: 0,
             exit_code: None,
         }
     }
@@ -250,9 +257,16 @@ impl<'p> Executor<'p> {
         &self.public_output
     }
 
-    /// Everything written to the debug log so far.
+    /// Everything written to the debug log so far, except cycle markers.
     pub fn debug_output(&self) -> &[u8] {
         &self.debug_output
+    }
+
+    /// The cycle markers the guest has written to the debug log so far, in cycle order
+    /// (see [`crate::markers`]; [`crate::markers::attribute_cycles`] turns them into cycles
+    /// per tag).
+    pub fn cycle_markers(&self) -> &[CycleMarker] {
+        &self.cycle_markers
     }
 
     /// The exit code, once the guest has exited.
@@ -612,7 +626,7 @@ impl<'p> Executor<'p> {
             syscall::WRITE => {
                 let current = match fd {
                     syscall::FD_PUBLIC => self.public_output.len(),
-                    syscall::FD_DEBUG => self.debug_output.len(),
+                    syscall::FD_DEBUG => self.debug_output.len() + self.marker_bytes,
                     _ => return Err(ExecErrorKind::BadFileDescriptor { ecall: number, fd }),
                 };
                 if len > 0 && !Memory::in_range(addr, len) {
@@ -642,6 +656,12 @@ impl<'p> Executor<'p> {
                 }
                 if fd == syscall::FD_PUBLIC {
                     self.public_output.extend_from_slice(&bytes);
+                } else if let Some(tag) = parse_marker(&bytes) {
+                    self.cycle_markers.push(CycleMarker {
+                        cycle,
+                        tag: tag.to_owned(),
+                    });
+                    self.marker_bytes += bytes.len();
                 } else {
                     self.debug_output.extend_from_slice(&bytes);
                 }

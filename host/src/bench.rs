@@ -24,6 +24,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         BenchTarget::Lde => vec![BenchKernel::Lde],
         BenchTarget::Merkle => vec![BenchKernel::Merkle],
         BenchTarget::All => BenchKernel::ALL.to_vec(),
+        BenchTarget::Evm => return crate::bench_evm::run(args),
         other => {
             let name = format!("{other:?}").to_lowercase();
             eprintln!("zkbox bench {name}: not built yet (arrives with a later issue)");

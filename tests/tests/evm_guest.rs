@@ -4,21 +4,26 @@
 //! native block output's commitment. Tampered witnesses and garbage input end the guest with a
 //! non-zero exit code (not a panic) and a reason in its debug log.
 //!
-//! Cycles per block and per transaction are printed (`cargo test -- --nocapture`).
+//! Cycles per block and per transaction are printed (`cargo test -- --nocapture`). The guest's
+//! cycle markers split its cycles into the verifier's phases (`zkbox_evm::Phase`): every
+//! phase appears, in order, and recovery scales with the number of transactions.
 
 use alloy_consensus::{SignableTransaction, TxEip1559};
 use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256};
 use k256::ecdsa::SigningKey;
 use zkbox_e2e::workspace_root;
+use zkbox_evm::Phase;
+use zkbox_evm::workload::{TransferKind, TransferWorkload};
 use zkbox_evm::{
     Block, BlockEnv, BlockHashes, BlockOutput, SpecId, State, TxEnvelope, Witness,
     execute_block_with_witness,
 };
-use zkbox_executor::{Executor, Program, load_elf};
+use zkbox_executor::markers::BEFORE_FIRST_MARKER;
+use zkbox_executor::{Executor, Program, TagCycles, attribute_cycles, load_elf};
 
 const CHAIN_ID: u64 = 31_337;
 const BASE_FEE: u64 = 10;
-/// Far above what a block of a few transactions needs (about 12 M cycles per transaction).
+/// Far above what a block of a few transactions needs (about 6 M cycles per transaction).
 const MAX_CYCLES: u64 = 2_000_000_000;
 const ERC20_CREATION: &str = include_str!("../fixtures/erc20/Erc20.bin");
 /// The selector of `transfer(address,uint256)`.
@@ -30,6 +35,7 @@ struct GuestRun {
     output: Vec<u8>,
     log: String,
     cycles: u64,
+    phases: Vec<TagCycles>,
 }
 
 fn run_guest(program: &Program, input: Vec<u8>) -> GuestRun {
@@ -42,6 +48,7 @@ fn run_guest(program: &Program, input: Vec<u8>) -> GuestRun {
         output: exec.public_output().to_vec(),
         log: String::from_utf8_lossy(exec.debug_output()).into_owned(),
         cycles: exec.cycles(),
+        phases: attribute_cycles(exec.cycle_markers(), exec.cycles()),
     }
 }
 
@@ -280,4 +287,69 @@ fn tampered_witnesses_and_garbage_input_exit_non_zero() {
         "evm-stf: malformed witness:",
     );
     refused("empty input", Vec::new(), 1, "evm-stf: malformed witness:");
+}
+
+/// Runs a block of `count` ERC-20 transfers through the guest; returns its phases by tag.
+fn erc20_phases(program: &Program, count: usize) -> GuestRun {
+    let mut workload = TransferWorkload::new(8);
+    let transactions = workload.transfers(TransferKind::Erc20, count);
+    let block = workload.block(transactions);
+    let (native, witness) = workload.execute_with_witness(&block).unwrap();
+    let run = run_guest(program, witness.encode());
+    assert_eq!(run.exit, 0, "log:\n{}", run.log);
+    assert_eq!(run.output, native.commitment());
+    assert!(
+        !run.log.contains("cycle-marker"),
+        "markers stay out of the log"
+    );
+    run
+}
+
+#[test]
+fn cycle_markers_split_the_guest_into_the_verifier_phases() {
+    let program = guest();
+    let one = erc20_phases(&program, 1);
+    let three = erc20_phases(&program, 3);
+    for run in [&one, &three] {
+        let tags: Vec<&str> = run.phases.iter().map(|t| t.tag.as_str()).collect();
+        let mut expected = vec![BEFORE_FIRST_MARKER];
+        expected.extend(Phase::ALL.map(Phase::name));
+        expected.push("commit");
+        assert_eq!(tags, expected, "every phase, in the order first entered");
+        assert_eq!(run.phases.iter().map(|t| t.cycles).sum::<u64>(), run.cycles);
+        let entries = |tag: &str| run.phases.iter().find(|t| t.tag == tag).unwrap().entries;
+        // Decode: once in the guest (the witness), once in the verifier (the transactions).
+        assert_eq!(entries("decode"), 2);
+        for once in [
+            "witness-hashing",
+            "recovery",
+            "state-root",
+            "seal",
+            "commit",
+        ] {
+            assert_eq!(entries(once), 1, "{once}");
+        }
+        // Each state read is a span inside execution, which resumes after it.
+        assert!(
+            entries("state-reads") >= 3,
+            "sender, token, recipient at least"
+        );
+        assert_eq!(entries("execution"), entries("state-reads") + 1);
+    }
+    let cycles =
+        |run: &GuestRun, tag: &str| run.phases.iter().find(|t| t.tag == tag).unwrap().cycles as f64;
+    // Recovery costs the same per signature, so its span triples with three transactions;
+    // a marker in the wrong place would not.
+    let ratio = cycles(&three, "recovery") / cycles(&one, "recovery");
+    assert!(
+        (2.9..3.1).contains(&ratio),
+        "recovery 3 txs / 1 tx = {ratio}"
+    );
+    assert!(cycles(&one, "recovery") > 0.5 * one.cycles as f64);
+    for run in [&one, &three] {
+        eprintln!("evm-stf phases, ERC-20 transfers, {} cycles:", run.cycles);
+        for t in &run.phases {
+            eprintln!("  {:<16} {:>11} cycles  x{}", t.tag, t.cycles, t.entries);
+        }
+    }
 }

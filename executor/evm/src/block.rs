@@ -4,7 +4,6 @@
 use alloc::string::ToString;
 use alloc::vec::Vec;
 
-use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B64, B256, Bloom, Bytes, U256};
@@ -92,26 +91,33 @@ impl Block {
         self.transactions
             .iter()
             .enumerate()
-            .map(|(index, tx)| {
-                check_type(tx)?;
-                if let Some(found) = alloy_consensus::Transaction::chain_id(tx)
-                    && found != self.env.chain_id
-                {
-                    return Err(Error::WrongChainId {
-                        index,
-                        expected: self.env.chain_id,
-                        found,
-                    });
-                }
-                let sender = tx
-                    .recover_signer()
-                    .map_err(|_| Error::InvalidSignature { index })?;
-                Ok(RecoveredTx {
-                    tx: tx.clone(),
-                    sender,
-                })
-            })
+            .map(|(index, tx)| RecoveredTx::recover(tx, self.env.chain_id, index))
             .collect()
+    }
+}
+
+impl RecoveredTx {
+    /// Checks `tx`'s type (0, 1 or 2) and, if it names one, its chain id against
+    /// `chain_id`, and recovers its sender (secp256k1, high-s refused); `index` is its place
+    /// in the block, for the error. Independent per transaction, so a caller may recover a
+    /// block's transactions on several threads.
+    pub fn recover(tx: &TxEnvelope, chain_id: u64, index: usize) -> Result<Self, Error> {
+        check_type(tx)?;
+        if let Some(found) = alloy_consensus::Transaction::chain_id(tx)
+            && found != chain_id
+        {
+            return Err(Error::WrongChainId {
+                index,
+                expected: chain_id,
+                found,
+            });
+        }
+        let sender = crate::recover::recover_address(tx.signature(), &tx.signature_hash())
+            .ok_or(Error::InvalidSignature { index })?;
+        Ok(RecoveredTx {
+            tx: tx.clone(),
+            sender,
+        })
     }
 }
 

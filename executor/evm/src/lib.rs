@@ -31,11 +31,15 @@ mod exec;
 #[cfg(feature = "std")]
 pub mod genesis;
 mod native;
+pub mod phase;
+pub mod recover;
 pub mod state;
 #[cfg(feature = "std")]
 pub mod statetest;
 pub mod trie;
 mod witness;
+#[cfg(feature = "std")]
+pub mod workload;
 
 pub use alloy_trie::EMPTY_ROOT_HASH;
 pub use block::{
@@ -43,11 +47,14 @@ pub use block::{
 };
 pub use error::Error;
 pub use exec::{AccountChange, AccountInfo, Overlay, StateReader, execute_transactions};
-pub use native::{BlockHashes, NativeReader, execute_block};
+pub use native::{
+    BlockHashes, NativeReader, UnappliedBlock, execute_block, execute_block_unapplied,
+};
+pub use phase::{Phase, PhaseObserver};
 pub use state::{Account, AccountProof, State, StorageProof};
 pub use witness::{
     BlockHashEntry, WITNESS_MAGIC, WITNESS_VERSION, Witness, execute_block_with_witness,
-    verify_and_execute,
+    verify_and_execute, verify_and_execute_observed,
 };
 
 /// The signed transaction type blocks carry.

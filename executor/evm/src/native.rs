@@ -148,3 +148,36 @@ pub(crate) fn apply_changes(
         state.put_account(*address, account);
     }
 }
+
+/// A block executed over a state without changing it (see [`execute_block_unapplied`]).
+pub struct UnappliedBlock {
+    run: NativeRun,
+}
+
+impl core::fmt::Debug for UnappliedBlock {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("UnappliedBlock")
+            .field("receipts", &self.run.receipts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Executes `block` over `state` without changing it, so that readers may keep using the
+/// state meanwhile (a sequencer executes under a read lock). [`UnappliedBlock::apply`]
+/// then applies it; together they give exactly what [`execute_block`] gives, provided the
+/// state did not change in between.
+pub fn execute_block_unapplied(
+    state: &State,
+    block: &Block,
+    block_hashes: &BlockHashes,
+) -> Result<UnappliedBlock, Error> {
+    run_block(state, block, block_hashes).map(|run| UnappliedBlock { run })
+}
+
+impl UnappliedBlock {
+    /// Applies the block to the state it was executed over and seals it. `pre_state_root`
+    /// must be that state's root (the parent header's state root; it is not recomputed).
+    pub fn apply(self, state: &mut State, block: &Block, pre_state_root: B256) -> BlockOutput {
+        self.run.commit(state, block, pre_state_root)
+    }
+}

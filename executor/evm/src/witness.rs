@@ -38,8 +38,9 @@ use crate::Error;
 use crate::block::{Block, BlockEnv, BlockOutput, seal};
 use crate::exec::{AccountChange, AccountInfo, Overlay, StateReader, execute_transactions};
 use crate::native::{BlockHashes, run_block};
+use crate::phase::{Phase, PhaseObserver};
 use crate::state::State;
-use crate::trie::{NodeSource, PartialTrie};
+use crate::trie::{HashedNodes, NodeSource, PartialTrie};
 
 /// First bytes of every encoded witness.
 pub const WITNESS_MAGIC: [u8; 4] = *b"ZKBW";
@@ -102,12 +103,19 @@ impl Witness {
 /// runs. Returns the same [`BlockOutput`] native execution does, or an error if the witness
 /// is malformed, incomplete or inconsistent with its root, or the block is invalid.
 pub fn verify_and_execute(witness: &Witness) -> Result<BlockOutput, Error> {
+    verify_and_execute_observed(witness, &mut ())
+}
+
+/// [`verify_and_execute`], telling `observer` each time it enters a [`Phase`]: the EVM
+/// guest uses this to mark where its cycles go.
+pub fn verify_and_execute_observed(
+    witness: &Witness,
+    observer: &mut dyn PhaseObserver,
+) -> Result<BlockOutput, Error> {
+    observer.enter(Phase::Decode);
     let block = Block::from_raw(witness.env.clone(), &witness.transactions)?;
-    let nodes: BTreeMap<B256, Bytes> = witness
-        .nodes
-        .iter()
-        .map(|n| (keccak256(n), n.clone()))
-        .collect();
+    observer.enter(Phase::WitnessHashing);
+    let nodes = HashedNodes::new(witness.nodes.iter().cloned());
     let codes = witness
         .codes
         .iter()
@@ -118,7 +126,7 @@ pub fn verify_and_execute(witness: &Witness) -> Result<BlockOutput, Error> {
         .iter()
         .map(|e| (e.number, e.hash))
         .collect();
-    let reader = WitnessReader::new(witness.pre_state_root, nodes, codes, block_hashes);
+    let reader = WitnessReader::new(witness.pre_state_root, nodes, codes, block_hashes, observer);
     run(reader, &block).map(|(output, _)| output)
 }
 
@@ -141,7 +149,14 @@ pub fn execute_block_with_witness(
         used: BTreeSet::new(),
     };
     let codes = state.codes().clone();
-    let reader = WitnessReader::new(pre_state_root, source, codes, block_hashes.clone());
+    let mut unobserved = ();
+    let reader = WitnessReader::new(
+        pre_state_root,
+        source,
+        codes,
+        block_hashes.clone(),
+        &mut unobserved,
+    );
     let (recorded, reader) = run(reader, block)?;
     let witness = Witness {
         env: block.env.clone(),
@@ -176,16 +191,20 @@ pub fn execute_block_with_witness(
     Ok((native, witness))
 }
 
-fn run<S: NodeSource>(
-    reader: WitnessReader<S>,
+fn run<'o, S: NodeSource>(
+    reader: WitnessReader<'o, S>,
     block: &Block,
-) -> Result<(BlockOutput, WitnessReader<S>), Error> {
+) -> Result<(BlockOutput, WitnessReader<'o, S>), Error> {
+    reader.observer.enter(Phase::Recovery);
     let transactions = block.recover_senders()?;
     let pre_state_root = reader.accounts.root();
+    reader.observer.enter(Phase::Execution);
     let mut overlay = Overlay::new(reader);
     let receipts = execute_transactions(&mut overlay, &block.env, &transactions)?;
     let (mut reader, changes, _) = overlay.into_parts();
+    reader.observer.enter(Phase::StateRoot);
     let post_state_root = reader.apply(&changes)?;
+    reader.observer.enter(Phase::Seal);
     Ok((
         seal(
             &block.env,
@@ -215,39 +234,60 @@ impl NodeSource for RecordingSource {
 }
 
 /// Reads pre-state out of partial tries resolved from a node source.
-struct WitnessReader<S> {
+struct WitnessReader<'o, S> {
     source: S,
+    observer: &'o mut dyn PhaseObserver,
     accounts: PartialTrie,
     storage: BTreeMap<Address, PartialTrie>,
     codes: BTreeMap<B256, Bytes>,
     used_codes: BTreeSet<B256>,
     block_hashes: BTreeMap<u64, B256>,
     used_block_hashes: BTreeSet<u64>,
+    /// keccak(address) and keccak(slot) (the tries' keys) once computed: a block reads
+    /// before it writes, and the writes need the same keys again.
+    account_keys: BTreeMap<Address, B256>,
+    slot_keys: BTreeMap<U256, B256>,
 }
 
-impl<S: NodeSource> WitnessReader<S> {
+impl<'o, S: NodeSource> WitnessReader<'o, S> {
     fn new(
         root: B256,
         source: S,
         codes: BTreeMap<B256, Bytes>,
         block_hashes: BTreeMap<u64, B256>,
+        observer: &'o mut dyn PhaseObserver,
     ) -> Self {
         Self {
             source,
+            observer,
             accounts: PartialTrie::from_root(root),
             storage: BTreeMap::new(),
             codes,
             used_codes: BTreeSet::new(),
             block_hashes,
             used_block_hashes: BTreeSet::new(),
+            account_keys: BTreeMap::new(),
+            slot_keys: BTreeMap::new(),
         }
     }
 
+    fn account_key(&mut self, address: Address) -> B256 {
+        *self
+            .account_keys
+            .entry(address)
+            .or_insert_with(|| keccak256(address))
+    }
+
+    fn slot_key(&mut self, slot: U256) -> B256 {
+        *self
+            .slot_keys
+            .entry(slot)
+            .or_insert_with(|| keccak256(slot.to_be_bytes::<32>()))
+    }
+
     fn trie_account(&mut self, address: Address) -> Result<Option<TrieAccount>, Error> {
-        let Some(leaf) = self
-            .accounts
-            .get(keccak256(address).as_slice(), &mut self.source)?
-        else {
+        let key = self.account_key(address);
+        let Some(leaf) = self.accounts.get(key.as_slice(), &mut self.source)? else {
             return Ok(None);
         };
         let mut buf = leaf.as_slice();
@@ -261,7 +301,7 @@ impl<S: NodeSource> WitnessReader<S> {
     /// Applies the block's changes to the tries (in address order) and returns the new root.
     fn apply(&mut self, changes: &BTreeMap<Address, AccountChange>) -> Result<B256, Error> {
         for (address, change) in changes {
-            let key = keccak256(address);
+            let key = self.account_key(*address);
             let Some(info) = change.info else {
                 self.accounts.remove(key.as_slice(), &mut self.source)?;
                 continue;
@@ -278,7 +318,7 @@ impl<S: NodeSource> WitnessReader<S> {
                 }
             };
             for (slot, value) in &change.storage {
-                let slot_key = keccak256(slot.to_be_bytes::<32>());
+                let slot_key = self.slot_key(*slot);
                 if value.is_zero() {
                     storage.remove(slot_key.as_slice(), &mut self.source)?;
                 } else {
@@ -302,8 +342,8 @@ impl<S: NodeSource> WitnessReader<S> {
     }
 }
 
-impl<S: NodeSource> StateReader for WitnessReader<S> {
-    fn account(&mut self, address: Address) -> Result<Option<AccountInfo>, Error> {
+impl<S: NodeSource> WitnessReader<'_, S> {
+    fn read_account(&mut self, address: Address) -> Result<Option<AccountInfo>, Error> {
         let Some(account) = self.trie_account(address)? else {
             return Ok(None);
         };
@@ -317,14 +357,14 @@ impl<S: NodeSource> StateReader for WitnessReader<S> {
         }))
     }
 
-    fn storage(&mut self, address: Address, slot: U256) -> Result<U256, Error> {
-        if !self.storage.contains_key(&address) && self.account(address)?.is_none() {
+    fn read_storage(&mut self, address: Address, slot: U256) -> Result<U256, Error> {
+        if !self.storage.contains_key(&address) && self.read_account(address)?.is_none() {
             return Ok(U256::ZERO);
         }
+        let key = self.slot_key(slot);
         let Some(trie) = self.storage.get_mut(&address) else {
             return Ok(U256::ZERO);
         };
-        let key = keccak256(slot.to_be_bytes::<32>());
         let Some(leaf) = trie.get(key.as_slice(), &mut self.source)? else {
             return Ok(U256::ZERO);
         };
@@ -334,6 +374,24 @@ impl<S: NodeSource> StateReader for WitnessReader<S> {
             return Err(Error::MalformedStateValue);
         }
         Ok(value)
+    }
+}
+
+/// revm asks for pre-state only during execution, so each read is a [`Phase::StateReads`]
+/// span inside [`Phase::Execution`].
+impl<S: NodeSource> StateReader for WitnessReader<'_, S> {
+    fn account(&mut self, address: Address) -> Result<Option<AccountInfo>, Error> {
+        self.observer.enter(Phase::StateReads);
+        let account = self.read_account(address);
+        self.observer.enter(Phase::Execution);
+        account
+    }
+
+    fn storage(&mut self, address: Address, slot: U256) -> Result<U256, Error> {
+        self.observer.enter(Phase::StateReads);
+        let value = self.read_storage(address, slot);
+        self.observer.enter(Phase::Execution);
+        value
     }
 
     fn code(&mut self, hash: B256) -> Result<Bytes, Error> {

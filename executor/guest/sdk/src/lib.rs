@@ -10,6 +10,8 @@
 //! - the private input ([`read`], [`read_fill`], [`read_to_end`]), the public output committed by
 //!   the proof ([`commit`]), the debug log that is not committed ([`log`], [`log_bytes`],
 //!   [`logln!`]) and [`exit`];
+//! - cycle markers for profiling ([`cycle_marker!`]), which the emulator records with their
+//!   cycle instead of logging them;
 //! - a panic handler that writes `panicked at FILE:LINE:COLUMN:` and the message to the debug
 //!   log and exits with code [`PANIC_EXIT_CODE`] (101).
 //!
@@ -69,4 +71,17 @@ macro_rules! logln {
         let _ = ::core::writeln!(log, $($arg)*);
         log.flush();
     }};
+}
+
+/// Marks the start of a phase for cycle accounting: `cycle_marker!("recovery")` writes the
+/// line `cycle-marker: recovery\n` to the debug log in one `write` call. The zkbox emulator
+/// records such a line with the cycle of its `ecall` instead of logging it
+/// (`zkbox_executor::markers`) and charges the cycles from one marker to the next to the first
+/// one's tag. The tag is a string literal (no control characters, at most 64 bytes); a
+/// marker costs a few cycles and is an ordinary debug write to the ABI, the trace and qemu.
+#[macro_export]
+macro_rules! cycle_marker {
+    ($tag:literal) => {
+        $crate::log(::core::concat!("cycle-marker: ", $tag, "\n"))
+    };
 }

@@ -11,12 +11,17 @@
 //! witness does not verify or the block is invalid (a missing or forged node or code, a bad
 //! transaction, ...). On 1 and 2 the error is written to the debug log and nothing is
 //! committed. 101 remains a panic, which would be a bug.
+//!
+//! Cycle markers (`zkbox_guest::cycle_marker!`): the guest marks every phase change of
+//! `verify_and_execute_observed` with the phase's name (`zkbox_evm::Phase::name`), and
+//! `commit` before committing, so the emulator can say where the cycles go
+//! (`zkbox bench evm`). They are debug writes of a few cycles each, about two per state read.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-use zkbox_evm::{Witness, verify_and_execute};
+use zkbox_evm::{Phase, PhaseObserver, Witness, verify_and_execute_observed};
 
 zkbox_guest::entry!(main);
 
@@ -27,12 +32,14 @@ const EXIT_INVALID_BLOCK: i32 = 2;
 
 fn main() {
     let input = zkbox_guest::read_to_end();
+    CycleMarkers.enter(Phase::Decode);
     let witness = match Witness::decode(&input) {
         Ok(witness) => witness,
         Err(e) => fail(EXIT_BAD_WITNESS, "malformed witness", &e),
     };
-    match verify_and_execute(&witness) {
+    match verify_and_execute_observed(&witness, &mut CycleMarkers) {
         Ok(output) => {
+            zkbox_guest::cycle_marker!("commit");
             zkbox_guest::logln!(
                 "evm-stf: block {} with {} transactions, gas used {}",
                 witness.env.number,
@@ -49,4 +56,23 @@ fn main() {
 fn fail(code: i32, what: &str, error: &zkbox_evm::Error) -> ! {
     zkbox_guest::logln!("evm-stf: {what}: {error}");
     zkbox_guest::exit(code)
+}
+
+/// Writes a cycle marker named after each phase entered.
+struct CycleMarkers;
+
+impl PhaseObserver for CycleMarkers {
+    fn enter(&mut self, phase: Phase) {
+        // Literals, so each marker is one write of a static line; the names are
+        // `Phase::name`'s (tests/tests/evm_guest.rs checks that they agree).
+        match phase {
+            Phase::Decode => zkbox_guest::cycle_marker!("decode"),
+            Phase::WitnessHashing => zkbox_guest::cycle_marker!("witness-hashing"),
+            Phase::Recovery => zkbox_guest::cycle_marker!("recovery"),
+            Phase::Execution => zkbox_guest::cycle_marker!("execution"),
+            Phase::StateReads => zkbox_guest::cycle_marker!("state-reads"),
+            Phase::StateRoot => zkbox_guest::cycle_marker!("state-root"),
+            Phase::Seal => zkbox_guest::cycle_marker!("seal"),
+        }
+    }
 }

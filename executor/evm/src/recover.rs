@@ -1,0 +1,139 @@
+//! Transaction sender recovery: the secp256k1 public key from an ECDSA signature and the
+//! signing hash, and the address it hashes to.
+//!
+//! This is the computation `alloy_consensus`'s `recover_signer` performs through k256's
+//! `VerifyingKey::recover_from_prehash`, with the same acceptance rules (r and s in
+//! [1, n), s ≤ n/2 per EIP-2, R decompressed from r and the y parity, a result that is not the
+//! point at infinity), minus one step: k256 verifies the signature against the key it has
+//! just recovered, which costs a second double-scalar multiplication and cannot fail for a
+//! key computed this way. With Q = r⁻¹(s·R − z·G), verification computes
+//! u₁·G + u₂·Q with u₁ = z·s⁻¹ and u₂ = r·s⁻¹, which is z·s⁻¹·G + R − z·s⁻¹·G = R, whose x
+//! coordinate is r. Leaving it out halves the cost of recovery, which dominates the EVM
+//! guest's cycles (docs/evm.md). The tests check the result against alloy's recovery on
+//! random and malformed signatures.
+
+use alloy_consensus::crypto::SECP256K1N_HALF;
+use alloy_primitives::{Address, B256, Signature};
+use k256::elliptic_curve::ff::PrimeField as _;
+use k256::elliptic_curve::group::Group as _;
+use k256::elliptic_curve::ops::{Invert as _, LinearCombination as _, Reduce};
+use k256::elliptic_curve::point::DecompressPoint as _;
+use k256::elliptic_curve::sec1::ToEncodedPoint as _;
+use k256::elliptic_curve::subtle::Choice;
+use k256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
+
+/// The address that signed `prehash` with `signature`, or `None` if the signature is not a
+/// valid low-s secp256k1 signature of anything (see the module docs for the rules).
+pub fn recover_address(signature: &Signature, prehash: &B256) -> Option<Address> {
+    if signature.s() > SECP256K1N_HALF {
+        return None;
+    }
+    let r_bytes = FieldBytes::from(signature.r().to_be_bytes::<32>());
+    let s_bytes = FieldBytes::from(signature.s().to_be_bytes::<32>());
+    // `from_repr` refuses values ≥ n; zero is refused below.
+    let r = Option::<Scalar>::from(Scalar::from_repr(r_bytes))?;
+    let s = Option::<Scalar>::from(Scalar::from_repr(s_bytes))?;
+    if bool::from(r.is_zero() | s.is_zero()) {
+        return None;
+    }
+    let z = <Scalar as Reduce<k256::U256>>::reduce_bytes(&FieldBytes::from(prehash.0));
+    // R: the point with x = r (r < n < p, so no reduction to undo) and the given y parity.
+    let parity = Choice::from(u8::from(signature.v()));
+    let big_r = Option::<AffinePoint>::from(AffinePoint::decompress(&r_bytes, parity))?;
+    // r is public: a variable-time inversion (binary extended Euclid) leaks nothing secret.
+    let r_inv = Option::<Scalar>::from(r.invert_vartime())?;
+    let u1 = -(r_inv * z);
+    let u2 = r_inv * s;
+    let q = ProjectivePoint::lincomb(
+        &ProjectivePoint::GENERATOR,
+        &u1,
+        &ProjectivePoint::from(big_r),
+        &u2,
+    );
+    if bool::from(q.is_identity()) {
+        return None;
+    }
+    let encoded = q.to_affine().to_encoded_point(false);
+    // 0x04 ‖ x ‖ y; the address is the last 20 bytes of keccak(x ‖ y).
+    Some(Address::from_raw_public_key(encoded.as_bytes().get(1..)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::crypto::secp256k1::recover_signer;
+    use alloy_primitives::{U256, keccak256};
+    use k256::ecdsa::SigningKey;
+
+    /// secp256k1's group order n.
+    const N: U256 = U256::from_be_bytes(alloy_primitives::hex!(
+        "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"
+    ));
+
+    fn sign(key: &SigningKey, prehash: &B256) -> Signature {
+        let (sig, id) = key.sign_prehash_recoverable(prehash.as_slice()).unwrap();
+        Signature::from_signature_and_parity(sig, id.is_y_odd())
+    }
+
+    fn alloy(signature: &Signature, prehash: &B256) -> Option<Address> {
+        recover_signer(signature, *prehash).ok()
+    }
+
+    #[test]
+    fn agrees_with_alloy_on_valid_signatures() {
+        for i in 0u32..40 {
+            let key = SigningKey::from_slice(keccak256(i.to_be_bytes()).as_slice()).unwrap();
+            let prehash = keccak256([i.to_be_bytes(), [7; 4]].concat());
+            let signature = sign(&key, &prehash);
+            let expected = Address::from_public_key(key.verifying_key());
+            assert_eq!(recover_address(&signature, &prehash), Some(expected));
+            assert_eq!(alloy(&signature, &prehash), Some(expected));
+            // Another message or the other parity gives another key (or none): never the signer.
+            let other = keccak256(prehash);
+            assert_eq!(
+                recover_address(&signature, &other),
+                alloy(&signature, &other)
+            );
+            assert_ne!(recover_address(&signature, &other), Some(expected));
+            let flipped = signature.with_parity(!signature.v());
+            assert_eq!(
+                recover_address(&flipped, &prehash),
+                alloy(&flipped, &prehash)
+            );
+            assert_ne!(recover_address(&flipped, &prehash), Some(expected));
+        }
+    }
+
+    #[test]
+    fn refuses_what_alloy_refuses() {
+        let key = SigningKey::from_slice(&[9; 32]).unwrap();
+        let prehash = keccak256(b"zkbox");
+        let good = sign(&key, &prehash);
+        let (r, s) = (good.r(), good.s());
+        let cases = [
+            ("high s (EIP-2)", Signature::new(r, N - s, !good.v())),
+            ("r = 0", Signature::new(U256::ZERO, s, good.v())),
+            ("s = 0", Signature::new(r, U256::ZERO, good.v())),
+            ("r = n", Signature::new(N, s, good.v())),
+            ("r > n", Signature::new(N + U256::from(5), s, good.v())),
+            ("s = n", Signature::new(r, N, good.v())),
+            ("r = max", Signature::new(U256::MAX, s, good.v())),
+        ];
+        for (what, signature) in cases {
+            assert_eq!(recover_address(&signature, &prehash), None, "{what}");
+            assert_eq!(alloy(&signature, &prehash), None, "{what}");
+        }
+        // x values with no point on the curve: both refuse the same ones.
+        let mut refused = 0;
+        for x in 1u64..40 {
+            let signature = Signature::new(U256::from(x), s, false);
+            let ours = recover_address(&signature, &prehash);
+            assert_eq!(ours, alloy(&signature, &prehash), "r = {x}");
+            refused += usize::from(ours.is_none());
+        }
+        assert!(
+            refused > 5,
+            "about half of all x have no point: {refused} of 39"
+        );
+    }
+}
