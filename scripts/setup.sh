@@ -36,6 +36,53 @@ for tool in rustfmt cargo-clippy; do
   command -v "$tool" >/dev/null 2>&1 || missing_rust+=("$tool")
 done
 
+# CUDA compile check (accel/tests/cuda_compile.rs): NVIDIA's NVRTC and ptxas from PyPI, pinned,
+# in the git-ignored .tools/cuda. No GPU, driver or CUDA toolkit is needed for it. The stamp
+# file holds the pins, so changing a pin reinstalls; when present this costs one file read.
+cuda_tools="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools/cuda"
+cuda_pins="nvidia-cuda-nvcc-cu12==12.9.86 nvidia-cuda-nvrtc-cu12==12.9.86"
+if [[ "$(cat "$cuda_tools/.pins" 2>/dev/null)" != "$cuda_pins" ]]; then
+  if $check_only; then
+    echo "setup: missing: CUDA compile tools in .tools/cuda ($cuda_pins)"
+    exit 1
+  fi
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    echo "setup: installing python3-pip for the CUDA compile tools"
+    cuda_sudo=()
+    [[ $(id -u) -ne 0 ]] && cuda_sudo=(sudo)
+    "${cuda_sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${cuda_sudo[@]}" apt-get install -y -qq --no-install-recommends python3-pip
+  fi
+  echo "setup: installing $cuda_pins into .tools/cuda"
+  rm -rf "$cuda_tools.partial"
+  # One pip call: --target does not merge into an existing nvidia/ folder.
+  # shellcheck disable=SC2086
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --no-compile \
+    --target "$cuda_tools.partial" $cuda_pins
+  echo "$cuda_pins" >"$cuda_tools.partial/.pins"
+  rm -rf "$cuda_tools"
+  mv "$cuda_tools.partial" "$cuda_tools"
+fi
+
+# foundry's cast (the sequencer's JSON-RPC tests) and anvil (the load benchmark's peer) from
+# the npm registry, pinned, in the git-ignored .tools/foundry; the stamp holds the pins.
+foundry_tools="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools/foundry"
+foundry_pins="@foundry-rs/cast-linux-amd64@1.7.1 @foundry-rs/anvil-linux-amd64@1.7.1"
+if [[ "$(cat "$foundry_tools/.pins" 2>/dev/null)" != "$foundry_pins" ]]; then
+  if $check_only; then
+    echo "setup: missing: foundry cast and anvil in .tools/foundry ($foundry_pins)"
+    exit 1
+  fi
+  echo "setup: installing $foundry_pins into .tools/foundry"
+  rm -rf "$foundry_tools.partial"
+  mkdir -p "$foundry_tools.partial"
+  # shellcheck disable=SC2086
+  npm install --silent --no-audit --no-fund --prefix "$foundry_tools.partial" $foundry_pins
+  echo "$foundry_pins" >"$foundry_tools.partial/.pins"
+  rm -rf "$foundry_tools"
+  mv "$foundry_tools.partial" "$foundry_tools"
+fi
+
 if [[ ${#missing_apt[@]} -eq 0 && ${#missing_rust[@]} -eq 0 ]]; then
   echo "setup: everything present"
   exit 0

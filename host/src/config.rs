@@ -35,6 +35,8 @@ pub struct Config {
     pub grpc: EndpointConfig,
     /// Limits for running guest programs.
     pub executor: ExecutorConfig,
+    /// The co-located sequencer: chain, blocks, mempool, batches, JSON-RPC limits.
+    pub sequencer: SequencerSection,
 }
 
 /// How log lines are written (always to standard error).
@@ -85,6 +87,76 @@ pub struct ExecutorConfig {
     pub segment_cycles: u64,
 }
 
+/// The sequencer (`[sequencer]`); its endpoint is `[json_rpc] listen`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SequencerSection {
+    /// Chain id transactions must be signed for.
+    pub chain_id: u64,
+    /// How many accounts of `dev_mnemonic` genesis funds (0: none).
+    pub dev_accounts: u32,
+    /// The mnemonic whose accounts genesis funds (anvil's and hardhat's by default).
+    pub dev_mnemonic: String,
+    /// ETH given to each development account at genesis.
+    pub dev_balance_eth: u64,
+    /// Milliseconds between blocks; 50 at least.
+    pub block_interval_ms: u64,
+    /// Block gas limit; a block is sealed early once this much gas waits.
+    pub block_gas_limit: u64,
+    /// Most transactions in one block.
+    pub max_block_transactions: usize,
+    /// The base fee, in wei (constant).
+    pub base_fee_wei: u64,
+    /// Most transactions in the mempool.
+    pub max_pool_transactions: usize,
+    /// Most pooled transactions per sender (and how far ahead of its nonce one may be).
+    pub max_per_sender: usize,
+    /// Percent by which a replacement must raise both fees.
+    pub price_bump_percent: u64,
+    /// Largest transaction accepted, in bytes.
+    pub max_tx_bytes: usize,
+    /// Blocks per proving batch.
+    pub batch_max_blocks: usize,
+    /// A batch closes once its first block is this many milliseconds old.
+    pub batch_max_age_ms: u64,
+    /// With this many batches awaiting proofs, blocks are sealed 4x less often.
+    pub backpressure_slow_batches: usize,
+    /// With this many batches awaiting proofs, sealing stops.
+    pub backpressure_stop_batches: usize,
+    /// Largest JSON-RPC request body, in bytes.
+    pub max_request_bytes: u32,
+    /// Most calls in one JSON-RPC batch request.
+    pub max_batch_requests: u32,
+    /// Most open JSON-RPC connections.
+    pub max_connections: u32,
+}
+
+impl Default for SequencerSection {
+    fn default() -> Self {
+        SequencerSection {
+            chain_id: 31337,
+            dev_accounts: 10,
+            dev_mnemonic: "test test test test test test test test test test test junk".to_owned(),
+            dev_balance_eth: 10_000,
+            block_interval_ms: 250,
+            block_gas_limit: 1_000_000_000,
+            max_block_transactions: 20_000,
+            base_fee_wei: 1_000_000_000,
+            max_pool_transactions: 200_000,
+            max_per_sender: 1024,
+            price_bump_percent: 10,
+            max_tx_bytes: 131_072,
+            batch_max_blocks: 16,
+            batch_max_age_ms: 4000,
+            backpressure_slow_batches: 4,
+            backpressure_stop_batches: 8,
+            max_request_bytes: 10_485_760,
+            max_batch_requests: 1000,
+            max_connections: 1000,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -98,6 +170,7 @@ impl Default for Config {
                 listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             },
             executor: ExecutorConfig::default(),
+            sequencer: SequencerSection::default(),
         }
     }
 }
@@ -385,6 +458,56 @@ impl Config {
             return Err((
                 "executor.segment_cycles",
                 format!("{seg} is not a power of two between 2^10 and 2^26"),
+            ));
+        }
+        let seq = &self.sequencer;
+        if seq.block_interval_ms < 50 {
+            return Err((
+                "sequencer.block_interval_ms",
+                format!("{} is below the minimum of 50", seq.block_interval_ms),
+            ));
+        }
+        for (key, value) in [
+            ("sequencer.block_gas_limit", seq.block_gas_limit),
+            (
+                "sequencer.max_block_transactions",
+                seq.max_block_transactions as u64,
+            ),
+            (
+                "sequencer.max_pool_transactions",
+                seq.max_pool_transactions as u64,
+            ),
+            ("sequencer.max_per_sender", seq.max_per_sender as u64),
+            ("sequencer.batch_max_blocks", seq.batch_max_blocks as u64),
+            (
+                "sequencer.max_batch_requests",
+                u64::from(seq.max_batch_requests),
+            ),
+            ("sequencer.max_connections", u64::from(seq.max_connections)),
+        ] {
+            if value == 0 {
+                return Err((key, "must be at least 1".to_owned()));
+            }
+        }
+        if !(1024..=16 << 20).contains(&seq.max_tx_bytes) {
+            return Err((
+                "sequencer.max_tx_bytes",
+                "must be between 1024 and 16777216".to_owned(),
+            ));
+        }
+        if (seq.max_request_bytes as usize) < seq.max_tx_bytes * 2 + 1024 {
+            return Err((
+                "sequencer.max_request_bytes",
+                "must hold at least one hex-encoded transaction of max_tx_bytes".to_owned(),
+            ));
+        }
+        if seq.backpressure_slow_batches == 0
+            || seq.backpressure_stop_batches < seq.backpressure_slow_batches
+        {
+            return Err((
+                "sequencer.backpressure_stop_batches",
+                "backpressure needs 1 <= backpressure_slow_batches <= backpressure_stop_batches"
+                    .to_owned(),
             ));
         }
         let endpoints = [

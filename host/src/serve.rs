@@ -12,10 +12,30 @@ use crate::config::Config;
 use crate::telemetry;
 
 /// Services the appliance will run once their issues land, with the config key of each.
-const NOT_BUILT_YET: &[(&str, &str)] = &[
-    ("json-rpc", "json_rpc.listen (sequencer issue)"),
-    ("grpc", "grpc.listen (host gRPC issue)"),
-];
+const NOT_BUILT_YET: &[(&str, &str)] = &[("grpc", "grpc.listen (host gRPC issue)")];
+
+/// The sequencer's settings from the appliance configuration; its logs live in
+/// `<data_dir>/sequencer`.
+pub fn sequencer_config(config: &Config) -> zkbox_sequencer::SequencerConfig {
+    use std::time::Duration;
+    let s = &config.sequencer;
+    let mut seq = zkbox_sequencer::SequencerConfig::dev(config.data_dir.join("sequencer"))
+        .with_dev_accounts(&s.dev_mnemonic, s.dev_accounts, s.dev_balance_eth);
+    seq.chain_id = s.chain_id;
+    seq.block_interval = Duration::from_millis(s.block_interval_ms);
+    seq.block_gas_limit = s.block_gas_limit;
+    seq.max_block_transactions = s.max_block_transactions;
+    seq.base_fee = s.base_fee_wei;
+    seq.pool.max_transactions = s.max_pool_transactions;
+    seq.pool.max_per_sender = s.max_per_sender;
+    seq.pool.price_bump_percent = s.price_bump_percent;
+    seq.pool.max_tx_bytes = s.max_tx_bytes;
+    seq.batch_max_blocks = s.batch_max_blocks;
+    seq.batch_max_age = Duration::from_millis(s.batch_max_age_ms);
+    seq.backpressure_slow = s.backpressure_slow_batches;
+    seq.backpressure_stop = s.backpressure_stop_batches;
+    seq
+}
 
 /// Runs the appliance until SIGINT or SIGTERM.
 pub fn run(config: &Config) -> anyhow::Result<()> {
@@ -46,6 +66,32 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         tracing::info!(%bound, "metrics endpoint listening");
         servers.spawn(async move { server.await.context("metrics server failed") });
     }
+    let (sequencer, recovered) = zkbox_sequencer::Sequencer::start(sequencer_config(config), None)
+        .map_err(|e| anyhow::anyhow!("sequencer: {e}"))?;
+    tracing::info!(
+        blocks = recovered.blocks,
+        requeued = recovered.requeued,
+        "sequencer started"
+    );
+    let rpc = zkbox_sequencer::RpcConfig {
+        listen: config.json_rpc.listen,
+        max_request_bytes: config.sequencer.max_request_bytes,
+        max_batch: config.sequencer.max_batch_requests,
+        max_connections: config.sequencer.max_connections,
+        ..Default::default()
+    };
+    let (bound, rpc_handle) = zkbox_sequencer::serve(sequencer.clone(), rpc)
+        .await
+        .with_context(|| format!("cannot serve JSON-RPC on {}", config.json_rpc.listen))?;
+    writeln!(stdout, "json-rpc: http://{bound}")?;
+    tracing::info!(%bound, "json-rpc endpoint listening");
+    {
+        let rpc_handle = rpc_handle.clone();
+        servers.spawn(async move {
+            rpc_handle.stopped().await;
+            Ok(())
+        });
+    }
     for (name, key) in NOT_BUILT_YET {
         tracing::warn!("{name}: not built yet ({key})");
     }
@@ -63,6 +109,8 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         }
     }
     let _ = stop_tx.send(true);
+    let _ = rpc_handle.stop();
+    sequencer.stop();
     while let Some(ended) = servers.join_next().await {
         ended.context("a server task panicked")??;
     }

@@ -1,10 +1,27 @@
 //! The co-located L2 sequencer of zkbox.
 //!
-//! **Owns**: the Ethereum JSON-RPC server, the mempool, block building on the executor's
-//! native EVM, the fsync'd acceptance and block logs with crash recovery, batching of sealed
-//! blocks for the prover, and the load generator.
+//! **Owns**: the Ethereum JSON-RPC server ([`rpc`]), the mempool ([`mempool`]), block
+//! building on zkbox-evm's native executor, the fsync'd acceptance and block logs
+//! ([`record_log`]) with crash recovery ([`sequencer`]), batching of sealed blocks for the
+//! prover ([`BatchSink`]), the development accounts ([`dev`]) and the load generator
+//! ([`loadgen`]).
 //!
-//! **Must not depend on** proving, gRPC or the host: it offers batch witnesses through a
-//! narrow trait that the host implements, and knows nothing of how they are proven.
+//! **Must not depend on** proving, gRPC or the host: it offers batch witnesses through the
+//! narrow [`BatchSink`] trait that the host implements, and knows nothing of how they are
+//! proven.
 //!
-//! Status: arrives with the sequencer issue.
+//! See docs/sequencer.md for the design, the durability argument and the error codes.
+
+pub mod call;
+pub mod chain;
+pub mod dev;
+pub mod error;
+pub mod loadgen;
+pub mod mempool;
+pub mod record_log;
+pub mod rpc;
+pub mod sequencer;
+
+pub use error::TxError;
+pub use rpc::{RpcConfig, serve};
+pub use sequencer::{Backpressure, Batch, BatchSink, RecoveryReport, Sequencer, SequencerConfig};

@@ -1,0 +1,728 @@
+//! The sequencer: accepts transactions durably, seals blocks on a timer, and hands batches of
+//! sealed blocks to the prover.
+//!
+//! # Durability
+//!
+//! - [`Sequencer::submit`] returns a hash only after the raw transaction is in the fsync'd
+//!   acceptance log (`accepted.log`, group commit: one `fdatasync` per group of arrivals).
+//! - The builder seals a block, appends its [`BlockRecord`] to the block log (`blocks.log`)
+//!   and fsyncs it, and only then publishes the block: receipts, head number, subscriptions.
+//! - At start the block log is replayed from genesis (each block re-executed, its hash
+//!   checked), then every acceptance-log transaction that no block holds goes back into the
+//!   mempool, and the acceptance log is rewritten to hold only those.
+//!
+//! So after a crash at any moment, every acknowledged transaction is in a block or in the
+//! mempool (unless it became invalid, e.g. replaced), and the chain equals a replay of the
+//! block log from genesis.
+//!
+//! # Hand-off and backpressure
+//!
+//! With a [`BatchSink`] attached, each block is sealed together with its witness
+//! ([`zkbox_evm::execute_block_with_witness`]); witnesses are grouped into a [`Batch`] every
+//! `batch_max_blocks` blocks or `batch_max_age`, whichever comes first, and offered to the
+//! sink. The prover's side calls [`Sequencer::batch_proven`] when a batch is done. With
+//! `backpressure_slow` batches outstanding the block interval is multiplied by 4; with
+//! `backpressure_stop` outstanding no block is sealed until one is proven. Both are logged
+//! and exported as the `zkbox_sequencer_backpressure` gauge (0 none, 1 slow, 2 stopped).
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use alloy_primitives::{Address, B256, U256};
+use zkbox_evm::{Block, Witness};
+
+use crate::chain::{BlockRecord, Chain, Genesis, SealedBlock};
+use crate::error::TxError;
+use crate::mempool::{AccountView, Mempool, PoolConfig, TxRules, ValidTx, validate};
+use crate::record_log::{GroupCommit, RecordLog};
+
+/// Header of the acceptance log.
+pub const ACCEPTANCE_MAGIC: &[u8; 8] = b"ZKBXACC1";
+/// Header of the block log.
+pub const BLOCK_MAGIC: &[u8; 8] = b"ZKBXBLK1";
+
+/// Everything the sequencer is configured with.
+#[derive(Debug, Clone)]
+pub struct SequencerConfig {
+    /// Directory of `accepted.log` and `blocks.log`.
+    pub data_dir: PathBuf,
+    /// Chain id.
+    pub chain_id: u64,
+    /// Accounts funded at genesis.
+    pub alloc: Vec<(Address, U256)>,
+    /// Time between blocks (sealing is skipped when nothing is ready).
+    pub block_interval: Duration,
+    /// Block gas limit; a block is also sealed early once this much gas is waiting.
+    pub block_gas_limit: u64,
+    /// Most transactions in one block.
+    pub max_block_transactions: usize,
+    /// The (constant) base fee, in wei.
+    pub base_fee: u64,
+    /// Fork, as revm's spec id number.
+    pub spec: u8,
+    /// Fee recipient of sealed blocks.
+    pub beneficiary: Address,
+    /// Mempool limits.
+    pub pool: PoolConfig,
+    /// A batch closes after this many blocks.
+    pub batch_max_blocks: usize,
+    /// A batch closes once its first block is this old.
+    pub batch_max_age: Duration,
+    /// With this many batches awaiting proofs, blocks are sealed 4x less often.
+    pub backpressure_slow: usize,
+    /// With this many batches awaiting proofs, no block is sealed.
+    pub backpressure_stop: usize,
+}
+
+impl SequencerConfig {
+    /// A development configuration in `data_dir`: chain 31337, the ten accounts of the
+    /// standard mnemonic funded with 10,000 ETH each, 250 ms blocks.
+    pub fn dev(data_dir: impl Into<PathBuf>) -> Self {
+        let eth = U256::from(10u64).pow(U256::from(18));
+        SequencerConfig {
+            data_dir: data_dir.into(),
+            chain_id: 31337,
+            alloc: crate::dev::dev_keys(crate::dev::DEV_MNEMONIC, 10)
+                .into_iter()
+                .map(|k| (k.address, eth * U256::from(10_000)))
+                .collect(),
+            block_interval: Duration::from_millis(250),
+            block_gas_limit: 1_000_000_000,
+            max_block_transactions: 20_000,
+            base_fee: 1_000_000_000,
+            spec: zkbox_evm::SpecId::PRAGUE as u8,
+            beneficiary: Address::ZERO,
+            pool: PoolConfig::default(),
+            batch_max_blocks: 16,
+            batch_max_age: Duration::from_secs(4),
+            backpressure_slow: 4,
+            backpressure_stop: 8,
+        }
+    }
+
+    /// Replaces the genesis allocation with the first `count` accounts of `mnemonic`, each
+    /// funded with `balance_eth` ETH.
+    pub fn with_dev_accounts(mut self, mnemonic: &str, count: u32, balance_eth: u64) -> Self {
+        let wei = U256::from(10u64).pow(U256::from(18)) * U256::from(balance_eth);
+        self.alloc = crate::dev::dev_keys(mnemonic, count)
+            .into_iter()
+            .map(|k| (k.address, wei))
+            .collect();
+        self
+    }
+
+    fn genesis(&self) -> Genesis {
+        Genesis {
+            chain_id: self.chain_id,
+            alloc: self.alloc.clone(),
+            timestamp: 0,
+            gas_limit: self.block_gas_limit,
+            base_fee: self.base_fee,
+            spec: self.spec,
+        }
+    }
+}
+
+/// Sealed blocks' witnesses, offered to the prover together.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Batch number, from 1.
+    pub number: u64,
+    /// Number of the first block in the batch.
+    pub first_block: u64,
+    /// Hashes of the batch's blocks, in order.
+    pub block_hashes: Vec<B256>,
+    /// One witness per block, in order (see docs/evm.md for the format).
+    pub witnesses: Vec<Witness>,
+}
+
+/// Where sealed batches go: the narrow interface the host's proving side implements.
+pub trait BatchSink: Send + Sync {
+    /// Takes a batch for proving. Must return quickly (queue it); call
+    /// [`Sequencer::batch_proven`] with its number once it is proven.
+    fn offer(&self, batch: Batch);
+}
+
+/// How hard backpressure is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Backpressure {
+    /// Sealing at the configured interval.
+    None,
+    /// Sealing 4x less often.
+    Slow,
+    /// Not sealing.
+    Stopped,
+}
+
+#[derive(Default)]
+struct Batches {
+    open_hashes: Vec<B256>,
+    open_witnesses: Vec<Witness>,
+    open_first: u64,
+    opened_at: Option<Instant>,
+    next_number: u64,
+    outstanding: BTreeSet<u64>,
+}
+
+struct Inner {
+    config: SequencerConfig,
+    rules: TxRules,
+    chain: RwLock<Chain>,
+    pool: Mutex<Mempool>,
+    acceptance: GroupCommit,
+    heads: tokio::sync::broadcast::Sender<Arc<SealedBlock>>,
+    head_number: tokio::sync::watch::Sender<u64>,
+    halted: Mutex<Option<String>>,
+    wake: (Mutex<bool>, Condvar),
+    stop: AtomicBool,
+    waiting_gas: AtomicU64,
+    sink: Option<Arc<dyn BatchSink>>,
+    batches: Mutex<Batches>,
+    backpressure: Mutex<Backpressure>,
+}
+
+/// A running sequencer (cheap to clone; the builder thread stops with [`Sequencer::stop`]).
+#[derive(Clone)]
+pub struct Sequencer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Sequencer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sequencer")
+            .field("data_dir", &self.inner.config.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What recovery found at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Blocks replayed from the block log.
+    pub blocks: u64,
+    /// Acceptance-log transactions put back in the mempool.
+    pub requeued: usize,
+    /// Acceptance-log transactions no longer valid (replaced, nonce used), dropped.
+    pub dropped: usize,
+    /// Bytes cut from torn log tails.
+    pub truncated_bytes: u64,
+}
+
+impl Sequencer {
+    /// Opens the data directory, recovers (replay, requeue) and starts the block builder.
+    pub fn start(
+        config: SequencerConfig,
+        sink: Option<Arc<dyn BatchSink>>,
+    ) -> Result<(Sequencer, RecoveryReport), String> {
+        if config.block_interval < Duration::from_millis(50) {
+            return Err("block interval must be at least 50 ms".into());
+        }
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+        let block_path = config.data_dir.join("blocks.log");
+        let accept_path = config.data_dir.join("accepted.log");
+        let blocks = RecordLog::open(&block_path, BLOCK_MAGIC)
+            .map_err(|e| format!("block log {}: {e}", block_path.display()))?;
+        let chain = Chain::replay(config.genesis(), &blocks.records)?;
+        let accepted = RecordLog::open(&accept_path, ACCEPTANCE_MAGIC)
+            .map_err(|e| format!("acceptance log {}: {e}", accept_path.display()))?;
+        let rules = TxRules {
+            chain_id: config.chain_id,
+            block_gas_limit: config.block_gas_limit,
+            base_fee: config.base_fee,
+            max_tx_bytes: config.pool.max_tx_bytes,
+        };
+        let mut report = RecoveryReport {
+            blocks: chain.head_number(),
+            truncated_bytes: blocks.truncated_bytes + accepted.truncated_bytes,
+            ..Default::default()
+        };
+        let mut pool = Mempool::new(config.pool.clone());
+        let mut keep = Vec::new();
+        let mut seen = HashSet::new();
+        for raw in &accepted.records {
+            let Ok(valid) = validate(raw, &rules) else {
+                report.dropped += 1;
+                continue;
+            };
+            if chain.tx_location(&valid.hash).is_some() || !seen.insert(valid.hash) {
+                continue;
+            }
+            let hash = valid.hash;
+            let account = account_view(&chain, &valid.sender);
+            match pool.insert(valid, account) {
+                Ok(_) => {
+                    pool.mark_durable(&hash);
+                    keep.push(raw.clone());
+                    report.requeued += 1;
+                }
+                Err(_) => report.dropped += 1,
+            }
+        }
+        drop(accepted.log);
+        let log = RecordLog::rewrite(&accept_path, ACCEPTANCE_MAGIC, &keep)
+            .map_err(|e| format!("cannot rewrite {}: {e}", accept_path.display()))?;
+        let acceptance = GroupCommit::start(log, "acceptance", 65_536);
+        let head = chain.head_number();
+        let inner = Arc::new(Inner {
+            rules,
+            chain: RwLock::new(chain),
+            pool: Mutex::new(pool),
+            acceptance,
+            heads: tokio::sync::broadcast::channel(256).0,
+            head_number: tokio::sync::watch::channel(head).0,
+            halted: Mutex::new(None),
+            wake: (Mutex::new(false), Condvar::new()),
+            stop: AtomicBool::new(false),
+            waiting_gas: AtomicU64::new(0),
+            sink,
+            batches: Mutex::new(Batches {
+                next_number: 1,
+                ..Default::default()
+            }),
+            backpressure: Mutex::new(Backpressure::None),
+            config,
+        });
+        let builder = Builder {
+            inner: inner.clone(),
+            log: blocks.log,
+        };
+        std::thread::Builder::new()
+            .name("block-builder".into())
+            .spawn(move || builder.run())
+            .map_err(|e| format!("cannot start the block builder: {e}"))?;
+        tracing::info!(
+            blocks = report.blocks,
+            requeued = report.requeued,
+            dropped = report.dropped,
+            truncated_bytes = report.truncated_bytes,
+            "sequencer recovered"
+        );
+        Ok((Sequencer { inner }, report))
+    }
+
+    /// Stops the block builder (pending transactions stay in the acceptance log).
+    pub fn stop(&self) {
+        self.inner.stop.store(true, Ordering::SeqCst);
+        self.wake_builder();
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SequencerConfig {
+        &self.inner.config
+    }
+
+    /// Validates a raw transaction, pools it and returns its hash once the acceptance log
+    /// holds it durably. Any error means it was not accepted.
+    pub async fn submit(&self, raw: &[u8]) -> Result<B256, TxError> {
+        if let Some(why) = self.halted() {
+            return Err(TxError::Unavailable(why));
+        }
+        let valid = validate(raw, &self.inner.rules)?;
+        let hash = valid.hash;
+        let gas = alloy_consensus::Transaction::gas_limit(valid.tx.as_ref());
+        let record = valid.raw.to_vec();
+        self.pool_insert(valid)?;
+        // Finish in a task of its own, so that a caller that goes away (a closed connection
+        // drops its request future) cannot leave the transaction pooled but never durable.
+        let seq = self.clone();
+        let finish = tokio::spawn(async move {
+            match seq.inner.acceptance.commit(record).await {
+                Ok(()) => {
+                    seq.lock_pool().mark_durable(&hash);
+                    metrics::counter!("zkbox_sequencer_accepted_total").increment(1);
+                    let waiting = seq.inner.waiting_gas.fetch_add(gas, Ordering::Relaxed) + gas;
+                    if waiting >= seq.inner.config.block_gas_limit {
+                        seq.wake_builder();
+                    }
+                    Ok(hash)
+                }
+                Err(why) => {
+                    seq.lock_pool().remove(&hash);
+                    metrics::counter!("zkbox_sequencer_rejected_total", "reason" => "log")
+                        .increment(1);
+                    Err(TxError::NotDurable(why))
+                }
+            }
+        });
+        finish
+            .await
+            .unwrap_or_else(|e| Err(TxError::NotDurable(format!("acceptance task failed: {e}"))))
+    }
+
+    fn pool_insert(&self, valid: ValidTx) -> Result<(), TxError> {
+        let chain = self.read_chain();
+        let account = account_view(&chain, &valid.sender);
+        let result = self.lock_pool().insert(valid, account);
+        if let Err(e) = &result {
+            metrics::counter!("zkbox_sequencer_rejected_total", "reason" => "invalid").increment(1);
+            tracing::debug!(error = %e, "transaction refused");
+        }
+        result.map(|_| ())
+    }
+
+    /// The chain, for reading (hold it briefly: the builder needs it to seal).
+    pub fn read_chain(&self) -> std::sync::RwLockReadGuard<'_, Chain> {
+        self.inner
+            .chain
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The mempool.
+    pub fn lock_pool(&self) -> std::sync::MutexGuard<'_, Mempool> {
+        self.inner
+            .pool
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Subscribes to newly sealed (and durable) blocks.
+    pub fn subscribe_heads(&self) -> tokio::sync::broadcast::Receiver<Arc<SealedBlock>> {
+        self.inner.heads.subscribe()
+    }
+
+    /// Watches the latest sealed block number.
+    pub fn watch_head(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.head_number.subscribe()
+    }
+
+    /// Why the sequencer stopped accepting, if it did (a failed block-log write).
+    pub fn halted(&self) -> Option<String> {
+        self.inner
+            .halted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The current backpressure level.
+    pub fn backpressure(&self) -> Backpressure {
+        *self
+            .inner
+            .backpressure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Batches offered to the sink and not yet proven.
+    pub fn batches_awaiting_proof(&self) -> usize {
+        self.lock_batches().outstanding.len()
+    }
+
+    /// Records that batch `number` is proven, releasing backpressure.
+    pub fn batch_proven(&self, number: u64) {
+        self.lock_batches().outstanding.remove(&number);
+        self.wake_builder();
+    }
+
+    fn lock_batches(&self) -> std::sync::MutexGuard<'_, Batches> {
+        self.inner.batches.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wake_builder(&self) {
+        let (flag, cv) = &self.inner.wake;
+        *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cv.notify_one();
+    }
+
+    /// Waits until the transaction is sealed or `timeout` passes; returns its block number.
+    pub async fn wait_for_inclusion(&self, hash: B256, timeout: Duration) -> Option<u64> {
+        let mut head = self.watch_head();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some((number, _)) = self.read_chain().tx_location(&hash) {
+                return Some(number);
+            }
+            match tokio::time::timeout_at(deadline, head.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Locks a mutex, going on after a panic elsewhere (the data stay consistent: every
+/// critical section leaves them whole).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn account_view(chain: &Chain, address: &Address) -> AccountView {
+    chain
+        .state()
+        .account(address)
+        .map(|a| AccountView {
+            nonce: a.nonce,
+            balance: a.balance,
+        })
+        .unwrap_or_default()
+}
+
+struct Builder {
+    inner: Arc<Inner>,
+    log: RecordLog,
+}
+
+impl Builder {
+    fn handle(&self) -> Sequencer {
+        Sequencer {
+            inner: self.inner.clone(),
+        }
+    }
+
+    fn run(mut self) {
+        let mut last_seal = Instant::now();
+        while !self.inner.stop.load(Ordering::SeqCst) {
+            let level = self.update_backpressure();
+            let interval = match level {
+                Backpressure::None => self.inner.config.block_interval,
+                Backpressure::Slow => self.inner.config.block_interval * 4,
+                Backpressure::Stopped => self.inner.config.block_interval,
+            };
+            let deadline = last_seal + interval;
+            let now = Instant::now();
+            let full =
+                self.inner.waiting_gas.load(Ordering::Relaxed) >= self.inner.config.block_gas_limit;
+            if now < deadline && !(full && level == Backpressure::None) {
+                let (flag, cv) = &self.inner.wake;
+                let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
+                let (mut guard, _) = cv
+                    .wait_timeout_while(guard, deadline - now, |woken| !*woken)
+                    .unwrap_or_else(|p| p.into_inner());
+                *guard = false;
+                continue;
+            }
+            self.close_batch_if_due();
+            if level == Backpressure::Stopped || self.handle().halted().is_some() {
+                last_seal = Instant::now();
+                continue;
+            }
+            last_seal = Instant::now();
+            self.inner.waiting_gas.store(0, Ordering::Relaxed);
+            if let Err(why) = self.seal_once() {
+                tracing::error!(error = %why, "sealing failed; the sequencer stops accepting");
+                *self.inner.halted.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+            }
+        }
+    }
+
+    fn update_backpressure(&self) -> Backpressure {
+        let outstanding = self.handle().batches_awaiting_proof();
+        let config = &self.inner.config;
+        let level = if self.inner.sink.is_none() || outstanding < config.backpressure_slow {
+            Backpressure::None
+        } else if outstanding < config.backpressure_stop {
+            Backpressure::Slow
+        } else {
+            Backpressure::Stopped
+        };
+        let mut current = self
+            .inner
+            .backpressure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *current != level {
+            match level {
+                Backpressure::None => {
+                    tracing::info!(outstanding, "backpressure released: sealing at full rate")
+                }
+                Backpressure::Slow => tracing::warn!(
+                    outstanding,
+                    "backpressure: batches await proofs, sealing 4x less often"
+                ),
+                Backpressure::Stopped => tracing::warn!(
+                    outstanding,
+                    "backpressure: too many batches await proofs, sealing stopped"
+                ),
+            }
+            *current = level;
+        }
+        metrics::gauge!("zkbox_sequencer_backpressure").set(level as u8 as f64);
+        metrics::gauge!("zkbox_sequencer_batches_awaiting_proof").set(outstanding as f64);
+        level
+    }
+
+    /// Seals one block from the ready transactions (none ready: nothing happens).
+    fn seal_once(&mut self) -> Result<(), String> {
+        let started = Instant::now();
+        let config = &self.inner.config;
+        let handle = self.handle();
+        let chain_lock = &self.inner.chain;
+        let mut txs = {
+            let chain = handle.read_chain();
+            let pool = handle.lock_pool();
+            pool.ready(
+                |a| chain.state().account(a).map_or(0, |acc| acc.nonce),
+                config.block_gas_limit,
+                config.max_block_transactions,
+            )
+        };
+        if txs.is_empty() {
+            return Ok(());
+        }
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        // Execute under the read lock (readers and submitters go on), retrying without any
+        // transaction the executor refuses.
+        let (block, output, witness) = loop {
+            let chain = handle.read_chain();
+            let env = chain.next_env(timestamp, config.beneficiary);
+            let block = Block {
+                env,
+                transactions: txs.iter().map(|t| (*t.tx).clone()).collect(),
+            };
+            if self.inner.sink.is_some() {
+                drop(chain);
+                let mut chain = chain_lock.write().unwrap_or_else(|p| p.into_inner());
+                let hashes = chain.block_hashes();
+                match zkbox_evm::execute_block_with_witness(chain.state_mut(), &block, &hashes) {
+                    Ok((output, witness)) => {
+                        drop(chain);
+                        break (block, Ok(output), Some(witness));
+                    }
+                    Err(e) => {
+                        drop(chain);
+                        txs = self.without_refused(txs, &e)?;
+                    }
+                }
+            } else {
+                let hashes = chain.block_hashes();
+                match zkbox_evm::execute_block_unapplied(chain.state(), &block, &hashes) {
+                    Ok(unapplied) => {
+                        drop(chain);
+                        break (block, Err(unapplied), None);
+                    }
+                    Err(e) => {
+                        drop(chain);
+                        txs = self.without_refused(txs, &e)?;
+                    }
+                }
+            }
+            if txs.is_empty() {
+                return Ok(());
+            }
+        };
+        let mut chain = chain_lock.write().unwrap_or_else(|p| p.into_inner());
+        let output = match output {
+            Ok(output) => output,
+            Err(unapplied) => {
+                let pre = chain.head().header.state_root;
+                unapplied.apply(chain.state_mut(), &block, pre)
+            }
+        };
+        let record = BlockRecord {
+            env: block.env.clone(),
+            transactions: txs.iter().map(|t| t.raw.clone()).collect(),
+            block_hash: output.block_hash,
+        };
+        // The block is durable before anything about it is visible.
+        self.log
+            .append([record.to_bytes().as_slice()])
+            .and_then(|()| self.log.sync())
+            .map_err(|e| format!("block log write failed: {e}"))?;
+        let number = output.header.number;
+        let hash = output.block_hash;
+        let count = txs.len();
+        let gas_used = output.gas_used;
+        chain.push(
+            output,
+            txs.iter().map(|t| (t.tx.clone(), t.sender)).collect(),
+        );
+        {
+            let mut pool = handle.lock_pool();
+            let senders: HashSet<Address> = txs.iter().map(|t| t.sender).collect();
+            pool.on_block(senders.into_iter().map(|s| {
+                let nonce = chain.state().account(&s).map_or(0, |a| a.nonce);
+                (s, nonce)
+            }));
+            metrics::gauge!("zkbox_sequencer_mempool_transactions").set(pool.len() as f64);
+        }
+        let sealed = chain.head().clone();
+        drop(chain);
+        self.inner.head_number.send_replace(number);
+        let _ = self.inner.heads.send(sealed);
+        metrics::counter!("zkbox_sequencer_blocks_total").increment(1);
+        metrics::counter!("zkbox_sequencer_sealed_transactions_total").increment(count as u64);
+        metrics::histogram!("zkbox_sequencer_seal_seconds").record(started.elapsed().as_secs_f64());
+        tracing::debug!(number, %hash, transactions = count, gas_used, "block sealed");
+        if let Some(witness) = witness {
+            let mut batches = handle.lock_batches();
+            if batches.open_hashes.is_empty() {
+                batches.open_first = number;
+                batches.opened_at = Some(Instant::now());
+            }
+            batches.open_hashes.push(hash);
+            batches.open_witnesses.push(witness);
+        }
+        Ok(())
+    }
+
+    /// Drops the transaction the executor refused (and its sender's later ones in this
+    /// block) from the block and the mempool.
+    fn without_refused(
+        &self,
+        txs: Vec<ValidTx>,
+        error: &zkbox_evm::Error,
+    ) -> Result<Vec<ValidTx>, String> {
+        use zkbox_evm::Error as E;
+        let index = match error {
+            E::InvalidTransaction { index, .. }
+            | E::BlockGasLimitExceeded { index }
+            | E::InvalidSignature { index }
+            | E::WrongChainId { index, .. } => *index,
+            other => return Err(format!("block execution failed: {other}")),
+        };
+        let refused = txs[index].sender;
+        let first = txs[index].hash;
+        tracing::warn!(tx = %first, error = %error, "executor refused a pooled transaction; dropped");
+        let mut pool = lock(&self.inner.pool);
+        let mut keep = Vec::with_capacity(txs.len());
+        for (i, t) in txs.into_iter().enumerate() {
+            if i >= index && t.sender == refused {
+                pool.remove(&t.hash);
+            } else {
+                keep.push(t);
+            }
+        }
+        Ok(keep)
+    }
+
+    fn close_batch_if_due(&self) {
+        let Some(sink) = &self.inner.sink else {
+            return;
+        };
+        let config = &self.inner.config;
+        let batch = {
+            let mut b = lock(&self.inner.batches);
+            let due = !b.open_hashes.is_empty()
+                && (b.open_hashes.len() >= config.batch_max_blocks
+                    || b.opened_at
+                        .is_some_and(|t| t.elapsed() >= config.batch_max_age));
+            if !due {
+                return;
+            }
+            let number = b.next_number;
+            b.next_number += 1;
+            b.outstanding.insert(number);
+            b.opened_at = None;
+            Batch {
+                number,
+                first_block: b.open_first,
+                block_hashes: std::mem::take(&mut b.open_hashes),
+                witnesses: std::mem::take(&mut b.open_witnesses),
+            }
+        };
+        tracing::info!(
+            batch = batch.number,
+            first_block = batch.first_block,
+            blocks = batch.block_hashes.len(),
+            "batch offered to the prover"
+        );
+        sink.offer(batch);
+    }
+}
