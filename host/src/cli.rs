@@ -125,6 +125,9 @@ pub struct ProveArgs {
     /// Where to write the proof.
     #[arg(short = 'o', long = "output", value_name = "PROOF")]
     pub output: PathBuf,
+    /// Stop the guest after this many cycles [config: executor.max_cycles].
+    #[arg(long, value_name = "N")]
+    pub max_cycles: Option<u64>,
 }
 
 /// `zkbox verify` arguments.
@@ -172,6 +175,18 @@ pub struct LoadgenArgs {
     /// Write results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Distinct sending accounts (funded from the first development account).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub senders: usize,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub concurrency: usize,
+    /// Transactions per JSON-RPC batch request.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub batch: usize,
+    /// Transactions pre-signed for a flat-out run.
+    #[arg(long, value_name = "N", default_value_t = 400_000)]
+    pub max_transactions: usize,
 }
 
 /// `zkbox client` arguments: everything after `client` goes to the tenant client.

@@ -83,6 +83,44 @@ mod tests {
     }
 
     #[test]
+    fn cuda_devices_show_name_memory_and_driver() {
+        use zkbox_accel::{BackendKind, DeviceId, DeviceInfo, Discovery, SkippedBackend};
+        let found = Discovery {
+            devices: vec![DeviceInfo {
+                id: DeviceId {
+                    backend: BackendKind::Cuda,
+                    index: 0,
+                },
+                name: "NVIDIA H100 80GB HBM3 (sm_90)".to_owned(),
+                vendor: "NVIDIA".to_owned(),
+                platform: "CUDA driver API".to_owned(),
+                driver: "CUDA 12.8".to_owned(),
+                memory_bytes: 80 << 30,
+                compute_units: 132,
+            }],
+            skipped: vec![SkippedBackend {
+                backend: BackendKind::Cuda,
+                reason: "CUDA device 1 (Tesla K80): compute capability 3.7 is below the \
+                         minimum 6.0"
+                    .to_owned(),
+            }],
+        };
+        let table = render_table(&found);
+        let row = table.lines().nth(1).unwrap();
+        assert!(row.starts_with("cuda:0 "), "{table}");
+        for cell in [
+            "NVIDIA H100 80GB HBM3 (sm_90)",
+            "80.0 GiB",
+            "CUDA 12.8",
+            "132",
+        ] {
+            assert!(row.contains(cell), "{cell} in {row}");
+        }
+        assert!(table.contains("skipped cuda: CUDA device 1 (Tesla K80)"));
+        assert!(render_json(&found).contains("\"id\": \"cuda:0\""));
+    }
+
+    #[test]
     fn the_table_lists_every_device_and_skip() {
         let found = zkbox_accel::discover();
         let table = render_table(&found);
@@ -92,5 +130,23 @@ mod tests {
             table.lines().filter(|l| l.starts_with("skipped ")).count(),
             found.skipped.len()
         );
+    }
+
+    /// Every device (vulkan:N included, where lavapipe or a GPU is installed) has a row with
+    /// its name, driver and memory.
+    #[test]
+    fn each_device_row_shows_name_driver_and_memory() {
+        let found = zkbox_accel::discover();
+        let table = render_table(&found);
+        for device in &found.devices {
+            let id = device.id.to_string();
+            let row = table
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(id.as_str()))
+                .unwrap_or_else(|| panic!("no row for {id}:\n{table}"));
+            assert!(row.contains(&device.name), "{row}");
+            assert!(row.contains(&device.driver), "{row}");
+            assert!(row.contains(&format_bytes(device.memory_bytes)), "{row}");
+        }
     }
 }

@@ -8,10 +8,13 @@
 //! knows about jobs, tenants and processes.
 
 pub mod bench;
+pub mod bench_evm;
 pub mod bench_exec;
 pub mod cli;
 pub mod config;
 pub mod devices;
+pub mod loadgen;
+pub mod prove;
 pub mod run;
 pub mod serve;
 pub mod telemetry;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use zkbox_host::cli::{BenchTarget, Cli, Command, EXIT_NOT_BUILT};
 use zkbox_host::config::{Config, ConfigLoader};
-use zkbox_host::{bench_exec, devices, run, serve, telemetry};
+use zkbox_host::{bench_exec, devices, loadgen, prove, run, serve, telemetry};
 
 /// Exit status for a configuration that cannot be used.
 const EXIT_CONFIG: u8 = 78;
@@ -57,6 +57,12 @@ fn load_config(cli: &Cli) -> Result<Config, zkbox_host::config::ConfigError> {
                 loader = loader.flag("data_dir", dir.display().to_string().into(), "--data-dir");
             }
         }
+        Command::Prove(args) => {
+            if let Some(n) = args.max_cycles {
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
+                loader = loader.flag("executor.max_cycles", n.into(), "--max-cycles");
+            }
+        }
         Command::Run(args) => {
             if let Some(n) = args.max_cycles {
                 let n = i64::try_from(n).unwrap_or(i64::MAX);
@@ -84,9 +90,9 @@ fn dispatch(command: &Command, config: &Config) -> anyhow::Result<ExitCode> {
         Command::Bench(args) if args.target == BenchTarget::Exec => bench_exec::run(args),
         Command::Bench(args) => zkbox_host::bench::run(args),
         Command::Run(args) => run::run(args, config.executor.max_cycles),
-        Command::Prove(_) => Ok(not_built("prove", "the prover issue")),
-        Command::Verify(_) => Ok(not_built("verify", "the prover issue")),
-        Command::Loadgen(_) => Ok(not_built("loadgen", "the sequencer issue")),
+        Command::Prove(args) => prove::prove(args, config.executor.max_cycles),
+        Command::Verify(args) => prove::verify_command(args),
+        Command::Loadgen(args) => loadgen::run(args).map(|()| ExitCode::SUCCESS),
         Command::Client(_) => Ok(not_built("client", "the host gRPC issue")),
     }
 }

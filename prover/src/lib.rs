@@ -2,10 +2,24 @@
 //!
 //! **Owns**: the AIRs for RV32IM (instruction-family chips joined by LogUp buses, program,
 //! byte and range tables, the offline memory argument), the STARK configuration (BabyBear,
-//! Poseidon2, FRI), proving and verifying segments, and the versioned proof file format.
+//! Poseidon2, FRI), proving and verifying, and the versioned proof file format.
 //!
 //! **Must not depend on** the sequencer, jobs or the host. It takes execution traces from
 //! `zkbox-executor` and runs its heavy kernels through `zkbox-accel`'s Plonky3 adapters, so
 //! moving proving onto a device swaps components, never AIRs.
 //!
-//! Status: arrives with the prover issue.
+//! Status (see `docs/proof-system.md`): a whole run of up to 2^24 cycles is proven as one
+//! segment, with every RV32IM instruction except signed DIV/REM and EBREAK, the read, write
+//! and exit `ecall`s and the public output. Multi-segment chaining is not built yet: a run
+//! that needs it, or an unproven instruction, is refused with a [`ProveError`], never
+//! proven wrongly.
+
+pub mod chips;
+pub mod config;
+mod error;
+pub mod proof;
+mod witness;
+
+pub use error::{ProveError, VerifyError};
+pub use proof::{Proof, Stage, prove, prove_with_progress, verify};
+pub use witness::{Witness, generate, memory_image};

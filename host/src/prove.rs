@@ -1,0 +1,158 @@
+//! `zkbox prove` and `zkbox verify`.
+//!
+//! `prove` executes the guest, proves the run and writes the proof file; it prints the
+//! stages on standard error as they begin and, on standard output, `cycles: N`,
+//! `exit code: N`, `output: <hex>` and `proof: <path> (<bytes> bytes)`. `verify` prints
+//! `valid`, the program commitment, the exit code, the cycles and the public output, and
+//! exits 0 if and only if the proof is valid.
+//!
+//! Exit status of `prove`: 0 proven (whatever the guest's exit code, which is part of the
+//! proof); 1 the prover failed or the run cannot be proven yet; 2 a backend that cannot prove
+//! yet; 65 a file that is not a guest; 66 an unreadable file; 101 the guest failed to
+//! execute (illegal instruction, bad access, cycle limit). Exit status of `verify`: 0 valid;
+//! 1 invalid; 65 not a proof file of this version; 66 unreadable.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use zkbox_executor::{Program, load_elf};
+use zkbox_prover::{Proof, ProveError, Stage, prove_with_progress, verify};
+
+use crate::cli::{EXIT_NOT_BUILT, ProveArgs, VerifyArgs};
+use crate::run::{EXIT_BAD_ELF, EXIT_EXECUTION_ERROR, EXIT_UNREADABLE, hex};
+
+/// Reads a file, or says why not and returns exit status 66.
+fn read(command: &str, path: &Path, what: &str) -> Result<Vec<u8>, ExitCode> {
+    std::fs::read(path).map_err(|err| {
+        eprintln!(
+            "zkbox {command}: cannot read {what} {}: {err}",
+            path.display()
+        );
+        ExitCode::from(EXIT_UNREADABLE)
+    })
+}
+
+/// Loads a guest ELF, or says why not and returns 65/66.
+fn load(command: &str, path: &Path) -> Result<Program, ExitCode> {
+    let bytes = read(command, path, "guest")?;
+    load_elf(&bytes).map_err(|err| {
+        eprintln!(
+            "zkbox {command}: {} is not a loadable guest: {err}",
+            path.display()
+        );
+        ExitCode::from(EXIT_BAD_ELF)
+    })
+}
+
+/// Runs `zkbox prove`.
+pub fn prove(args: &ProveArgs, max_cycles: u64) -> anyhow::Result<ExitCode> {
+    if args.backend != "cpu" {
+        eprintln!(
+            "zkbox prove: proving on {} is not built yet (arrives with the prover-on-accel \
+             issue); use --backend cpu",
+            args.backend
+        );
+        return Ok(ExitCode::from(EXIT_NOT_BUILT as u8));
+    }
+    let program = match load("prove", &args.elf) {
+        Ok(program) => program,
+        Err(code) => return Ok(code),
+    };
+    let input = match &args.input {
+        Some(path) => match read("prove", path, "input") {
+            Ok(bytes) => bytes,
+            Err(code) => return Ok(code),
+        },
+        None => Vec::new(),
+    };
+    let started = Instant::now();
+    let report = |stage: Stage| {
+        let at = started.elapsed().as_secs_f64();
+        match stage {
+            Stage::Executing => eprintln!("[{at:7.2}s] executing"),
+            Stage::Witness {
+                index,
+                segments,
+                cycles,
+            } => eprintln!(
+                "[{at:7.2}s] segment {} of {segments}: building traces ({cycles} cycles)",
+                index + 1
+            ),
+            Stage::Proving { index, segments } => eprintln!(
+                "[{at:7.2}s] segment {} of {segments}: committing, quotient, FRI",
+                index + 1
+            ),
+        }
+    };
+    let proof = match prove_with_progress(&program, input, max_cycles, report) {
+        Ok(proof) => proof,
+        Err(ProveError::Execution(err)) => {
+            eprintln!("zkbox prove: execution error: {err}");
+            return Ok(ExitCode::from(EXIT_EXECUTION_ERROR));
+        }
+        Err(err) => {
+            eprintln!("zkbox prove: {err}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let bytes = proof.to_bytes();
+    std::fs::write(&args.output, &bytes)
+        .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", args.output.display()))?;
+    eprintln!("[{:7.2}s] done", started.elapsed().as_secs_f64());
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "cycles: {}", proof.cycles())?;
+    writeln!(out, "exit code: {}", proof.public.exit_code)?;
+    writeln!(out, "output: {}", hex(proof.output()))?;
+    writeln!(
+        out,
+        "proof: {} ({} bytes)",
+        args.output.display(),
+        bytes.len()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `zkbox verify`.
+pub fn verify_command(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let bytes = match read("verify", &args.proof, "proof") {
+        Ok(bytes) => bytes,
+        Err(code) => return Ok(code),
+    };
+    let program = match &args.elf {
+        Some(path) => match load("verify", path) {
+            Ok(program) => Some(program),
+            Err(code) => return Ok(code),
+        },
+        None => None,
+    };
+    let proof = match Proof::from_bytes(&bytes) {
+        Ok(proof) => proof,
+        Err(err) => {
+            eprintln!("zkbox verify: {}: {err}", args.proof.display());
+            return Ok(ExitCode::from(EXIT_BAD_ELF));
+        }
+    };
+    let started = Instant::now();
+    match verify(&proof, program.as_ref()) {
+        Ok(()) => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "valid")?;
+            writeln!(out, "program: {}", proof.program_commitment_hex())?;
+            writeln!(out, "cycles: {}", proof.cycles())?;
+            writeln!(out, "exit code: {}", proof.public.exit_code)?;
+            writeln!(out, "output: {}", hex(proof.output()))?;
+            eprintln!(
+                "verified in {:.1} ms",
+                started.elapsed().as_secs_f64() * 1e3
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            println!("invalid");
+            eprintln!("zkbox verify: {err}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

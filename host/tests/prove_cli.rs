@@ -1,0 +1,147 @@
+//! `zkbox prove` and `zkbox verify` as users run them: a guest proven to a file, verified
+//! with and without its ELF, and every bad input answered with its documented exit status.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn zkbox(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zkbox"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("zkbox runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn guest(name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/guests")
+        .join(name);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} missing (make guests)",
+        path.display()
+    );
+    eprintln!("skipping: {} not built", path.display());
+    None
+}
+
+#[test]
+fn prove_then_verify_a_guest() {
+    let Some(fibonacci) = guest("fibonacci") else {
+        return;
+    };
+    let Some(keccak) = guest("keccak") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("n");
+    std::fs::write(&input, 25u32.to_le_bytes()).unwrap();
+    let proof = dir.path().join("fib.proof");
+    let (elf, input, proof_path) = (
+        fibonacci.to_str().unwrap(),
+        input.to_str().unwrap(),
+        proof.to_str().unwrap(),
+    );
+
+    let out = zkbox(&["prove", elf, "--input", input, "-o", proof_path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // fib(25) = 75025 = 0x00012511, little-endian.
+    assert!(stdout.contains("output: 11250100"), "{stdout}");
+    assert!(stdout.contains("exit code: 0"), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("executing") && stderr.contains("segment 1 of 1"),
+        "{stderr}"
+    );
+
+    for args in [
+        vec!["verify", proof_path, "--elf", elf],
+        vec!["verify", proof_path],
+    ] {
+        let out = zkbox(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.starts_with("valid\n"), "{stdout}");
+        assert!(stdout.contains("output: 11250100"), "{stdout}");
+    }
+
+    // Another program's ELF: invalid, exit 1.
+    let out = zkbox(&["verify", proof_path, "--elf", keccak.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("invalid"));
+
+    // A flipped byte in the middle: invalid (exit 1) or not a proof (exit 65), never valid.
+    let mut bytes = std::fs::read(&proof).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    let flipped = dir.path().join("flipped.proof");
+    std::fs::write(&flipped, &bytes).unwrap();
+    let out = zkbox(&["verify", flipped.to_str().unwrap()]);
+    assert!(
+        matches!(out.status.code(), Some(1 | 65)),
+        "{:?}",
+        out.status
+    );
+
+    // Garbage, another version, a missing file.
+    let garbage = dir.path().join("garbage.proof");
+    std::fs::write(&garbage, b"not a proof at all").unwrap();
+    assert_eq!(
+        zkbox(&["verify", garbage.to_str().unwrap()]).status.code(),
+        Some(65)
+    );
+    let mut other_version = std::fs::read(&proof).unwrap();
+    other_version[8] = 9;
+    std::fs::write(&garbage, &other_version).unwrap();
+    let out = zkbox(&["verify", garbage.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(
+        text(&out.stderr).contains("version 9"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        zkbox(&["verify", "/nonexistent/p.proof"]).status.code(),
+        Some(66)
+    );
+}
+
+#[test]
+fn prove_refuses_bad_input_with_its_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let proof = dir.path().join("p.proof");
+    let proof = proof.to_str().unwrap();
+    let not_elf = dir.path().join("not.elf");
+    std::fs::write(&not_elf, b"\x7fELF but not really").unwrap();
+    assert_eq!(
+        zkbox(&["prove", not_elf.to_str().unwrap(), "-o", proof])
+            .status
+            .code(),
+        Some(65)
+    );
+    assert_eq!(
+        zkbox(&["prove", "/nonexistent.elf", "-o", proof])
+            .status
+            .code(),
+        Some(66)
+    );
+    let Some(fibonacci) = guest("fibonacci") else {
+        return;
+    };
+    let elf = fibonacci.to_str().unwrap();
+    // A cycle limit the guest exceeds: an execution error, no proof.
+    let out = zkbox(&["prove", elf, "--max-cycles", "100", "-o", proof]);
+    assert_eq!(out.status.code(), Some(101), "{}", text(&out.stderr));
+    assert!(!std::path::Path::new(proof).exists());
+    // A backend that cannot prove yet.
+    let out = zkbox(&["prove", elf, "--backend", "opencl:0", "-o", proof]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,77 @@
+//! The STARK configuration: BabyBear, its degree-4 extension, Poseidon2 Merkle commitments
+//! and transcript, FRI — and the security those parameters give.
+//!
+//! Security is *conjectured* FRI security (the Ethereum Foundation's "toy problem" model used
+//! by Plonky3, SP1 and RISC Zero): each query contributes `log_blowup` bits and grinding adds
+//! its proof-of-work bits. [`SECURITY_BITS`] is that sum; `docs/proof-system.md` states it
+//! with the proof size.
+
+use p3_baby_bear::{BabyBear, Poseidon2BabyBear, default_babybear_poseidon2_16};
+use p3_challenger::DuplexChallenger;
+use p3_commit::ExtensionMmcs;
+use p3_dft::Radix2DitParallel;
+use p3_field::Field;
+use p3_field::extension::BinomialExtensionField;
+use p3_fri::{FriParameters, TwoAdicFriPcs};
+use p3_merkle_tree::MerkleTreeMmcs;
+use p3_symmetric::{PaddingFreeSponge, TruncatedPermutation};
+use p3_uni_stark::StarkConfig;
+
+/// The base field.
+pub type Val = BabyBear;
+/// The challenge field: BabyBear's degree-4 binomial extension (about 124 bits).
+pub type Challenge = BinomialExtensionField<Val, 4>;
+/// Poseidon2 over BabyBear, width 16, with Plonky3's default round constants.
+pub type Perm = Poseidon2BabyBear<16>;
+type Hash = PaddingFreeSponge<Perm, 16, 8, 8>;
+type Compress = TruncatedPermutation<Perm, 2, 8, 16>;
+/// Merkle commitments of base-field matrices: binary Poseidon2 trees with 8-element digests.
+pub type ValMmcs =
+    MerkleTreeMmcs<<Val as Field>::Packing, <Val as Field>::Packing, Hash, Compress, 2, 8>;
+type ChallengeMmcs = ExtensionMmcs<Val, Challenge, ValMmcs>;
+/// The Fiat-Shamir transcript: a Poseidon2 duplex sponge.
+pub type Challenger = DuplexChallenger<Val, Perm, 16, 8>;
+type Dft = Radix2DitParallel<Val>;
+type Pcs = TwoAdicFriPcs<Val, Dft, ValMmcs, ChallengeMmcs>;
+/// The whole STARK configuration every zkbox proof uses.
+pub type ZkboxConfig = StarkConfig<Pcs, Challenge, Challenger>;
+
+/// log2 of the FRI blowup factor (rate 1/2). Constraints are kept at degree ≤ 3, whose
+/// quotient splits into two chunks and so fits a blowup of 2.
+pub const LOG_BLOWUP: usize = 1;
+/// FRI queries; with [`LOG_BLOWUP`] each contributes one bit of conjectured security.
+pub const NUM_QUERIES: usize = 84;
+/// Proof-of-work bits ground before the query phase.
+pub const QUERY_POW_BITS: usize = 16;
+/// Proof-of-work bits ground before each folding challenge.
+pub const COMMIT_POW_BITS: usize = 0;
+/// log2 of the arity of each FRI folding round.
+pub const MAX_LOG_ARITY: usize = 1;
+/// Conjectured security of a zkbox proof in bits: `NUM_QUERIES * LOG_BLOWUP + QUERY_POW_BITS`,
+/// capped by the challenge field (about 124 bits).
+pub const SECURITY_BITS: usize = NUM_QUERIES * LOG_BLOWUP + QUERY_POW_BITS;
+
+/// Builds the configuration. Prover and verifier must use the same one; it is a pure
+/// function of the constants above.
+pub fn stark_config() -> ZkboxConfig {
+    let perm = default_babybear_poseidon2_16();
+    let hash = Hash::new(perm.clone());
+    let compress = Compress::new(perm.clone());
+    let val_mmcs = ValMmcs::new(hash, compress, 0);
+    let challenge_mmcs = ChallengeMmcs::new(val_mmcs.clone());
+    let fri = FriParameters {
+        log_blowup: LOG_BLOWUP,
+        log_final_poly_len: 0,
+        max_log_arity: MAX_LOG_ARITY,
+        num_queries: NUM_QUERIES,
+        batch_proof_of_work_bits: 0,
+        commit_proof_of_work_bits: COMMIT_POW_BITS,
+        query_proof_of_work_bits: QUERY_POW_BITS,
+        mmcs: challenge_mmcs,
+    };
+    let pcs = Pcs::new(Dft::default(), val_mmcs, fri);
+    ZkboxConfig::new(pcs, Challenger::new(perm))
+}
+
+// The configuration above must give at least 100 bits; the build fails otherwise.
+const _: () = assert!(SECURITY_BITS >= 100, "conjectured security below 100 bits");

@@ -1,0 +1,72 @@
+//! Errors of proving and verifying.
+
+/// Why a run could not be proven.
+#[derive(Debug, thiserror::Error)]
+pub enum ProveError {
+    /// The guest failed to execute.
+    #[error("execution failed: {0}")]
+    Execution(#[from] zkbox_executor::ExecError),
+    /// The run used an instruction no chip proves yet.
+    #[error("instruction {instruction:#010x} ({what}) at pc {pc:#010x} is not provable yet")]
+    Unsupported {
+        /// Its address.
+        pc: u32,
+        /// The instruction word.
+        instruction: u32,
+        /// What it is.
+        what: String,
+    },
+    /// The run did not end in an exit `ecall`.
+    #[error("the run did not end with an exit ecall")]
+    NoExit,
+    /// The run is longer than one segment may be.
+    #[error("{cycles} cycles is more than one segment's maximum of {max}")]
+    TooManyCycles {
+        /// Cycles run.
+        cycles: u64,
+        /// The maximum.
+        max: u64,
+    },
+    /// The run wrote more public output than a proof carries.
+    #[error("{bytes} bytes of public output is more than a proof carries ({max})")]
+    OutputTooLarge {
+        /// Bytes written.
+        bytes: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// The execution trace disagrees with its own replay (an emulator bug).
+    #[error("inconsistent trace: {0}")]
+    Inconsistent(String),
+    /// The STARK prover failed.
+    #[error("the STARK prover failed: {0}")]
+    Stark(String),
+}
+
+/// Why a proof was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Not a zkbox proof file.
+    #[error("not a zkbox proof (bad magic number)")]
+    BadMagic,
+    /// A proof file of another format version.
+    #[error("proof format version {found} is not supported (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// Version in the file.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// The file is truncated or its body does not decode.
+    #[error("malformed proof file: {0}")]
+    Malformed(String),
+    /// The proof is for another program than the ELF given.
+    #[error("the proof is for another program (program commitment differs)")]
+    WrongProgram,
+    /// The proof's shape is not one this verifier accepts.
+    #[error("invalid proof shape: {0}")]
+    Shape(String),
+    /// The STARK verifier rejected the proof.
+    #[error("invalid proof: {0}")]
+    Invalid(String),
+}

@@ -1,0 +1,554 @@
+//! Witness generation: from an execution trace to one trace matrix per chip.
+//!
+//! The [`Recorder`] replays the run's register and memory accesses in order, keeping each
+//! cell's current version (value and timestamp) so every access row can name the version it
+//! consumes, and counts the lookups into the byte and program tables.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use p3_field::{Field, PrimeCharacteristicRing};
+use p3_matrix::dense::RowMajorMatrix;
+use zkbox_executor::decode::{Instruction, Opcode, decode};
+use zkbox_executor::{MemoryAccess, Program, TraceSegment};
+
+use crate::chips::*;
+use crate::error::ProveError;
+
+/// Bytes of a word as field elements.
+pub(crate) fn bytes_of<F: Field>(word: u32) -> [F; 4] {
+    word.to_le_bytes().map(F::from_u8)
+}
+
+/// One executed instruction, with what the chips need to fill its row.
+#[derive(Debug, Clone)]
+pub(crate) struct StepContext {
+    /// The cycle number of the instruction (1 for the first of a run).
+    pub clk: u32,
+    /// Its address.
+    pub pc: u32,
+    /// The decoded instruction.
+    pub instruction: Instruction,
+    /// rs1's value before it.
+    pub rs1_value: u32,
+    /// rs2's value before it.
+    pub rs2_value: u32,
+    /// The value the instruction computes for rd (even when rd is x0).
+    pub result: u32,
+    /// The pc after it.
+    pub next_pc: u32,
+    /// The memory word after its load or store (0 if none).
+    pub memory_word: u32,
+}
+
+impl StepContext {
+    /// The computed rd value.
+    pub fn rd_value_computed(&self) -> u32 {
+        self.result
+    }
+}
+
+/// Replays accesses and counts lookups while chip rows are filled.
+pub(crate) struct Recorder {
+    /// Current version of each touched or initialised cell: (value, timestamp).
+    cells: BTreeMap<u32, (u32, u32)>,
+    /// Cells the image initialises.
+    image: HashSet<u32>,
+    /// Lookup counts per byte-table row and tag.
+    bytes: Vec<[u32; 4]>,
+    /// Execution counts per program-table row.
+    program: Vec<u32>,
+    table: Arc<ProgramTable>,
+    /// The first inconsistency found between the trace and the replay.
+    error: Option<String>,
+}
+
+impl Recorder {
+    fn new(table: Arc<ProgramTable>, image: &[(u32, u32)]) -> Recorder {
+        Recorder {
+            cells: image.iter().map(|&(idx, word)| (idx, (word, 0))).collect(),
+            image: image.iter().map(|&(idx, _)| idx).collect(),
+            bytes: vec![[0; 4]; bytes::BYTE_TABLE_HEIGHT],
+            program: vec![0; table.height()],
+            table,
+            error: None,
+        }
+    }
+
+    fn fail(&mut self, message: String) {
+        self.error.get_or_insert(message);
+    }
+
+    /// Counts a range lookup of the pair `(x, y)`.
+    pub fn range(&mut self, x: u8, y: u8) {
+        self.bytes[ByteOp::row(x, y)][ByteOp::Range as usize] += 1;
+    }
+
+    /// Counts a bitwise lookup.
+    pub fn byte_op(&mut self, op: ByteOp, x: u8, y: u8) {
+        self.bytes[ByteOp::row(x, y)][op as usize] += 1;
+    }
+
+    /// The current value of register `reg`.
+    pub fn register(&self, reg: u8) -> u32 {
+        self.cells.get(&u32::from(reg)).map_or(0, |&(v, _)| v)
+    }
+
+    /// Fills the instruction columns and counts the program lookup.
+    pub fn fill_instruction<F: Field>(&mut self, cols: &mut InstrCols<F>, step: &StepContext) {
+        let key = ProgramTable::key::<F>(step.pc, &step.instruction);
+        cols.pc = key[0];
+        cols.clk = F::from_u32(step.clk);
+        cols.rd = key[2];
+        cols.rs1 = key[3];
+        cols.rs2 = key[4];
+        cols.imm = [key[5], key[6], key[7], key[8]];
+        cols.imm_field = key[9];
+        cols.rd_nz = key[10];
+        match self.table.row(step.pc) {
+            Some(row) => self.program[row] += 1,
+            None => self.fail(format!("pc {:#010x} is not a code address", step.pc)),
+        }
+    }
+
+    /// Replaces cell `idx`'s version by `(value, ts)`; returns the bookkeeping columns and
+    /// the value replaced.
+    fn access<F: Field>(&mut self, idx: u32, value: u32, ts: u32) -> (AccessCols<F>, u32) {
+        let (prev_value, prev_ts) = self.cells.get(&idx).copied().unwrap_or((0, 0));
+        self.cells.insert(idx, (value, ts));
+        let diff = ts.wrapping_sub(prev_ts).wrapping_sub(1);
+        let d = diff.to_le_bytes();
+        self.range(d[0], d[1]);
+        self.range(d[2], d[3]);
+        self.range(d[3].wrapping_add(240), 0);
+        let cols = AccessCols {
+            prev_ts: F::from_u32(prev_ts),
+            diff: bytes_of(diff),
+        };
+        (cols, prev_value)
+    }
+
+    /// The current value of memory cell `idx`.
+    pub fn cell(&self, idx: u32) -> u32 {
+        self.cells.get(&idx).map_or(0, |&(v, _)| v)
+    }
+
+    /// Sets register `reg` to `value` at `slot` of the step; returns the bookkeeping and
+    /// the value replaced.
+    pub fn access_register<F: Field>(
+        &mut self,
+        step: &StepContext,
+        reg: u8,
+        value: u32,
+        slot: u32,
+    ) -> (AccessCols<F>, u32) {
+        self.access_cell(step, u32::from(reg), value, slot)
+    }
+
+    /// Sets memory cell `idx` to `value` at `slot` of the step.
+    pub fn access_cell<F: Field>(
+        &mut self,
+        step: &StepContext,
+        idx: u32,
+        value: u32,
+        slot: u32,
+    ) -> (AccessCols<F>, u32) {
+        self.access(idx, value, TIMESTAMPS_PER_CYCLE * step.clk + slot)
+    }
+
+    /// A read of register `reg`, which the trace says holds `value`.
+    pub fn read_register<F: Field>(
+        &mut self,
+        step: &StepContext,
+        reg: u8,
+        value: u32,
+        slot: u32,
+    ) -> AccessCols<F> {
+        let held = self.register(reg);
+        if held != value {
+            self.fail(format!(
+                "cycle {}: x{reg} holds {held:#x}, the trace says {value:#x}",
+                step.clk
+            ));
+        }
+        self.access(
+            u32::from(reg),
+            value,
+            TIMESTAMPS_PER_CYCLE * step.clk + slot,
+        )
+        .0
+    }
+
+    /// The write of `value` to rd (nothing when rd is x0 or the instruction has no rd).
+    pub fn write_rd<F: Field>(&mut self, step: &StepContext, value: u32) -> WriteCols<F> {
+        let rd_nz = program::writes_rd(step.instruction.opcode) && step.instruction.rd != 0;
+        if !rd_nz {
+            return WriteCols::default();
+        }
+        let (access, prev) = self.access(
+            u32::from(step.instruction.rd),
+            value,
+            TIMESTAMPS_PER_CYCLE * step.clk + SLOT_RD,
+        );
+        WriteCols {
+            access,
+            prev: bytes_of(prev),
+        }
+    }
+
+    /// An access to RAM word `idx` leaving `value` in it.
+    pub fn access_memory<F: Field>(
+        &mut self,
+        step: &StepContext,
+        idx: u32,
+        value: u32,
+        slot: u32,
+    ) -> WriteCols<F> {
+        let (access, prev) = self.access(idx, value, TIMESTAMPS_PER_CYCLE * step.clk + slot);
+        WriteCols {
+            access,
+            prev: bytes_of(prev),
+        }
+    }
+}
+
+/// Traces of every chip and the public values of one run.
+pub struct Witness {
+    /// One matrix per chip, in [`Chip`] order.
+    pub traces: Vec<RowMajorMatrix<crate::config::Val>>,
+    /// The public values.
+    pub public: PublicValues,
+    /// The public output.
+    pub output: Vec<u8>,
+}
+
+/// The non-zero words of the program's memory image, by word index.
+pub fn memory_image(program: &Program) -> Vec<(u32, u32)> {
+    let mut words = Vec::new();
+    for segment in &program.segments {
+        for (i, chunk) in segment.data.chunks(4).enumerate() {
+            let mut bytes = [0u8; 4];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            let word = u32::from_le_bytes(bytes);
+            if word != 0 {
+                words.push((segment.vaddr / 4 + i as u32, word));
+            }
+        }
+    }
+    words.sort_unstable();
+    words
+}
+
+/// A growing trace of one chip.
+struct Rows<F> {
+    values: Vec<F>,
+    width: usize,
+}
+
+impl<F: Field> Rows<F> {
+    fn new(width: usize) -> Self {
+        Rows {
+            values: Vec::new(),
+            width,
+        }
+    }
+
+    fn push(&mut self) -> &mut [F] {
+        let start = self.values.len();
+        self.values.resize(start + self.width, F::ZERO);
+        &mut self.values[start..]
+    }
+
+    fn finish(mut self) -> RowMajorMatrix<F> {
+        let height = (self.values.len() / self.width).next_power_of_two().max(4);
+        self.values.resize(height * self.width, F::ZERO);
+        RowMajorMatrix::new(self.values, self.width)
+    }
+}
+
+/// Builds every chip's trace for a whole run that ended in an exit `ecall`.
+pub fn generate(
+    table: &Arc<ProgramTable>,
+    image: &[(u32, u32)],
+    segment: &TraceSegment,
+) -> Result<Witness, ProveError> {
+    use core::borrow::BorrowMut;
+    type F = crate::config::Val;
+
+    let steps = &segment.steps;
+    if steps.len() as u64 >= MAX_SEGMENT_CYCLES {
+        return Err(ProveError::TooManyCycles {
+            cycles: steps.len() as u64,
+            max: MAX_SEGMENT_CYCLES,
+        });
+    }
+    let mut rec = Recorder::new(table.clone(), image);
+    let mut alu = Rows::<F>::new(AluCols::<u8>::WIDTH);
+    let mut branch = Rows::<F>::new(BranchCols::<u8>::WIDTH);
+    let mut jump = Rows::<F>::new(JumpCols::<u8>::WIDTH);
+    let mut load_store = Rows::<F>::new(LoadStoreCols::<u8>::WIDTH);
+    let mut halt = Rows::<F>::new(HaltCols::<u8>::WIDTH);
+    let mut compare = Rows::<F>::new(CompareCols::<u8>::WIDTH);
+    let mut shift = Rows::<F>::new(ShiftCols::<u8>::WIDTH);
+    let mut mul = Rows::<F>::new(MulCols::<u8>::WIDTH);
+    let mut div = Rows::<F>::new(DivCols::<u8>::WIDTH);
+    let mut io_ecall = Rows::<F>::new(IoEcallCols::<u8>::WIDTH);
+    let mut io_word = Rows::<F>::new(IoWordCols::<u8>::WIDTH);
+    let mut io_events = segment.io.iter().peekable();
+    let mut output = Vec::new();
+    let mut memory = segment.memory.iter().peekable();
+    let clk_start = segment.start.cycle as u32 + 1;
+    let mut exit_code = None;
+
+    for (i, step) in steps.iter().enumerate() {
+        let cycle = segment.start.cycle + i as u64;
+        let clk = clk_start + i as u32;
+        let instruction = decode(step.instruction);
+        let next_pc = steps.get(i + 1).map_or(segment.end.pc, |s| s.pc);
+        let mut words: Vec<MemoryAccess> = Vec::new();
+        while let Some(m) = memory.next_if(|m| m.cycle == cycle) {
+            words.push(*m);
+        }
+        let access = words.first().copied();
+        let io = io_events.next_if(|e| e.cycle == cycle).copied();
+        let result = compute_result(&instruction, step.pc, step.rs1, step.rs2, access);
+        if instruction.rd != 0 && program::writes_rd(instruction.opcode) && result != step.rd {
+            return Err(ProveError::Inconsistent(format!(
+                "cycle {cycle}: rd gets {:#x}, the replay computes {result:#x}",
+                step.rd
+            )));
+        }
+        let ctx = StepContext {
+            clk,
+            pc: step.pc,
+            instruction,
+            rs1_value: step.rs1,
+            rs2_value: step.rs2,
+            result,
+            next_pc,
+            memory_word: access.map_or(0, |a| a.value),
+        };
+        let op = instruction.opcode;
+        if AluChip::handles(op) {
+            AluChip::fill(alu.push().borrow_mut(), &ctx, &mut rec);
+        } else if BranchChip::handles(op) {
+            BranchChip::fill(branch.push().borrow_mut(), &ctx, &mut rec);
+        } else if JumpChip::handles(op) {
+            JumpChip::fill(jump.push().borrow_mut(), &ctx, &mut rec);
+        } else if CompareChip::handles(op) {
+            CompareChip::fill(compare.push().borrow_mut(), &ctx, &mut rec);
+        } else if ShiftChip::handles(op) {
+            ShiftChip::fill(shift.push().borrow_mut(), &ctx, &mut rec);
+        } else if DivChip::handles(op) {
+            DivChip::fill(div.push().borrow_mut(), &ctx, &mut rec);
+        } else if MulChip::handles(op) {
+            MulChip::fill(mul.push().borrow_mut(), &ctx, &mut rec);
+        } else if LoadStoreChip::handles(op) {
+            LoadStoreChip::fill(load_store.push().borrow_mut(), &ctx, &mut rec);
+        } else if op == Opcode::Ecall
+            && rec.register(17) == halt::ECALL_EXIT
+            && i + 1 == steps.len()
+        {
+            exit_code = Some(rec.register(10));
+            HaltChip::fill(halt.push().borrow_mut(), &ctx, &mut rec);
+        } else if let (Opcode::Ecall, Some(event)) = (op, io) {
+            let count = event.len;
+            let kind = match (event.ecall, event.fd) {
+                (io::ECALL_READ, _) => 1,
+                (_, 1) => 2,
+                _ => 3,
+            };
+            let (buffer, base) =
+                IoEcallChip::fill(io_ecall.push().borrow_mut(), &ctx, &mut rec, count);
+            let end = buffer + count;
+            let mut addr = buffer;
+            while addr < end {
+                let word_addr = addr & !3;
+                let Some(word) = words.iter().find(|w| w.addr == word_addr) else {
+                    return Err(ProveError::Inconsistent(format!(
+                        "cycle {cycle}: no trace of word {word_addr:#x} of a transfer"
+                    )));
+                };
+                let next = IoWordChip::fill(
+                    io_word.push().borrow_mut(),
+                    &ctx,
+                    &mut rec,
+                    kind,
+                    addr,
+                    end,
+                    base,
+                    word.value,
+                );
+                if kind == 2 {
+                    let bytes = word.value.to_le_bytes();
+                    let from = (addr & 3) as usize;
+                    output.extend_from_slice(&bytes[from..from + (next - addr) as usize]);
+                }
+                addr = next;
+            }
+            if output.len() > output::MAX_PROVEN_OUTPUT_BYTES {
+                return Err(ProveError::OutputTooLarge {
+                    bytes: output.len(),
+                    max: output::MAX_PROVEN_OUTPUT_BYTES,
+                });
+            }
+        } else {
+            return Err(ProveError::Unsupported {
+                what: format!(
+                    "{op:?} (a7 = {}, io event {io:?}, cycle {cycle})",
+                    rec.register(17)
+                ),
+                pc: step.pc,
+                instruction: step.instruction,
+            });
+        }
+        if let Some(message) = rec.error.take() {
+            return Err(ProveError::Inconsistent(message));
+        }
+    }
+    let Some(exit_code) = exit_code else {
+        return Err(ProveError::NoExit);
+    };
+    let clk_end = clk_start + steps.len() as u32;
+    let public = PublicValues {
+        pc_start: segment.start.pc,
+        clk_start,
+        clk_end,
+        exit_code,
+        output_len: output.len() as u32,
+        output_digest: output_digest(&output),
+    };
+    // The boundary's final read of the output cursor.
+    let cursor = rec.cell(io::OUTPUT_CURSOR_CELL);
+    if cursor as usize != output.len() {
+        return Err(ProveError::Inconsistent(format!(
+            "the output cursor says {cursor} bytes, the transfers {}",
+            output.len()
+        )));
+    }
+    let (cursor_access, _) = rec.access::<F>(
+        io::OUTPUT_CURSOR_CELL,
+        cursor,
+        TIMESTAMPS_PER_CYCLE * clk_end,
+    );
+
+    // The final memory table, sorted by word index.
+    let mut final_rows = Rows::<F>::new(MemoryFinalCols::<u8>::WIDTH);
+    let mut previous: Option<u32> = None;
+    let cells: Vec<(u32, (u32, u32))> = rec.cells.iter().map(|(&k, &v)| (k, v)).collect();
+    for (idx, (value, ts)) in cells {
+        let row: &mut MemoryFinalCols<F> = final_rows.push().borrow_mut();
+        row.idx = F::from_u32(idx);
+        row.value = bytes_of(value);
+        row.ts = F::from_u32(ts);
+        row.is_real = F::ONE;
+        row.zero_init = F::from_bool(!rec.image.contains(&idx));
+        row.idx_bytes = bytes_of(idx);
+        let gap = previous.map_or(0, |p| idx - p - 1);
+        row.gap = bytes_of(gap);
+        previous = Some(idx);
+        let (ib, gb) = (idx.to_le_bytes(), gap.to_le_bytes());
+        rec.range(ib[0], ib[1]);
+        rec.range(ib[2], ib[3]);
+        rec.range(ib[3].wrapping_add(0xe0), 0);
+        rec.range(gb[0], gb[1]);
+        rec.range(gb[2], gb[3]);
+        rec.range(gb[3].wrapping_add(0xe0), 0);
+    }
+
+    let program_trace =
+        RowMajorMatrix::new(rec.program.iter().map(|&c| F::from_u32(c)).collect(), 1);
+    let byte_trace = RowMajorMatrix::new(
+        rec.bytes.iter().flat_map(|c| c.map(F::from_u32)).collect(),
+        ByteOp::ALL.len(),
+    );
+    let image_height = image.len().next_power_of_two().max(4);
+    let traces = vec![
+        program_trace,
+        byte_trace,
+        BoundaryChip::trace::<F>(&public, cursor_access),
+        RowMajorMatrix::new(F::zero_vec(image_height), 1),
+        final_rows.finish(),
+        alu.finish(),
+        branch.finish(),
+        jump.finish(),
+        load_store.finish(),
+        halt.finish(),
+        compare.finish(),
+        shift.finish(),
+        mul.finish(),
+        io_ecall.finish(),
+        io_word.finish(),
+        OutputChip {
+            bytes: Arc::new(output.clone()),
+        }
+        .trace(),
+        div.finish(),
+    ];
+    Ok(Witness {
+        traces,
+        public,
+        output,
+    })
+}
+
+/// SHA-256 of the public output.
+pub fn output_digest(output: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(output).into()
+}
+
+/// What an instruction computes for rd, evaluated independently of the emulator.
+fn compute_result(
+    instruction: &Instruction,
+    pc: u32,
+    rs1: u32,
+    rs2: u32,
+    access: Option<MemoryAccess>,
+) -> u32 {
+    use Opcode::*;
+    let imm = instruction.imm as u32;
+    match instruction.opcode {
+        Add => rs1.wrapping_add(rs2),
+        Sub => rs1.wrapping_sub(rs2),
+        Xor => rs1 ^ rs2,
+        Or => rs1 | rs2,
+        And => rs1 & rs2,
+        Addi => rs1.wrapping_add(imm),
+        Xori => rs1 ^ imm,
+        Ori => rs1 | imm,
+        Andi => rs1 & imm,
+        Jal | Jalr => pc.wrapping_add(4),
+        Lui => imm,
+        Auipc => pc.wrapping_add(imm),
+        Slt => u32::from((rs1 as i32) < (rs2 as i32)),
+        Sltu => u32::from(rs1 < rs2),
+        Slti => u32::from((rs1 as i32) < (imm as i32)),
+        Sltiu => u32::from(rs1 < imm),
+        Sll => rs1 << (rs2 & 31),
+        Srl => rs1 >> (rs2 & 31),
+        Sra => ((rs1 as i32) >> (rs2 & 31)) as u32,
+        Slli => rs1 << (imm & 31),
+        Srli => rs1 >> (imm & 31),
+        Srai => ((rs1 as i32) >> (imm & 31)) as u32,
+        Mul => rs1.wrapping_mul(rs2),
+        Divu => rs1.checked_div(rs2).unwrap_or(u32::MAX),
+        Remu => rs1.checked_rem(rs2).unwrap_or(rs1),
+        Mulh => ((i64::from(rs1 as i32) * i64::from(rs2 as i32)) >> 32) as u32,
+        Mulhsu => ((i64::from(rs1 as i32) * i64::from(rs2)) >> 32) as u32,
+        Mulhu => ((u64::from(rs1) * u64::from(rs2)) >> 32) as u32,
+        Lw | Lb | Lh | Lbu | Lhu => {
+            let word = access.map_or(0, |a| a.value);
+            let shift = 8 * (rs1.wrapping_add(imm) & 3);
+            let raw = word >> shift;
+            match instruction.opcode {
+                Lw => word,
+                Lb => raw as u8 as i8 as i32 as u32,
+                Lh => raw as u16 as i16 as i32 as u32,
+                Lbu => raw & 0xff,
+                _ => raw & 0xffff,
+            }
+        }
+        _ => 0,
+    }
+}

@@ -1,0 +1,174 @@
+//! End-to-end: execute hand-assembled RV32IM programs, prove them, verify the proofs, and
+//! check that broken witnesses, forged public values and wrong programs are rejected.
+
+use zkbox_executor::Program;
+use zkbox_executor::asm::{self, addi, auipc, jal, jalr, li};
+use zkbox_prover::chips::PublicValues;
+use zkbox_prover::{Proof, VerifyError, prove, verify};
+
+const BASE: u32 = 0x1000;
+
+fn add(rd: u32, rs1: u32, rs2: u32) -> u32 {
+    asm::r(0x33, 0, 0, rd, rs1, rs2)
+}
+fn sub(rd: u32, rs1: u32, rs2: u32) -> u32 {
+    asm::r(0x33, 0, 0x20, rd, rs1, rs2)
+}
+fn xor(rd: u32, rs1: u32, rs2: u32) -> u32 {
+    asm::r(0x33, 4, 0, rd, rs1, rs2)
+}
+fn or(rd: u32, rs1: u32, rs2: u32) -> u32 {
+    asm::r(0x33, 6, 0, rd, rs1, rs2)
+}
+fn andi(rd: u32, rs1: u32, imm: i32) -> u32 {
+    asm::i(0x13, 7, rd, rs1, imm)
+}
+fn sw(rs2: u32, rs1: u32, imm: i32) -> u32 {
+    asm::s(2, rs1, rs2, imm)
+}
+fn lw(rd: u32, rs1: u32, imm: i32) -> u32 {
+    asm::i(0x03, 2, rd, rs1, imm)
+}
+fn bne(rs1: u32, rs2: u32, offset: i32) -> u32 {
+    asm::b(1, rs1, rs2, offset)
+}
+fn blt(rs1: u32, rs2: u32, offset: i32) -> u32 {
+    asm::b(4, rs1, rs2, offset)
+}
+fn bgeu(rs1: u32, rs2: u32, offset: i32) -> u32 {
+    asm::b(7, rs1, rs2, offset)
+}
+
+/// Fibonacci with every proven instruction family: ALU, branches, jumps, LW/SW, exit.
+/// Exits with fib(n) & 0xff.
+fn fibonacci(n: i32) -> Program {
+    let mut code = Vec::new();
+    code.extend(li(5, 0x0010_0000)); // data pointer
+    code.push(addi(1, 0, 0)); // a = 0
+    code.push(addi(2, 0, 1)); // b = 1
+    code.push(addi(3, 0, n)); // counter
+    // loop (index 5):
+    code.push(add(4, 1, 2)); // t = a + b
+    code.push(or(1, 2, 0)); // a = b
+    code.push(addi(2, 4, 0)); // b = t
+    code.push(sw(4, 5, 0));
+    code.push(lw(6, 5, 0));
+    code.push(xor(7, 6, 4)); // 0 if the load returned the store
+    code.push(bne(7, 0, 0x100)); // to nowhere: never taken
+    code.push(addi(5, 5, 4));
+    code.push(addi(3, 3, -1));
+    code.push(blt(0, 3, -36)); // while counter > 0 (signed)
+    code.push(bgeu(0, 3, 8)); // always taken: skip the next instruction
+    code.push(addi(1, 0, 77)); // skipped
+    code.push(auipc(8, 0));
+    code.push(jalr(9, 8, 12)); // jump over the next instruction, link in x9
+    code.push(addi(1, 0, 78)); // skipped
+    code.push(jal(0, 4)); // plain jump to the next instruction
+    code.push(sub(10, 1, 0)); // exit code = a
+    code.push(andi(10, 10, 0xff));
+    code.push(add(0, 1, 1)); // a write to x0: discarded
+    code.extend(asm::exit());
+    Program::from_words(BASE, &code).expect("a valid program")
+}
+
+fn fib(n: u32) -> u32 {
+    let (mut a, mut b) = (0u32, 1u32);
+    for _ in 0..n {
+        (a, b) = (b, a.wrapping_add(b));
+    }
+    a
+}
+
+#[test]
+fn a_correct_run_proves_and_verifies() {
+    let program = fibonacci(20);
+    let proof = prove(&program, vec![], 10_000).expect("proves");
+    assert_eq!(proof.public.exit_code, fib(20) & 0xff);
+    verify(&proof, Some(&program)).expect("verifies against its program");
+
+    // The file round-trips and verifies with and without the ELF.
+    let bytes = proof.to_bytes();
+    eprintln!("proof: {} bytes for {} cycles", bytes.len(), proof.cycles());
+    let parsed = Proof::from_bytes(&bytes).expect("parses");
+    let started = std::time::Instant::now();
+    verify(&parsed, Some(&program)).expect("verifies after a round trip");
+    eprintln!("verified in {:?}", started.elapsed());
+    verify(&parsed, None).expect("verifies against the commitment it carries");
+}
+
+#[test]
+fn forged_public_values_and_other_programs_are_rejected() {
+    let program = fibonacci(6);
+    let proof = prove(&program, vec![], 10_000).expect("proves");
+    let bytes = proof.to_bytes();
+
+    // A forged exit code: the public values are the first bytes of the body.
+    let mut forged = Proof::from_bytes(&bytes).expect("parses");
+    forged.public = PublicValues {
+        exit_code: forged.public.exit_code ^ 1,
+        ..forged.public
+    };
+    assert!(matches!(
+        verify(&forged, Some(&program)),
+        Err(VerifyError::Invalid(_))
+    ));
+    assert!(verify(&forged, None).is_err());
+
+    // A forged cycle count.
+    let mut forged = Proof::from_bytes(&bytes).expect("parses");
+    forged.public.clk_end += 1;
+    assert!(verify(&forged, Some(&program)).is_err());
+
+    // Another program (same shape, different loop count).
+    let other = fibonacci(7);
+    assert!(matches!(
+        verify(&Proof::from_bytes(&bytes).unwrap(), Some(&other)),
+        Err(VerifyError::WrongProgram)
+    ));
+}
+
+#[test]
+fn malformed_files_get_clear_errors() {
+    let program = fibonacci(3);
+    let bytes = prove(&program, vec![], 10_000).expect("proves").to_bytes();
+    assert!(matches!(
+        Proof::from_bytes(b"garbage"),
+        Err(VerifyError::BadMagic)
+    ));
+    let mut other_version = bytes.clone();
+    other_version[8] = 2;
+    assert!(matches!(
+        Proof::from_bytes(&other_version),
+        Err(VerifyError::UnsupportedVersion { found: 2, .. })
+    ));
+    for cut in [12, bytes.len() / 2, bytes.len() - 1] {
+        assert!(
+            Proof::from_bytes(&bytes[..cut]).is_err(),
+            "truncated at {cut}"
+        );
+    }
+}
+
+#[test]
+fn flipped_bits_in_a_proof_file_are_rejected() {
+    let program = fibonacci(4);
+    let bytes = prove(&program, vec![], 10_000).expect("proves").to_bytes();
+    // Every bit of the header and of the first public values, then bits spread over the
+    // whole file.
+    let mut positions: Vec<(usize, u8)> =
+        (0..24).flat_map(|i| (0..8).map(move |b| (i, b))).collect();
+    let stride = bytes.len() / 64;
+    positions.extend((1..64).map(|k| (k * stride + k % 7, (k % 8) as u8)));
+    positions.push((bytes.len() - 1, 0));
+    for (at, bit) in positions {
+        let mut flipped = bytes.clone();
+        flipped[at] ^= 1 << bit;
+        let accepted = Proof::from_bytes(&flipped)
+            .map(|proof| verify(&proof, Some(&program)).is_ok())
+            .unwrap_or(false);
+        assert!(
+            !accepted,
+            "a proof with bit {bit} of byte {at} flipped verified"
+        );
+    }
+}

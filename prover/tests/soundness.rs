@@ -1,0 +1,180 @@
+//! Soundness: a cheating prover that breaks the witness the way an attacker would gets a
+//! proof the verifier rejects (or no proof at all). Each case changes one thing in an
+//! honest witness and proves the result with the real prover.
+
+use std::borrow::BorrowMut;
+use std::sync::Arc;
+
+use p3_field::PrimeCharacteristicRing;
+use zkbox_executor::asm::{self, addi, li};
+use zkbox_executor::{Executor, Program};
+use zkbox_prover::chips::*;
+use zkbox_prover::config::Val;
+use zkbox_prover::proof::prove_witness;
+use zkbox_prover::{Witness, generate, memory_image, verify};
+
+fn program() -> Program {
+    let mut code = Vec::new();
+    code.extend(li(5, 0x0010_0000));
+    code.push(addi(1, 0, 7));
+    code.push(asm::r(0x33, 0, 0, 2, 1, 1)); // add x2, x1, x1
+    code.push(asm::s(2, 5, 2, 0)); // sw x2, 0(x5)
+    code.push(asm::i(0x03, 2, 3, 5, 0)); // lw x3, 0(x5)
+    code.push(asm::b(1, 3, 2, 8)); // bne x3, x2, +8 (not taken)
+    code.push(asm::jal(4, 8)); // jal x4, +8
+    code.push(addi(1, 0, 99)); // skipped
+    code.push(asm::r(0x33, 0, 0, 0, 1, 1)); // add x0, x1, x1
+    code.push(addi(10, 3, 0)); // exit code 14
+    code.extend(asm::exit());
+    Program::from_words(0x1000, &code).unwrap()
+}
+
+fn honest_witness(program: &Program) -> Witness {
+    let mut executor = Executor::new(program, vec![]);
+    let mut segment = None;
+    executor
+        .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
+        .unwrap();
+    let table = Arc::new(ProgramTable::new(program));
+    generate(&table, &memory_image(program), &segment.unwrap()).unwrap()
+}
+
+/// Applies `tamper` to the witness, proves it, and asserts the verifier does not accept.
+fn assert_rejected(name: &str, tamper: impl FnOnce(&mut Witness)) {
+    let program = program();
+    let mut witness = honest_witness(&program);
+    tamper(&mut witness);
+    if let Ok(proof) = prove_witness(&program, witness) {
+        assert!(
+            verify(&proof, Some(&program)).is_err(),
+            "{name}: a proof of a broken witness verified"
+        );
+    }
+}
+
+fn row(witness: &mut Witness, chip: usize, index: usize) -> &mut [Val] {
+    let trace = &mut witness.traces[chip];
+    let width = trace.width;
+    &mut trace.values[index * width..(index + 1) * width]
+}
+
+const ALU: usize = 5;
+const BRANCH: usize = 6;
+const JUMP: usize = 7;
+const LOAD_STORE: usize = 8;
+const HALT_CHIP: usize = 9;
+const MEMORY_FINAL: usize = 4;
+
+#[test]
+fn the_honest_witness_verifies() {
+    let program = program();
+    let proof = prove_witness(&program, honest_witness(&program)).unwrap();
+    assert_eq!(proof.public.exit_code, 14);
+    verify(&proof, Some(&program)).unwrap();
+}
+
+#[test]
+fn a_wrong_alu_result_is_rejected() {
+    assert_rejected("alu result", |w| {
+        // Row 2 is `add x2, x1, x1` (rows 0 and 1 are lui's addi and addi x1).
+        let cols: &mut AluCols<Val> = row(w, ALU, 2).borrow_mut();
+        cols.a[0] += Val::ONE;
+    });
+}
+
+#[test]
+fn a_wrong_branch_target_is_rejected() {
+    assert_rejected("branch target", |w| {
+        let cols: &mut BranchCols<Val> = row(w, BRANCH, 0).borrow_mut();
+        cols.next_pc += Val::from_u32(4);
+    });
+}
+
+#[test]
+fn a_taken_branch_that_should_not_be_is_rejected() {
+    assert_rejected("branch decision", |w| {
+        let cols: &mut BranchCols<Val> = row(w, BRANCH, 0).borrow_mut();
+        cols.taken = Val::ONE;
+        cols.next_pc += Val::from_u32(4);
+    });
+}
+
+#[test]
+fn a_wrong_link_address_is_rejected() {
+    assert_rejected("jump link", |w| {
+        let cols: &mut JumpCols<Val> = row(w, JUMP, 1).borrow_mut();
+        cols.a[1] += Val::ONE;
+    });
+}
+
+#[test]
+fn a_wrong_loaded_value_is_rejected() {
+    assert_rejected("loaded value", |w| {
+        let cols: &mut LoadStoreCols<Val> = row(w, LOAD_STORE, 1).borrow_mut();
+        cols.value[0] += Val::ONE;
+        cols.mem.prev[0] += Val::ONE;
+    });
+}
+
+#[test]
+fn a_stale_memory_version_is_rejected() {
+    assert_rejected("memory timestamp", |w| {
+        let cols: &mut LoadStoreCols<Val> = row(w, LOAD_STORE, 1).borrow_mut();
+        cols.mem.access.prev_ts = Val::ZERO;
+    });
+}
+
+#[test]
+fn a_forged_final_memory_value_is_rejected() {
+    assert_rejected("final memory", |w| {
+        let cols: &mut MemoryFinalCols<Val> = row(w, MEMORY_FINAL, 0).borrow_mut();
+        cols.value[0] += Val::ONE;
+    });
+}
+
+#[test]
+fn a_skipped_instruction_is_rejected() {
+    assert_rejected("skipped instruction", |w| {
+        let width = w.traces[ALU].width;
+        for v in &mut w.traces[ALU].values[2 * width..3 * width] {
+            *v = Val::ZERO;
+        }
+    });
+}
+
+#[test]
+fn a_repeated_instruction_is_rejected() {
+    assert_rejected("repeated instruction", |w| {
+        let width = w.traces[ALU].width;
+        let copy: Vec<Val> = w.traces[ALU].values[width..2 * width].to_vec();
+        let last = (w.traces[ALU].values.len() / width) - 1;
+        w.traces[ALU].values[last * width..(last + 1) * width].copy_from_slice(&copy);
+    });
+}
+
+#[test]
+fn a_write_to_x0_is_rejected() {
+    assert_rejected("x0 write", |w| {
+        // The `add x0, x1, x1` row: pretend it writes rd.
+        let trace = &w.traces[ALU];
+        let width = trace.width;
+        let index = (0..trace.values.len() / width)
+            .find(|&r| {
+                let cols: &AluCols<Val> =
+                    std::borrow::Borrow::borrow(&trace.values[r * width..(r + 1) * width]);
+                cols.instr.rd == Val::ZERO && cols.flags[0] == Val::ONE
+            })
+            .expect("the add x0 row");
+        let cols: &mut AluCols<Val> = row(w, ALU, index).borrow_mut();
+        cols.instr.rd_nz = Val::ONE;
+    });
+}
+
+#[test]
+fn a_forged_exit_code_is_rejected() {
+    assert_rejected("exit code", |w| {
+        let cols: &mut HaltCols<Val> = row(w, HALT_CHIP, 0).borrow_mut();
+        cols.exit_code[0] += Val::ONE;
+        w.public.exit_code += 1;
+    });
+}
