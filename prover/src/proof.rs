@@ -345,6 +345,15 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
     let output_chip = OutputChip {
         bytes: output.clone(),
     };
+    let shape = [
+        table.height() as u32,
+        image.len().next_power_of_two().max(4) as u32,
+    ];
+    if proof.body.program_shape != shape {
+        return Err(VerifyError::Shape(
+            "the program shape in the file does not match the program".into(),
+        ));
+    }
     let chips = machine(table.clone(), image.clone(), output);
     let stark = &proof.body.stark;
     if stark.degree_bits.len() != chips.len() {

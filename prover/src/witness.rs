@@ -94,6 +94,25 @@ impl Recorder {
         self.cells.get(&u32::from(reg)).map_or(0, |&(v, _)| v)
     }
 
+    /// Starts an instruction row: sets the flag of the step's opcode among `ops`, fills the
+    /// instruction columns and counts the program lookup; returns the flag's index.
+    pub fn start_row<F: Field, const N: usize>(
+        &mut self,
+        instr: &mut InstrCols<F>,
+        flags: &mut [F; N],
+        ops: &[Opcode; N],
+        step: &StepContext,
+    ) -> usize {
+        let op = step.instruction.opcode;
+        let flag = ops
+            .iter()
+            .position(|&o| o == op)
+            .expect("the chip handles the step's opcode");
+        flags[flag] = F::ONE;
+        self.fill_instruction(instr, step);
+        flag
+    }
+
     /// Fills the instruction columns and counts the program lookup.
     pub fn fill_instruction<F: Field>(&mut self, cols: &mut InstrCols<F>, step: &StepContext) {
         let key = ProgramTable::key::<F>(step.pc, &step.instruction);

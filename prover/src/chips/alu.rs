@@ -13,11 +13,11 @@ use p3_lookup::{Count, InteractionBuilder};
 use zkbox_executor::decode::Opcode;
 
 use super::columns::{
-    AccessCols, InstrCols, WriteCols, eval_flags, eval_immediate_operand, eval_instruction,
-    eval_rd_write, impl_columns,
+    AccessCols, InstrCols, WriteCols, eval_flags, eval_immediate_operand, eval_register_op,
+    impl_columns,
 };
 use super::program::op_id;
-use super::{BYTES, ByteOp, SLOT_RS1, SLOT_RS2, add_bytes, eval_register_read, exprs, range_bytes};
+use super::{BYTES, ByteOp, SLOT_RS1, SLOT_RS2, add_bytes, exprs, range_bytes};
 use crate::witness::{Recorder, StepContext, bytes_of};
 
 /// The opcodes of the ALU chip, in flag order.
@@ -71,12 +71,7 @@ impl AluChip {
     /// Fills one row for an executed instruction.
     pub(crate) fn fill<F: Field>(cols: &mut AluCols<F>, step: &StepContext, rec: &mut Recorder) {
         let op = step.instruction.opcode;
-        let flag = ALU_OPS
-            .iter()
-            .position(|&o| o == op)
-            .expect("an ALU opcode");
-        cols.flags[flag] = F::ONE;
-        rec.fill_instruction(&mut cols.instr, step);
+        let flag = rec.start_row(&mut cols.instr, &mut cols.flags, &ALU_OPS, step);
         let is_imm = flag >= 5;
         let b = step.rs1_value;
         let c = if is_imm {
@@ -187,27 +182,14 @@ where
             );
         }
 
-        let clk: AB::Expr = local.instr.clk.into();
-        eval_register_read(
+        eval_register_op(
             builder,
-            local.instr.rs1.into(),
-            &b,
-            clk.clone(),
-            SLOT_RS1,
-            &local.rs1,
-            is_real.clone(),
-        );
-        eval_register_read(
-            builder,
-            local.instr.rs2.into(),
-            &c,
-            clk,
-            SLOT_RS2,
-            &local.rs2,
+            &local.instr,
+            op,
+            is_real,
+            [(&b, &local.rs1), (&c, &local.rs2)],
             is_reg,
+            (&a, &local.rd),
         );
-        eval_rd_write(builder, &local.instr, &a, &local.rd);
-        let next_pc = local.instr.pc.into() + AB::Expr::from_u32(4);
-        eval_instruction(builder, &local.instr, op, is_real, Some(next_pc));
     }
 }

@@ -70,12 +70,7 @@ impl BranchChip {
     /// Fills one row for an executed instruction.
     pub(crate) fn fill<F: Field>(cols: &mut BranchCols<F>, step: &StepContext, rec: &mut Recorder) {
         let op = step.instruction.opcode;
-        let flag = BRANCH_OPS
-            .iter()
-            .position(|&o| o == op)
-            .expect("a branch opcode");
-        cols.flags[flag] = F::ONE;
-        rec.fill_instruction(&mut cols.instr, step);
+        rec.start_row(&mut cols.instr, &mut cols.flags, &BRANCH_OPS, step);
         let (b, c) = (step.rs1_value, step.rs2_value);
         cols.b = bytes_of(b);
         cols.c = bytes_of(c);

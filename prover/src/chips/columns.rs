@@ -157,6 +157,49 @@ pub(crate) fn eval_rd_write<AB: InteractionBuilder>(
     );
 }
 
+/// A register operand: its value and the bookkeeping of its read.
+pub(crate) type RegisterRead<'a, AB> = (
+    &'a [<AB as AirBuilder>::Expr; 4],
+    &'a AccessCols<<AB as AirBuilder>::Var>,
+);
+
+/// The usual register instruction: reads rs1 into `reads[0].0` and, `rs2_count` times (0
+/// or 1), rs2 into `reads[1].0`; writes `write.0` to rd; runs at `pc` and continues at
+/// `pc + 4`.
+pub(crate) fn eval_register_op<AB: InteractionBuilder>(
+    builder: &mut AB,
+    instr: &InstrCols<AB::Var>,
+    op: AB::Expr,
+    is_real: AB::Expr,
+    reads: [RegisterRead<'_, AB>; 2],
+    rs2_count: AB::Expr,
+    write: (&[AB::Expr; 4], &WriteCols<AB::Var>),
+) {
+    let clk: AB::Expr = instr.clk.into();
+    let [(rs1, rs1_cols), (rs2, rs2_cols)] = reads;
+    super::eval_register_read(
+        builder,
+        instr.rs1.into(),
+        rs1,
+        clk.clone(),
+        super::SLOT_RS1,
+        rs1_cols,
+        is_real.clone(),
+    );
+    super::eval_register_read(
+        builder,
+        instr.rs2.into(),
+        rs2,
+        clk,
+        super::SLOT_RS2,
+        rs2_cols,
+        rs2_count,
+    );
+    eval_rd_write(builder, instr, write.0, write.1);
+    let next_pc = instr.pc.into() + AB::Expr::from_u32(4);
+    eval_instruction(builder, instr, op, is_real, Some(next_pc));
+}
+
 /// On rows where `is_imm` is 1, the second operand `c` is the instruction's immediate.
 pub(crate) fn eval_immediate_operand<AB: AirBuilder>(
     builder: &mut AB,

@@ -8,12 +8,12 @@ use p3_lookup::InteractionBuilder;
 use zkbox_executor::decode::Opcode;
 
 use super::columns::{
-    AccessCols, InstrCols, WriteCols, eval_flags, eval_immediate_operand, eval_instruction,
-    eval_rd_write, impl_columns,
+    AccessCols, InstrCols, WriteCols, eval_flags, eval_immediate_operand, eval_register_op,
+    impl_columns,
 };
 use super::less_than::{LessThanCols, eval_less_than, fill_less_than};
 use super::program::op_id;
-use super::{SLOT_RS1, SLOT_RS2, eval_register_read, exprs};
+use super::{SLOT_RS1, SLOT_RS2, exprs};
 use crate::witness::{Recorder, StepContext, bytes_of};
 
 /// The opcodes of the compare chip, in flag order.
@@ -60,13 +60,7 @@ impl CompareChip {
         step: &StepContext,
         rec: &mut Recorder,
     ) {
-        let op = step.instruction.opcode;
-        let flag = COMPARE_OPS
-            .iter()
-            .position(|&o| o == op)
-            .expect("a compare opcode");
-        cols.flags[flag] = F::ONE;
-        rec.fill_instruction(&mut cols.instr, step);
+        let flag = rec.start_row(&mut cols.instr, &mut cols.flags, &COMPARE_OPS, step);
         let is_imm = flag >= 2;
         let b = step.rs1_value;
         let c = if is_imm {
@@ -120,34 +114,21 @@ where
             l.result,
             (slt + slti) * l.cmp.lt.into() + (sltu + sltiu) * l.cmp.ltu().into(),
         );
-        let clk: AB::Expr = l.instr.clk.into();
         let is_reg = is_real.clone() - is_imm;
-        eval_register_read(
-            builder,
-            l.instr.rs1.into(),
-            &b,
-            clk.clone(),
-            SLOT_RS1,
-            &l.rs1,
-            is_real.clone(),
-        );
-        eval_register_read(
-            builder,
-            l.instr.rs2.into(),
-            &c,
-            clk,
-            SLOT_RS2,
-            &l.rs2,
-            is_reg,
-        );
         let result = [
             l.result.into(),
             AB::Expr::ZERO,
             AB::Expr::ZERO,
             AB::Expr::ZERO,
         ];
-        eval_rd_write(builder, &l.instr, &result, &l.rd);
-        let next_pc = l.instr.pc.into() + AB::Expr::from_u32(4);
-        eval_instruction(builder, &l.instr, op, is_real, Some(next_pc));
+        eval_register_op(
+            builder,
+            &l.instr,
+            op,
+            is_real,
+            [(&b, &l.rs1), (&c, &l.rs2)],
+            is_reg,
+            (&result, &l.rd),
+        );
     }
 }

@@ -13,12 +13,12 @@ use p3_lookup::InteractionBuilder;
 use zkbox_executor::decode::Opcode;
 
 use super::columns::{
-    AccessCols, InstrCols, WriteCols, eval_flags, eval_instruction, eval_rd_write, impl_columns,
+    AccessCols, InstrCols, WriteCols, eval_flags, eval_register_op, impl_columns,
 };
 use super::less_than::{LessThanCols, eval_less_than, fill_less_than};
 use super::mul::{eval_product, fill_product};
 use super::program::op_id;
-use super::{SLOT_RS1, SLOT_RS2, eval_register_read, exprs, range_bytes};
+use super::{SLOT_RS1, SLOT_RS2, exprs, range_bytes};
 use crate::witness::{Recorder, StepContext, bytes_of};
 
 /// The opcodes of the division chip, in flag order.
@@ -73,13 +73,7 @@ impl DivChip {
 
     /// Fills one row for an executed instruction.
     pub(crate) fn fill<F: Field>(cols: &mut DivCols<F>, step: &StepContext, rec: &mut Recorder) {
-        let op = step.instruction.opcode;
-        let flag = DIV_OPS
-            .iter()
-            .position(|&o| o == op)
-            .expect("a division opcode");
-        cols.flags[flag] = F::ONE;
-        rec.fill_instruction(&mut cols.instr, step);
+        rec.start_row(&mut cols.instr, &mut cols.flags, &DIV_OPS, step);
         let (b, c) = (step.rs1_value, step.rs2_value);
         let (q, r) = b.checked_div(c).map_or((u32::MAX, b), |q| (q, b % c));
         cols.b = bytes_of(b);
@@ -191,32 +185,19 @@ where
         eval_less_than(builder, nonzero.clone(), &r, &c, &l.cmp);
         builder.assert_zero(nonzero * (AB::Expr::ONE - l.cmp.ltu().into()));
 
-        let clk: AB::Expr = l.instr.clk.into();
-        eval_register_read(
-            builder,
-            l.instr.rs1.into(),
-            &b,
-            clk.clone(),
-            SLOT_RS1,
-            &l.rs1,
-            is_real.clone(),
-        );
-        eval_register_read(
-            builder,
-            l.instr.rs2.into(),
-            &c,
-            clk,
-            SLOT_RS2,
-            &l.rs2,
-            is_real.clone(),
-        );
         let result = exprs::<AB, 4>(&l.result);
         for i in 0..4 {
             builder.assert_zero(divu.clone() * (result[i].clone() - q[i].clone()));
             builder.assert_zero(remu.clone() * (result[i].clone() - r[i].clone()));
         }
-        eval_rd_write(builder, &l.instr, &result, &l.rd);
-        let next_pc = l.instr.pc.into() + AB::Expr::from_u32(4);
-        eval_instruction(builder, &l.instr, op, is_real, Some(next_pc));
+        eval_register_op(
+            builder,
+            &l.instr,
+            op,
+            is_real.clone(),
+            [(&b, &l.rs1), (&c, &l.rs2)],
+            is_real,
+            (&result, &l.rd),
+        );
     }
 }

@@ -75,12 +75,7 @@ impl JumpChip {
     /// Fills one row for an executed instruction.
     pub(crate) fn fill<F: Field>(cols: &mut JumpCols<F>, step: &StepContext, rec: &mut Recorder) {
         let op = step.instruction.opcode;
-        let flag = JUMP_OPS
-            .iter()
-            .position(|&o| o == op)
-            .expect("a jump opcode");
-        cols.flags[flag] = F::ONE;
-        rec.fill_instruction(&mut cols.instr, step);
+        rec.start_row(&mut cols.instr, &mut cols.flags, &JUMP_OPS, step);
         let imm = step.instruction.imm as u32;
         let pc = step.pc;
         cols.pc_bytes = bytes_of(pc);

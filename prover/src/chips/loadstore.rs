@@ -97,12 +97,7 @@ impl LoadStoreChip {
         rec: &mut Recorder,
     ) {
         let op = step.instruction.opcode;
-        let flag = LOAD_STORE_OPS
-            .iter()
-            .position(|&o| o == op)
-            .expect("a load/store opcode");
-        cols.flags[flag] = F::ONE;
-        rec.fill_instruction(&mut cols.instr, step);
+        rec.start_row(&mut cols.instr, &mut cols.flags, &LOAD_STORE_OPS, step);
         let b = step.rs1_value;
         let imm = step.instruction.imm as u32;
         let addr = b.wrapping_add(imm);

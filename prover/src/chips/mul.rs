@@ -16,10 +16,10 @@ use p3_lookup::InteractionBuilder;
 use zkbox_executor::decode::Opcode;
 
 use super::columns::{
-    AccessCols, InstrCols, WriteCols, eval_flags, eval_instruction, eval_rd_write, impl_columns,
+    AccessCols, InstrCols, WriteCols, eval_flags, eval_register_op, impl_columns,
 };
 use super::program::op_id;
-use super::{SLOT_RS1, SLOT_RS2, eval_register_read, exprs, range_below, range_bytes};
+use super::{SLOT_RS1, SLOT_RS2, exprs, range_below, range_bytes};
 use crate::witness::{Recorder, StepContext, bytes_of};
 
 /// The opcodes of the multiply chip, in flag order.
@@ -75,12 +75,7 @@ impl MulChip {
     /// Fills one row for an executed instruction.
     pub(crate) fn fill<F: Field>(cols: &mut MulCols<F>, step: &StepContext, rec: &mut Recorder) {
         let op = step.instruction.opcode;
-        let flag = MUL_OPS
-            .iter()
-            .position(|&o| o == op)
-            .expect("a multiply opcode");
-        cols.flags[flag] = F::ONE;
-        rec.fill_instruction(&mut cols.instr, step);
+        rec.start_row(&mut cols.instr, &mut cols.flags, &MUL_OPS, step);
         let (b, c) = (step.rs1_value, step.rs2_value);
         cols.b = bytes_of(b);
         cols.c = bytes_of(c);
@@ -241,28 +236,15 @@ where
             builder.assert_zero(mul.clone() * (result[i].clone() - product[i].clone()));
             builder.assert_zero(high.clone() * (result[i].clone() - product[i + 4].clone()));
         }
-        let clk: AB::Expr = l.instr.clk.into();
-        eval_register_read(
+        eval_register_op(
             builder,
-            l.instr.rs1.into(),
-            &b,
-            clk.clone(),
-            SLOT_RS1,
-            &l.rs1,
+            &l.instr,
+            op,
             is_real.clone(),
+            [(&b, &l.rs1), (&c, &l.rs2)],
+            is_real,
+            (&result, &l.rd),
         );
-        eval_register_read(
-            builder,
-            l.instr.rs2.into(),
-            &c,
-            clk,
-            SLOT_RS2,
-            &l.rs2,
-            is_real.clone(),
-        );
-        eval_rd_write(builder, &l.instr, &result, &l.rd);
-        let next_pc = l.instr.pc.into() + AB::Expr::from_u32(4);
-        eval_instruction(builder, &l.instr, op, is_real, Some(next_pc));
     }
 }
 

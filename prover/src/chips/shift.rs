@@ -14,11 +14,11 @@ use p3_lookup::InteractionBuilder;
 use zkbox_executor::decode::Opcode;
 
 use super::columns::{
-    AccessCols, InstrCols, WriteCols, eval_flags, eval_immediate_operand, eval_instruction,
-    eval_rd_write, impl_columns,
+    AccessCols, InstrCols, WriteCols, eval_flags, eval_immediate_operand, eval_register_op,
+    impl_columns,
 };
 use super::program::op_id;
-use super::{SLOT_RS1, SLOT_RS2, eval_register_read, exprs, range_bytes};
+use super::{SLOT_RS1, SLOT_RS2, exprs, range_bytes};
 use crate::witness::{Recorder, StepContext, bytes_of};
 
 /// The opcodes of the shift chip, in flag order.
@@ -93,12 +93,7 @@ impl ShiftChip {
     /// Fills one row for an executed instruction.
     pub(crate) fn fill<F: Field>(cols: &mut ShiftCols<F>, step: &StepContext, rec: &mut Recorder) {
         let op = step.instruction.opcode;
-        let flag = SHIFT_OPS
-            .iter()
-            .position(|&o| o == op)
-            .expect("a shift opcode");
-        cols.flags[flag] = F::ONE;
-        rec.fill_instruction(&mut cols.instr, step);
+        let flag = rec.start_row(&mut cols.instr, &mut cols.flags, &SHIFT_OPS, step);
         let is_imm = flag >= 3;
         let left = matches!(op, Opcode::Sll | Opcode::Slli);
         let arith = matches!(op, Opcode::Sra | Opcode::Srai);
@@ -292,28 +287,15 @@ where
             builder.assert_zero(right.clone() * (a[j].clone() - shifted_right));
         }
 
-        let clk: AB::Expr = l.instr.clk.into();
         let is_reg = is_real.clone() - is_imm;
-        eval_register_read(
+        eval_register_op(
             builder,
-            l.instr.rs1.into(),
-            &b,
-            clk.clone(),
-            SLOT_RS1,
-            &l.rs1,
-            is_real.clone(),
-        );
-        eval_register_read(
-            builder,
-            l.instr.rs2.into(),
-            &c,
-            clk,
-            SLOT_RS2,
-            &l.rs2,
+            &l.instr,
+            op,
+            is_real,
+            [(&b, &l.rs1), (&c, &l.rs2)],
             is_reg,
+            (&a, &l.rd),
         );
-        eval_rd_write(builder, &l.instr, &a, &l.rd);
-        let next_pc = l.instr.pc.into() + num(4);
-        eval_instruction(builder, &l.instr, op, is_real, Some(next_pc));
     }
 }
