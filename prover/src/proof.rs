@@ -144,11 +144,10 @@ pub fn prove_with_progress(
         segments,
         cycles: segment.steps.len() as u64,
     });
-    let table = Arc::new(ProgramTable::new(program));
-    let image = Arc::new(memory_image(program));
-    let witness = generate(&table, &image, &segment)?;
+    let tables = program_tables(program);
+    let witness = generate(&tables.0, &tables.1, &segment)?;
     progress(Stage::Proving { index: 0, segments });
-    prove_witness(program, witness)
+    prove_with_tables(tables, witness)
 }
 
 /// Proves an already traced run (one segment ending in exit).
@@ -156,16 +155,29 @@ pub fn prove_segment(
     program: &Program,
     segment: &zkbox_executor::TraceSegment,
 ) -> Result<Proof, ProveError> {
-    let table = Arc::new(ProgramTable::new(program));
-    let image = Arc::new(memory_image(program));
-    let witness = generate(&table, &image, segment)?;
-    prove_witness(program, witness)
+    let tables = program_tables(program);
+    let witness = generate(&tables.0, &tables.1, segment)?;
+    prove_with_tables(tables, witness)
 }
 
 /// Proves a witness (exposed so soundness tests can prove tampered witnesses).
 pub fn prove_witness(program: &Program, witness: crate::Witness) -> Result<Proof, ProveError> {
-    let table = Arc::new(ProgramTable::new(program));
-    let image = Arc::new(memory_image(program));
+    prove_with_tables(program_tables(program), witness)
+}
+
+/// A program's decoded code and memory image, built once per proof.
+fn program_tables(program: &Program) -> ProgramTables {
+    (
+        Arc::new(ProgramTable::new(program)),
+        Arc::new(memory_image(program)),
+    )
+}
+
+/// Proves a witness against tables already built from its program.
+fn prove_with_tables(
+    (table, image): ProgramTables,
+    witness: crate::Witness,
+) -> Result<Proof, ProveError> {
     let chips = machine(
         table.clone(),
         image.clone(),
