@@ -9,7 +9,7 @@
 //! moving proving onto a device swaps components, never AIRs.
 //!
 //! Status (see `docs/proof-system.md`): a whole run of up to 2^24 cycles is proven as one
-//! segment, with every RV32IM instruction except signed DIV/REM and EBREAK, the read, write
+//! segment, with every RV32IM instruction except EBREAK, the read, write
 //! and exit `ecall`s and the public output. Multi-segment chaining is not built yet: a run
 //! that needs it, or an unproven instruction, is refused with a [`ProveError`], never
 //! proven wrongly.
@@ -22,4 +22,4 @@ mod witness;
 
 pub use error::{ProveError, VerifyError};
 pub use proof::{Proof, Stage, prove, prove_with_progress, verify};
-pub use witness::{Witness, generate, memory_image};
+pub use witness::{Witness, generate, generate_with_results, memory_image};

@@ -291,6 +291,21 @@ pub fn generate(
     image: &[(u32, u32)],
     segment: &TraceSegment,
 ) -> Result<Witness, ProveError> {
+    generate_with_results(table, image, segment, |_, _, result| result)
+}
+
+/// Builds the witness of a run in which `result(cycle, instruction, honest)` replaces the
+/// value each instruction writes to rd: the witness of a *wrong* execution, consistent on
+/// every bus, that only the chips' own constraints can reject. For soundness tests and
+/// audits; [`generate`] is this with the honest results. A replaced value must not be read
+/// by a later instruction (the trace would disagree with it and generation fails).
+pub fn generate_with_results(
+    table: &Arc<ProgramTable>,
+    image: &[(u32, u32)],
+    segment: &TraceSegment,
+    result: impl Fn(u64, &Instruction, u32) -> u32,
+) -> Result<Witness, ProveError> {
+    let override_result = result;
     use core::borrow::BorrowMut;
     type F = crate::config::Val;
 
@@ -337,6 +352,7 @@ pub fn generate(
                 step.rd
             )));
         }
+        let result = override_result(cycle, &instruction, result);
         let ctx = StepContext {
             clk,
             pc: step.pc,
@@ -553,6 +569,11 @@ fn compute_result(
         Mul => rs1.wrapping_mul(rs2),
         Divu => rs1.checked_div(rs2).unwrap_or(u32::MAX),
         Remu => rs1.checked_rem(rs2).unwrap_or(rs1),
+        // Division by zero gives −1 and the dividend; −2^31 / −1 wraps to −2^31, remainder 0.
+        Div if rs2 == 0 => u32::MAX,
+        Div => (rs1 as i32).wrapping_div(rs2 as i32) as u32,
+        Rem if rs2 == 0 => rs1,
+        Rem => (rs1 as i32).wrapping_rem(rs2 as i32) as u32,
         Mulh => ((i64::from(rs1 as i32) * i64::from(rs2 as i32)) >> 32) as u32,
         Mulhsu => ((i64::from(rs1 as i32) * i64::from(rs2)) >> 32) as u32,
         Mulhu => ((u64::from(rs1) * u64::from(rs2)) >> 32) as u32,

@@ -10,7 +10,7 @@ use zkbox_prover::{prove, verify};
 
 const OP: u32 = 0x33;
 const OP_IMM: u32 = 0x13;
-const R_TYPES: [(u32, u32); 16] = [
+const R_TYPES: [(u32, u32); 18] = [
     (0, 0),    // add
     (0, 0x20), // sub
     (1, 0),    // sll
@@ -25,7 +25,9 @@ const R_TYPES: [(u32, u32); 16] = [
     (1, 1),    // mulh
     (2, 1),    // mulhsu
     (3, 1),    // mulhu
+    (4, 1),    // div
     (5, 1),    // divu
+    (6, 1),    // rem
     (7, 1),    // remu
 ];
 const I_TYPES: [u32; 6] = [0, 2, 3, 4, 6, 7]; // addi slti sltiu xori ori andi
@@ -141,4 +143,44 @@ fn random_programs_prove_and_verify() {
         assert_eq!(proof.public.exit_code, exit, "round {round}");
         verify(&proof, Some(&program)).unwrap_or_else(|e| panic!("round {round}: {e}"));
     }
+}
+
+/// Division's corner cases, each as DIV, DIVU, REM and REMU: the signed overflow
+/// (−2^31 / −1), division by zero, every sign combination, a divisor of −2^31 and a
+/// dividend smaller than the divisor. The exit code folds every result in.
+#[test]
+fn division_corner_cases_prove_and_verify() {
+    const MIN: u32 = 0x8000_0000;
+    let cases: [(u32, u32); 12] = [
+        (MIN, u32::MAX),
+        (MIN, 1),
+        (7, 0),
+        (MIN, 0),
+        (0, 0),
+        ((-7i32) as u32, 2),
+        (7, (-2i32) as u32),
+        ((-7i32) as u32, (-2i32) as u32),
+        (7, 2),
+        (5, MIN),
+        (MIN, MIN),
+        (3, 0xffff_fff0),
+    ];
+    let mut code = Vec::new();
+    code.push(addi(10, 0, 0));
+    for (b, c) in cases {
+        code.extend(li(1, b));
+        code.extend(li(2, c));
+        for f3 in 4..8 {
+            code.push(asm::r(OP, f3, 1, 3, 1, 2)); // div/divu/rem/remu x3, x1, x2
+            code.push(asm::r(OP, 4, 0, 10, 10, 3)); // x10 ^= x3
+            code.push(asm::r(OP, 1, 0, 10, 10, 2)); // x10 <<= x2 & 31, so order counts
+            code.push(asm::r(OP, 0, 0, 10, 10, 3)); // x10 += x3
+        }
+    }
+    code.extend(asm::exit());
+    let program = Program::from_words(0x1000, &code).unwrap();
+    let exit = Executor::new(&program, vec![]).run(10_000).unwrap();
+    let proof = prove(&program, vec![], 10_000).unwrap();
+    assert_eq!(proof.public.exit_code, exit);
+    verify(&proof, Some(&program)).unwrap();
 }

@@ -178,3 +178,118 @@ fn a_forged_exit_code_is_rejected() {
         w.public.exit_code += 1;
     });
 }
+
+/// Wrong results, one per arithmetic family: each witness is built by the real generator
+/// with one instruction's rd value replaced (`generate_with_results`), so every bus still
+/// balances — checked first — and only that chip's own constraints stand between the lie
+/// and a valid proof.
+mod wrong_results {
+    use super::*;
+    use zkbox_prover::generate_with_results;
+    use zkbox_prover::proof::check_witness_buses;
+
+    const OP: u32 = 0x33;
+    const MIN: u32 = 0x8000_0000;
+
+    /// `x1 = b; x2 = c; <op> x3, x1, x2; exit 0` with the op's result claimed to be `wrong`.
+    fn assert_wrong_result_rejected(name: &str, f3: u32, f7: u32, b: u32, c: u32, wrong: u32) {
+        let mut code = Vec::new();
+        code.extend(li(1, b));
+        code.extend(li(2, c));
+        let op_cycle = code.len() as u64;
+        code.push(asm::r(OP, f3, f7, 3, 1, 2));
+        code.push(addi(10, 0, 0));
+        code.extend(asm::exit());
+        let program = Program::from_words(0x1000, &code).unwrap();
+
+        let mut executor = Executor::new(&program, vec![]);
+        let mut segment = None;
+        executor
+            .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
+            .unwrap();
+        let segment = segment.unwrap();
+        let honest = segment.steps[op_cycle as usize].rd;
+        assert_ne!(
+            honest, wrong,
+            "{name}: the claimed result is the honest one"
+        );
+        let table = Arc::new(ProgramTable::new(&program));
+        let witness = generate_with_results(
+            &table,
+            &memory_image(&program),
+            &segment,
+            |cycle, _, result| if cycle == op_cycle { wrong } else { result },
+        )
+        .unwrap_or_else(|e| panic!("{name}: no witness: {e}"));
+        check_witness_buses(&program, &witness);
+        if let Ok(proof) = prove_witness(&program, witness) {
+            assert!(
+                verify(&proof, Some(&program)).is_err(),
+                "{name}: a proof that {b:#x} op {c:#x} = {wrong:#x} verified"
+            );
+        }
+    }
+
+    #[test]
+    fn the_generator_alone_is_not_what_rejects() {
+        // The same construction with the honest result proves and verifies.
+        let mut code = Vec::new();
+        code.extend(li(1, (-7i32) as u32));
+        code.extend(li(2, 2));
+        let op_cycle = code.len() as u64;
+        code.push(asm::r(OP, 4, 1, 3, 1, 2));
+        code.push(addi(10, 0, 0));
+        code.extend(asm::exit());
+        let program = Program::from_words(0x1000, &code).unwrap();
+        let mut executor = Executor::new(&program, vec![]);
+        let mut segment = None;
+        executor
+            .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
+            .unwrap();
+        let table = Arc::new(ProgramTable::new(&program));
+        let witness = generate_with_results(
+            &table,
+            &memory_image(&program),
+            &segment.unwrap(),
+            |cycle, _, result| {
+                assert!(cycle != op_cycle || result == (-3i32) as u32);
+                result
+            },
+        )
+        .unwrap();
+        check_witness_buses(&program, &witness);
+        let proof = prove_witness(&program, witness).unwrap();
+        verify(&proof, Some(&program)).unwrap();
+    }
+
+    #[test]
+    fn compare() {
+        assert_wrong_result_rejected("slt", 2, 0, u32::MAX, 1, 0);
+        assert_wrong_result_rejected("sltu", 3, 0, u32::MAX, 1, 1);
+    }
+
+    #[test]
+    fn shift() {
+        assert_wrong_result_rejected("sra as srl", 5, 0x20, (-16i32) as u32, 2, 0x3fff_fffc);
+        assert_wrong_result_rejected("sll without the mask", 1, 0, 1, 33, 0);
+    }
+
+    #[test]
+    fn multiply() {
+        assert_wrong_result_rejected("mul", 0, 1, 3, 5, 16);
+        assert_wrong_result_rejected("mulh as mulhu", 1, 1, (-3i32) as u32, 5, 4);
+    }
+
+    #[test]
+    fn divide() {
+        let minus = |x: i32| x as u32;
+        assert_wrong_result_rejected("div rounding down", 4, 1, minus(-7), 2, minus(-4));
+        assert_wrong_result_rejected("rem of rounding down", 6, 1, minus(-7), 2, 1);
+        assert_wrong_result_rejected("div by zero", 4, 1, 7, 0, 0);
+        assert_wrong_result_rejected("rem by zero", 6, 1, 7, 0, 0);
+        assert_wrong_result_rejected("div overflow", 4, 1, MIN, u32::MAX, MIN - 1);
+        assert_wrong_result_rejected("divu one short", 5, 1, 100, 7, 13);
+        assert_wrong_result_rejected("remu too large", 7, 1, 100, 7, 9);
+        assert_wrong_result_rejected("divu as div", 5, 1, minus(-8), 2, minus(-4));
+    }
+}

@@ -1,9 +1,14 @@
-//! The unsigned division chip: DIVU and REMU.
+//! The division chip: DIV, DIVU, REM and REMU.
 //!
-//! The quotient `q` and remainder `r` are witnesses checked by `q·c + r = b` over eight
-//! bytes (so with nothing above the low word) and `r < c` (the less-than gadget) when
-//! `c ≠ 0`; division by zero must give `q = 2^32 − 1` and `r = b`, as RISC-V specifies.
-//! Signed DIV and REM are not proven yet.
+//! The quotient `q` and remainder `r` are witnesses. All four operands are extended to eight
+//! bytes (sign-extended for DIV/REM, zero-extended for DIVU/REMU) and checked by
+//! `q·c + r = b` modulo 2^64; every magnitude is below 2^63, so this is the integer equation.
+//! With `c ≠ 0`, `|r| < |c|` (the less-than gadget on the absolute values, each
+//! `|x| = x` or `x + |x| = 2^32`) and `r` zero or of `b`'s sign make `q` the quotient rounded
+//! towards zero. Division by zero must give `q = −1` (all ones) and `r = b`, as RISC-V
+//! specifies. The one signed overflow, `−2^31 / −1`, must give `q = −2^31` and `r = 0`:
+//! there the dividend is taken as `+2^31` (an `overflow` flag allowed only for exactly those
+//! operands), which forces that quotient; with the flag off no witness satisfies it.
 
 use std::borrow::Borrow;
 
@@ -12,17 +17,38 @@ use p3_field::{Field, PrimeCharacteristicRing};
 use p3_lookup::InteractionBuilder;
 use zkbox_executor::decode::Opcode;
 
+use super::alu::carries;
 use super::columns::{
     AccessCols, InstrCols, WriteCols, eval_flags, eval_register_op, impl_columns,
 };
 use super::less_than::{LessThanCols, eval_less_than, fill_less_than};
 use super::mul::{eval_product, fill_product};
 use super::program::op_id;
-use super::{SLOT_RS1, SLOT_RS2, exprs, range_bytes};
+use super::{SLOT_RS1, SLOT_RS2, add_bytes, exprs, range_bytes};
 use crate::witness::{Recorder, StepContext, bytes_of};
 
 /// The opcodes of the division chip, in flag order.
-pub const DIV_OPS: [Opcode; 2] = [Opcode::Divu, Opcode::Remu];
+pub const DIV_OPS: [Opcode; 4] = [Opcode::Div, Opcode::Divu, Opcode::Rem, Opcode::Remu];
+
+/// A word's sign bit, split off its top byte (`top = 128·sign + rest`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SignCols<T> {
+    /// The sign bit (0 for the unsigned opcodes).
+    pub sign: T,
+    /// The top byte's low seven bits (signed opcodes).
+    pub rest: T,
+}
+
+/// A word's absolute value: `abs = x` when non-negative, else `x + abs = 2^32`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AbsCols<T> {
+    /// The magnitude's bytes.
+    pub abs: [T; 4],
+    /// Carries of `x + abs` (used when negative).
+    pub carry: [T; 4],
+}
 
 /// Division chip columns.
 #[repr(C)]
@@ -31,7 +57,7 @@ pub struct DivCols<T> {
     /// The instruction.
     pub instr: InstrCols<T>,
     /// One flag per opcode of [`DIV_OPS`].
-    pub flags: [T; 2],
+    pub flags: [T; 4],
     /// The dividend (rs1).
     pub b: [T; 4],
     /// The divisor (rs2).
@@ -40,6 +66,14 @@ pub struct DivCols<T> {
     pub q: [T; 4],
     /// The remainder.
     pub r: [T; 4],
+    /// Signs of b, c, q and r.
+    pub signs: [SignCols<T>; 4],
+    /// 1 for `−2^31 / −1` (signed opcodes only).
+    pub overflow: T,
+    /// |r|.
+    pub abs_r: AbsCols<T>,
+    /// |c|.
+    pub abs_c: AbsCols<T>,
     /// Carries of `q·c + r`.
     pub carry_lo: [T; 8],
     /// High bits of those carries.
@@ -48,9 +82,9 @@ pub struct DivCols<T> {
     pub c_zero: T,
     /// Witness of a non-zero divisor.
     pub c_inv: [T; 4],
-    /// r < c.
+    /// |r| < |c|.
     pub cmp: LessThanCols<T>,
-    /// The word written to rd: q (DIVU) or r (REMU).
+    /// The word written to rd: q (DIV/DIVU) or r (REM/REMU).
     pub result: [T; 4],
     /// The rs1 read.
     pub rs1: AccessCols<T>,
@@ -61,7 +95,31 @@ pub struct DivCols<T> {
 }
 impl_columns!(DivCols);
 
-/// The unsigned division chip.
+/// Index of each operand in [`DivCols::signs`].
+const B: usize = 0;
+const C: usize = 1;
+const Q: usize = 2;
+const R: usize = 3;
+
+/// The quotient and remainder that go with `result` (the quotient for DIV/DIVU, the
+/// remainder for REM/REMU): the other one is derived from it, so a wrong result still gives
+/// a witness and the constraints, not the generator, reject it.
+fn quotient_and_remainder(opcode: Opcode, b: u32, c: u32, result: u32) -> (u32, u32) {
+    let signed = matches!(opcode, Opcode::Div | Opcode::Rem);
+    if matches!(opcode, Opcode::Div | Opcode::Divu) {
+        return (result, b.wrapping_sub(result.wrapping_mul(c)));
+    }
+    let q = match (signed, c) {
+        (_, 0) => u32::MAX,
+        (true, _) => {
+            ((i64::from(b as i32) - i64::from(result as i32)) / i64::from(c as i32)) as u32
+        }
+        (false, _) => b.wrapping_sub(result) / c,
+    };
+    (q, result)
+}
+
+/// The division chip.
 #[derive(Debug, Clone, Default)]
 pub struct DivChip;
 
@@ -73,9 +131,11 @@ impl DivChip {
 
     /// Fills one row for an executed instruction.
     pub(crate) fn fill<F: Field>(cols: &mut DivCols<F>, step: &StepContext, rec: &mut Recorder) {
+        let op = step.instruction.opcode;
         rec.start_row(&mut cols.instr, &mut cols.flags, &DIV_OPS, step);
+        let signed = matches!(op, Opcode::Div | Opcode::Rem);
         let (b, c) = (step.rs1_value, step.rs2_value);
-        let (q, r) = b.checked_div(c).map_or((u32::MAX, b), |q| (q, b % c));
+        let (q, r) = quotient_and_remainder(op, b, c, step.result);
         cols.b = bytes_of(b);
         cols.c = bytes_of(c);
         cols.q = bytes_of(q);
@@ -85,19 +145,33 @@ impl DivChip {
             rec.range(bytes[0], bytes[1]);
             rec.range(bytes[2], bytes[3]);
         }
-        let wide = |v: u32| -> [u64; 8] {
-            core::array::from_fn(|i| {
-                if i < 4 {
-                    u64::from((v >> (8 * i)) & 0xff)
-                } else {
-                    0
-                }
+        let mut negative = [false; 4];
+        for (i, word) in [b, c, q, r].into_iter().enumerate() {
+            let top = (word >> 24) as u8;
+            negative[i] = signed && top >> 7 == 1;
+            let rest = if signed { top & 0x7f } else { 0 };
+            cols.signs[i] = SignCols {
+                sign: F::from_bool(negative[i]),
+                rest: F::from_u8(rest),
+            };
+            rec.range(rest, rest + 128);
+        }
+        let overflow = signed && b == 0x8000_0000 && c == u32::MAX;
+        cols.overflow = F::from_bool(overflow);
+        let abs_r = fill_abs(&mut cols.abs_r, r, negative[R], rec);
+        let abs_c = fill_abs(&mut cols.abs_c, c, negative[C], rec);
+
+        let extend = |v: u32, negative: bool| -> [u64; 8] {
+            core::array::from_fn(|i| match (i < 4, negative) {
+                (true, _) => u64::from((v >> (8 * i)) & 0xff),
+                (false, true) => 255,
+                (false, false) => 0,
             })
         };
         fill_product(
-            wide(q),
-            wide(c),
-            wide(r),
+            extend(q, negative[Q]),
+            extend(c, negative[C]),
+            extend(r, negative[R]),
             &mut cols.carry_lo,
             &mut cols.carry_hi,
             rec,
@@ -107,15 +181,48 @@ impl DivChip {
             let cb = c.to_le_bytes();
             let i = (0..4).find(|&i| cb[i] != 0).expect("a non-zero byte");
             cols.c_inv[i] = F::from_u8(cb[i]).inverse();
-        }
-        if c != 0 {
-            fill_less_than(&mut cols.cmp, r, c, rec);
+            fill_less_than(&mut cols.cmp, abs_r, abs_c, rec);
         }
         cols.rs1 = rec.read_register(step, step.instruction.rs1, b, SLOT_RS1);
         cols.rs2 = rec.read_register(step, step.instruction.rs2, c, SLOT_RS2);
         cols.result = bytes_of(step.result);
         cols.rd = rec.write_rd(step, step.result);
     }
+}
+
+/// Fills `|x|` (given whether `x` is negative) and returns it.
+fn fill_abs<F: Field>(cols: &mut AbsCols<F>, x: u32, negative: bool, rec: &mut Recorder) -> u32 {
+    let abs = if negative { x.wrapping_neg() } else { x };
+    cols.abs = bytes_of(abs);
+    if negative {
+        cols.carry = carries(x, abs);
+    }
+    let bytes = abs.to_le_bytes();
+    rec.range(bytes[0], bytes[1]);
+    rec.range(bytes[2], bytes[3]);
+    abs
+}
+
+/// Constrains `cols.abs` to be `|x|` given `x`'s sign bit.
+fn eval_abs<AB: InteractionBuilder>(
+    builder: &mut AB,
+    is_real: AB::Expr,
+    x: &[AB::Expr; 4],
+    sign: AB::Expr,
+    cols: &AbsCols<AB::Var>,
+) where
+    AB::F: Field,
+{
+    let abs = exprs::<AB, 4>(&cols.abs);
+    range_bytes(builder, abs[0].clone(), abs[1].clone(), is_real.clone());
+    range_bytes(builder, abs[2].clone(), abs[3].clone(), is_real.clone());
+    for i in 0..4 {
+        builder.assert_zero((is_real.clone() - sign.clone()) * (abs[i].clone() - x[i].clone()));
+    }
+    // Negative: x + |x| = 2^32, i.e. zero bytes and a carry out of the top byte.
+    let zero: [AB::Expr; 4] = core::array::from_fn(|_| AB::Expr::ZERO);
+    add_bytes(builder, sign.clone(), x, &abs, &zero, &cols.carry);
+    builder.assert_zero(sign * (AB::Expr::ONE - cols.carry[3].into()));
 }
 
 impl<F: Field> BaseAir<F> for DivChip {
@@ -142,53 +249,100 @@ where
             .map(|(&v, o)| (v, op_id(o)))
             .collect();
         let (is_real, op) = eval_flags(builder, &flags);
-        let [divu, remu] = l.flags.map(Into::<AB::Expr>::into);
-        let (b, c, q, r) = (
+        let [div, divu, rem, remu] = l.flags.map(Into::<AB::Expr>::into);
+        let signed = div.clone() + rem.clone();
+        let words = [
             exprs::<AB, 4>(&l.b),
             exprs::<AB, 4>(&l.c),
             exprs::<AB, 4>(&l.q),
             exprs::<AB, 4>(&l.r),
-        );
+        ];
+        let [b, c, q, r] = words.clone();
         let one = AB::Expr::ONE;
+        let half = AB::Expr::from_u32(128);
         for w in [&q, &r] {
             range_bytes(builder, w[0].clone(), w[1].clone(), is_real.clone());
             range_bytes(builder, w[2].clone(), w[3].clone(), is_real.clone());
         }
 
-        // q·c + r = b, with nothing above the low word.
-        let wide = |w: &[AB::Expr; 4]| -> [AB::Expr; 8] {
-            core::array::from_fn(|i| if i < 4 { w[i].clone() } else { AB::Expr::ZERO })
+        // Sign bits: zero for the unsigned opcodes, the top bit for the signed ones.
+        let sign: [AB::Expr; 4] = l.signs.map(|s| s.sign.into());
+        for (word, cols) in words.iter().zip(&l.signs) {
+            builder.assert_bool(cols.sign);
+            builder.assert_zero(cols.sign.into() * (one.clone() - signed.clone()));
+            builder.assert_zero(
+                signed.clone()
+                    * (word[3].clone() - half.clone() * cols.sign.into() - cols.rest.into()),
+            );
+            range_bytes(
+                builder,
+                cols.rest.into(),
+                cols.rest.into() + half.clone(),
+                is_real.clone(),
+            );
+        }
+
+        // The overflow flag: only for DIV/REM of exactly −2^31 by −1.
+        let overflow: AB::Expr = l.overflow.into();
+        builder.assert_bool(l.overflow);
+        builder.assert_zero(overflow.clone() * (one.clone() - signed.clone()));
+        let ff = AB::Expr::from_u32(255);
+        for i in 0..4 {
+            let top = if i == 3 { half.clone() } else { AB::Expr::ZERO };
+            builder.assert_zero(overflow.clone() * (b[i].clone() - top));
+            builder.assert_zero(overflow.clone() * (c[i].clone() - ff.clone()));
+        }
+
+        // q·c + r = b over eight bytes (modulo 2^64).
+        let extend = |w: &[AB::Expr; 4], sign: AB::Expr| -> [AB::Expr; 8] {
+            core::array::from_fn(|i| {
+                if i < 4 {
+                    w[i].clone()
+                } else {
+                    ff.clone() * sign.clone()
+                }
+            })
         };
         eval_product(
             builder,
-            &wide(&q),
-            &wide(&c),
-            &wide(&r),
-            &wide(&b),
+            &extend(&q, sign[Q].clone()),
+            &extend(&c, sign[C].clone()),
+            &extend(&r, sign[R].clone()),
+            &extend(&b, sign[B].clone() * (one.clone() - overflow)),
             &l.carry_lo,
             &l.carry_hi,
             is_real.clone(),
         );
-        builder.assert_zero(l.carry_lo[7]);
-        builder.assert_zero(l.carry_hi[7]);
 
-        // c = 0 ⇔ c_zero; then q = 2^32 − 1; otherwise r < c.
+        // c = 0 ⇔ c_zero; then q = all ones (and r = b follows from the product).
         builder.assert_bool(l.c_zero);
         let mut witness = AB::Expr::ZERO;
         for i in 0..4 {
             builder.assert_zero(l.c_zero.into() * c[i].clone());
             witness += c[i].clone() * l.c_inv[i].into();
-            builder.assert_zero(l.c_zero.into() * (q[i].clone() - AB::Expr::from_u32(255)));
+            builder.assert_zero(l.c_zero.into() * (q[i].clone() - ff.clone()));
         }
-        builder.assert_zero(is_real.clone() * (one - l.c_zero.into() - witness));
+        builder.assert_zero(is_real.clone() * (one.clone() - l.c_zero.into() - witness));
+
+        // c ≠ 0: |r| < |c|, and r is zero or has b's sign.
+        eval_abs(builder, is_real.clone(), &r, sign[R].clone(), &l.abs_r);
+        eval_abs(builder, is_real.clone(), &c, sign[C].clone(), &l.abs_c);
         let nonzero = is_real.clone() - l.c_zero.into();
-        eval_less_than(builder, nonzero.clone(), &r, &c, &l.cmp);
-        builder.assert_zero(nonzero * (AB::Expr::ONE - l.cmp.ltu().into()));
+        let abs_r = exprs::<AB, 4>(&l.abs_r.abs);
+        let abs_c = exprs::<AB, 4>(&l.abs_c.abs);
+        eval_less_than(builder, nonzero.clone(), &abs_r, &abs_c, &l.cmp);
+        builder.assert_zero(nonzero * (one.clone() - l.cmp.ltu().into()));
+        builder.assert_zero(sign[R].clone() * (one.clone() - sign[B].clone()));
+        for byte in &r {
+            builder.assert_zero(sign[B].clone() * (one.clone() - sign[R].clone()) * byte.clone());
+        }
 
         let result = exprs::<AB, 4>(&l.result);
+        let quotient = div + divu;
+        let remainder = rem + remu;
         for i in 0..4 {
-            builder.assert_zero(divu.clone() * (result[i].clone() - q[i].clone()));
-            builder.assert_zero(remu.clone() * (result[i].clone() - r[i].clone()));
+            builder.assert_zero(quotient.clone() * (result[i].clone() - q[i].clone()));
+            builder.assert_zero(remainder.clone() * (result[i].clone() - r[i].clone()));
         }
         eval_register_op(
             builder,
