@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::AccelError;
 use crate::backend::{Backend, DeviceMatrix, Digest, Direction, MAX_LOG_SIZE, RowOrder};
 use crate::cpu_backend::CpuBackend;
-use crate::device::{BackendKind, DeviceId, DeviceInfo};
+use crate::device::{DeviceId, DeviceInfo};
 use crate::merkle::reference_mmcs;
 
 /// A kernel the benchmark measures.
@@ -368,31 +368,17 @@ trait Session {
     fn measure(&self, case: &Case<'_>, expected: &Output) -> Result<Timing, BenchError>;
 }
 
-struct BackendSession<B: Backend>(B);
+struct BackendSession<B: Backend>(std::sync::Arc<B>);
 
 fn open_session(id: DeviceId) -> Result<Box<dyn Session>, BenchError> {
-    match id.backend {
-        BackendKind::Cpu => Ok(Box::new(BackendSession(CpuBackend::new()))),
-        #[cfg(feature = "opencl")]
-        BackendKind::OpenCl => Ok(Box::new(BackendSession(crate::OpenClBackend::open(
-            id.index,
-        )?))),
-        #[cfg(feature = "vulkan")]
-        BackendKind::Vulkan => Ok(Box::new(BackendSession(crate::VulkanBackend::open(
-            id.index,
-        )?))),
-        #[cfg(feature = "cuda")]
-        BackendKind::Cuda => Ok(Box::new(BackendSession(crate::CudaBackend::open(
-            id.index,
-        )?))),
-        // Reached only in builds with some backend feature off.
-        #[allow(unreachable_patterns)]
-        other => Err(AccelError::BackendUnavailable {
-            backend: other,
-            reason: "not built into this binary".to_owned(),
+    struct Open;
+    impl crate::BackendVisitor for Open {
+        type Output = Box<dyn Session>;
+        fn visit<B: Backend + 'static>(self, backend: std::sync::Arc<B>) -> Box<dyn Session> {
+            Box::new(BackendSession(backend))
         }
-        .into()),
     }
+    Ok(crate::with_backend(id, Open)?)
 }
 
 impl<B: Backend> Session for BackendSession<B> {
@@ -401,7 +387,7 @@ impl<B: Backend> Session for BackendSession<B> {
     }
 
     fn copy_bandwidth(&self) -> Result<f64, AccelError> {
-        let backend = &self.0;
+        let backend: &B = &self.0;
         let words = 16 << 20;
         let source = backend.upload(&vec![BabyBear::ONE; words], 1 << 10)?;
         let mut destination = backend.upload(&vec![BabyBear::ZERO; words], 1 << 10)?;
@@ -418,7 +404,7 @@ impl<B: Backend> Session for BackendSession<B> {
     }
 
     fn measure(&self, case: &Case<'_>, expected: &Output) -> Result<Timing, BenchError> {
-        let backend = &self.0;
+        let backend: &B = &self.0;
         let width = case.plan.columns;
         let upload = || -> Result<(DeviceMatrix<B>, Duration), AccelError> {
             backend.synchronize()?;

@@ -31,6 +31,7 @@ mod error;
 #[cfg_attr(not(any(feature = "opencl", feature = "cuda")), allow(dead_code))]
 mod field;
 mod merkle;
+mod open;
 #[cfg(feature = "opencl")]
 mod opencl;
 #[cfg(feature = "opencl")]
@@ -56,6 +57,7 @@ pub use device::{BackendKind, DeviceId, DeviceInfo};
 pub use discovery::{Discovery, SkippedBackend, discover};
 pub use error::AccelError;
 pub use merkle::{LeafHasher, NodeCompressor, Poseidon2Perm, ReferenceMmcs, reference_mmcs};
+pub use open::{BackendVisitor, with_backend};
 #[cfg(feature = "opencl")]
 pub use opencl_backend::{OpenClBackend, OpenClMerkleTree};
 pub use plonky3::{DeviceDft, DeviceMmcs, DeviceProverData};

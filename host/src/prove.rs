@@ -7,8 +7,8 @@
 //! exits 0 if and only if the proof is valid.
 //!
 //! Exit status of `prove`: 0 proven (whatever the guest's exit code, which is part of the
-//! proof); 1 the prover failed or the run cannot be proven yet; 2 a backend that cannot prove
-//! yet; 65 a file that is not a guest; 66 an unreadable file; 101 the guest failed to
+//! proof); 1 the prover failed, the device could not be opened or the run cannot be proven
+//! yet; 2 an unknown `--backend` name; 65 a file that is not a guest; 66 an unreadable file; 101 the guest failed to
 //! execute (illegal instruction, bad access, cycle limit). Exit status of `verify`: 0 valid;
 //! 1 invalid; 65 not a proof file of this version; 66 unreadable.
 
@@ -18,10 +18,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use zkbox_executor::{Program, load_elf};
-use zkbox_prover::{Proof, ProveError, Stage, prove_with_progress, verify};
+use zkbox_prover::{Proof, ProveError, ProvingDevice, Stage, prove_on, verify};
 
-use crate::cli::{EXIT_NOT_BUILT, ProveArgs, VerifyArgs};
+use crate::cli::{ProveArgs, VerifyArgs};
 use crate::run::{EXIT_BAD_ELF, EXIT_EXECUTION_ERROR, EXIT_UNREADABLE, hex};
+
+/// Exit status for a malformed command line.
+const EXIT_USAGE: u8 = 2;
 
 /// Reads a file, or says why not and returns exit status 66.
 fn read(command: &str, path: &Path, what: &str) -> Result<Vec<u8>, ExitCode> {
@@ -48,14 +51,13 @@ fn load(command: &str, path: &Path) -> Result<Program, ExitCode> {
 
 /// Runs `zkbox prove`.
 pub fn prove(args: &ProveArgs, max_cycles: u64) -> anyhow::Result<ExitCode> {
-    if args.backend != "cpu" {
-        eprintln!(
-            "zkbox prove: proving on {} is not built yet (arrives with the prover-on-accel \
-             issue); use --backend cpu",
-            args.backend
-        );
-        return Ok(ExitCode::from(EXIT_NOT_BUILT as u8));
-    }
+    let device: ProvingDevice = match args.backend.parse() {
+        Ok(device) => device,
+        Err(err) => {
+            eprintln!("zkbox prove: --backend {:?}: {err}", args.backend);
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
     let program = match load("prove", &args.elf) {
         Ok(program) => program,
         Err(code) => return Ok(code),
@@ -81,12 +83,12 @@ pub fn prove(args: &ProveArgs, max_cycles: u64) -> anyhow::Result<ExitCode> {
                 index + 1
             ),
             Stage::Proving { index, segments } => eprintln!(
-                "[{at:7.2}s] segment {} of {segments}: committing, quotient, FRI",
+                "[{at:7.2}s] segment {} of {segments}: committing, quotient, FRI on {device}",
                 index + 1
             ),
         }
     };
-    let proof = match prove_with_progress(&program, input, max_cycles, report) {
+    let proof = match prove_on(device, &program, input, max_cycles, report) {
         Ok(proof) => proof,
         Err(ProveError::Execution(err)) => {
             eprintln!("zkbox prove: execution error: {err}");

@@ -141,7 +141,16 @@ fn prove_refuses_bad_input_with_its_exit_status() {
     let out = zkbox(&["prove", elf, "--max-cycles", "100", "-o", proof]);
     assert_eq!(out.status.code(), Some(101), "{}", text(&out.stderr));
     assert!(!std::path::Path::new(proof).exists());
-    // A backend that cannot prove yet.
-    let out = zkbox(&["prove", elf, "--backend", "opencl:0", "-o", proof]);
-    assert_eq!(out.status.code(), Some(2));
+    // Not a device name: a usage error.
+    let out = zkbox(&["prove", elf, "--backend", "gpu", "-o", proof]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // A device this machine does not have: the cause, named, and no proof.
+    let out = zkbox(&["prove", elf, "--backend", "cuda:7", "-o", proof]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cuda:7"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!std::path::Path::new(proof).exists());
 }

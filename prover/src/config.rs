@@ -6,6 +6,8 @@
 //! its proof-of-work bits. [`SECURITY_BITS`] is that sum; `docs/proof-system.md` states it
 //! with the proof size.
 
+use std::sync::Arc;
+
 use p3_baby_bear::{BabyBear, Poseidon2BabyBear, default_babybear_poseidon2_16};
 use p3_challenger::DuplexChallenger;
 use p3_commit::ExtensionMmcs;
@@ -16,6 +18,7 @@ use p3_fri::{FriParameters, TwoAdicFriPcs};
 use p3_merkle_tree::MerkleTreeMmcs;
 use p3_symmetric::{PaddingFreeSponge, TruncatedPermutation};
 use p3_uni_stark::StarkConfig;
+use zkbox_accel::{Backend, DeviceDft, DeviceMmcs};
 
 /// The base field.
 pub type Val = BabyBear;
@@ -28,13 +31,21 @@ type Compress = TruncatedPermutation<Perm, 2, 8, 16>;
 /// Merkle commitments of base-field matrices: binary Poseidon2 trees with 8-element digests.
 pub type ValMmcs =
     MerkleTreeMmcs<<Val as Field>::Packing, <Val as Field>::Packing, Hash, Compress, 2, 8>;
-type ChallengeMmcs = ExtensionMmcs<Val, Challenge, ValMmcs>;
 /// The Fiat-Shamir transcript: a Poseidon2 duplex sponge.
 pub type Challenger = DuplexChallenger<Val, Perm, 16, 8>;
-type Dft = Radix2DitParallel<Val>;
-type Pcs = TwoAdicFriPcs<Val, Dft, ValMmcs, ChallengeMmcs>;
-/// The whole STARK configuration every zkbox proof uses.
-pub type ZkboxConfig = StarkConfig<Pcs, Challenge, Challenger>;
+/// The configuration with a given DFT (for LDEs) and Merkle commitment scheme. Every
+/// instance that computes what Plonky3's `Radix2DitParallel` and [`ValMmcs`] compute makes
+/// the same proofs, byte for byte.
+pub type ConfigWith<Dft, Mmcs> = StarkConfig<
+    TwoAdicFriPcs<Val, Dft, Mmcs, ExtensionMmcs<Val, Challenge, Mmcs>>,
+    Challenge,
+    Challenger,
+>;
+/// The whole STARK configuration every zkbox proof uses, on the CPU with Plonky3's own DFT
+/// and Merkle trees; the verifier always uses this one.
+pub type ZkboxConfig = ConfigWith<Radix2DitParallel<Val>, ValMmcs>;
+/// The configuration with LDEs and Merkle trees on an accel backend.
+pub type DeviceConfig<B> = ConfigWith<DeviceDft<B>, DeviceMmcs<B>>;
 
 /// log2 of the FRI blowup factor (rate 1/2). Constraints are kept at degree ≤ 3, whose
 /// quotient splits into two chunks and so fits a blowup of 2.
@@ -56,9 +67,21 @@ pub const SECURITY_BITS: usize = NUM_QUERIES * LOG_BLOWUP + QUERY_POW_BITS;
 pub fn stark_config() -> ZkboxConfig {
     let perm = default_babybear_poseidon2_16();
     let hash = Hash::new(perm.clone());
-    let compress = Compress::new(perm.clone());
-    let val_mmcs = ValMmcs::new(hash, compress, 0);
-    let challenge_mmcs = ChallengeMmcs::new(val_mmcs.clone());
+    let compress = Compress::new(perm);
+    config_with(
+        Radix2DitParallel::default(),
+        ValMmcs::new(hash, compress, 0),
+    )
+}
+
+/// The configuration with LDEs and Merkle trees (trace commitments and FRI's folding
+/// rounds) on `backend`.
+pub fn device_config<B: Backend + 'static>(backend: Arc<B>) -> DeviceConfig<B> {
+    config_with(DeviceDft::new(backend.clone()), DeviceMmcs::new(backend, 0))
+}
+
+/// The configuration around a DFT and a Merkle commitment scheme (cap height 0).
+fn config_with<Dft: Clone, Mmcs: Clone>(dft: Dft, mmcs: Mmcs) -> ConfigWith<Dft, Mmcs> {
     let fri = FriParameters {
         log_blowup: LOG_BLOWUP,
         log_final_poly_len: 0,
@@ -67,10 +90,10 @@ pub fn stark_config() -> ZkboxConfig {
         batch_proof_of_work_bits: 0,
         commit_proof_of_work_bits: COMMIT_POW_BITS,
         query_proof_of_work_bits: QUERY_POW_BITS,
-        mmcs: challenge_mmcs,
+        mmcs: ExtensionMmcs::new(mmcs.clone()),
     };
-    let pcs = Pcs::new(Dft::default(), val_mmcs, fri);
-    ZkboxConfig::new(pcs, Challenger::new(perm))
+    let pcs = TwoAdicFriPcs::new(dft, mmcs, fri);
+    StarkConfig::new(pcs, Challenger::new(default_babybear_poseidon2_16()))
 }
 
 // The configuration above must give at least 100 bits; the build fails otherwise.

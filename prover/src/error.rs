@@ -41,6 +41,15 @@ pub enum ProveError {
     /// The STARK prover failed.
     #[error("the STARK prover failed: {0}")]
     Stark(String),
+    /// The proving device could not be opened; nothing was proven and the job can be retried
+    /// on another device.
+    #[error("proving device {device}: {source}")]
+    Device {
+        /// The device.
+        device: zkbox_accel::DeviceId,
+        /// Why.
+        source: zkbox_accel::AccelError,
+    },
 }
 
 /// Why a proof was rejected.

@@ -21,5 +21,5 @@ pub mod proof;
 mod witness;
 
 pub use error::{ProveError, VerifyError};
-pub use proof::{Proof, Stage, prove, prove_with_progress, verify};
+pub use proof::{Proof, ProvingDevice, Stage, prove, prove_on, prove_with_progress, verify};
 pub use witness::{Witness, generate, generate_with_results, memory_image};

@@ -11,11 +11,13 @@ use p3_batch_stark::{
     BatchProof, CommonData, ProverData, StarkInstance, prove_batch, verify_batch,
 };
 use p3_field::{PrimeCharacteristicRing, PrimeField32};
+use p3_matrix::dense::RowMajorMatrix;
 use serde::{Deserialize, Serialize};
+use zkbox_accel::DeviceId;
 use zkbox_executor::{Executor, Program};
 
 use crate::chips::*;
-use crate::config::{Val, ZkboxConfig, stark_config};
+use crate::config::{Val, ZkboxConfig, device_config, stark_config};
 use crate::error::{ProveError, VerifyError};
 use crate::witness::{generate, memory_image};
 
@@ -110,6 +112,39 @@ pub enum Stage {
     },
 }
 
+/// Where the heavy proving work (LDEs, Merkle trees, FRI's folding commitments) runs.
+/// Every choice makes the same proof, byte for byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProvingDevice {
+    /// Plonky3's own multi-threaded CPU DFT and Merkle trees: the reference path.
+    #[default]
+    Cpu,
+    /// An accel backend through `zkbox_accel::DeviceDft` and `DeviceMmcs` (`cpu` here is
+    /// accel's CPU backend, not the reference path).
+    Accel(DeviceId),
+}
+
+impl std::str::FromStr for ProvingDevice {
+    type Err = zkbox_accel::AccelError;
+
+    /// `cpu` is the reference path; `opencl:N`, `cuda:N`, `vulkan:N` an accel device.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        if name == "cpu" {
+            return Ok(ProvingDevice::Cpu);
+        }
+        name.parse().map(ProvingDevice::Accel)
+    }
+}
+
+impl std::fmt::Display for ProvingDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProvingDevice::Cpu => f.write_str("cpu"),
+            ProvingDevice::Accel(id) => write!(f, "{id} (accel)"),
+        }
+    }
+}
+
 /// Executes `program` on `input` (at most `max_cycles` cycles) and proves the run.
 pub fn prove(program: &Program, input: Vec<u8>, max_cycles: u64) -> Result<Proof, ProveError> {
     prove_with_progress(program, input, max_cycles, |_| {})
@@ -120,34 +155,81 @@ pub fn prove_with_progress(
     program: &Program,
     input: Vec<u8>,
     max_cycles: u64,
-    mut progress: impl FnMut(Stage),
+    progress: impl FnMut(Stage),
 ) -> Result<Proof, ProveError> {
-    progress(Stage::Executing);
-    let mut executor = Executor::new(program, input);
-    let mut segment = None;
-    let mut segments = 0u32;
-    executor.run_traced(max_cycles, MAX_SEGMENT_CYCLES, |s| {
-        segments += 1;
-        if segments == 1 {
-            segment = Some(s.clone());
-        }
-    })?;
-    let segment = segment.ok_or(ProveError::NoExit)?;
-    if segments != 1 {
-        return Err(ProveError::TooManyCycles {
-            cycles: executor.cycles(),
-            max: MAX_SEGMENT_CYCLES,
-        });
+    prove_on(ProvingDevice::Cpu, program, input, max_cycles, progress)
+}
+
+/// [`prove_with_progress`] with the heavy work on `device`. The device is opened first: one
+/// that cannot be opened is a [`ProveError::Device`] before the guest runs.
+pub fn prove_on(
+    device: ProvingDevice,
+    program: &Program,
+    input: Vec<u8>,
+    max_cycles: u64,
+    progress: impl FnMut(Stage),
+) -> Result<Proof, ProveError> {
+    let run = ProveRun {
+        program,
+        input,
+        max_cycles,
+        progress,
+    };
+    match device {
+        ProvingDevice::Cpu => run.prove_with(stark_on_cpu),
+        ProvingDevice::Accel(id) => zkbox_accel::with_backend(id, run)
+            .map_err(|source| ProveError::Device { device: id, source })?,
     }
-    progress(Stage::Witness {
-        index: 0,
-        segments,
-        cycles: segment.steps.len() as u64,
-    });
-    let tables = program_tables(program);
-    let witness = generate(&tables.0, &tables.1, &segment)?;
-    progress(Stage::Proving { index: 0, segments });
-    prove_with_tables(tables, witness)
+}
+
+/// One run to execute and prove.
+struct ProveRun<'a, P> {
+    program: &'a Program,
+    input: Vec<u8>,
+    max_cycles: u64,
+    progress: P,
+}
+
+impl<P: FnMut(Stage)> ProveRun<'_, P> {
+    fn prove_with(
+        mut self,
+        stark: impl FnOnce(&[Chip], &[RowMajorMatrix<Val>], &[Vec<Val>]) -> StarkOutput,
+    ) -> Result<Proof, ProveError> {
+        (self.progress)(Stage::Executing);
+        let mut executor = Executor::new(self.program, self.input);
+        let mut segment = None;
+        let mut segments = 0u32;
+        executor.run_traced(self.max_cycles, MAX_SEGMENT_CYCLES, |s| {
+            segments += 1;
+            if segments == 1 {
+                segment = Some(s.clone());
+            }
+        })?;
+        let segment = segment.ok_or(ProveError::NoExit)?;
+        if segments != 1 {
+            return Err(ProveError::TooManyCycles {
+                cycles: executor.cycles(),
+                max: MAX_SEGMENT_CYCLES,
+            });
+        }
+        (self.progress)(Stage::Witness {
+            index: 0,
+            segments,
+            cycles: segment.steps.len() as u64,
+        });
+        let tables = program_tables(self.program);
+        let witness = generate(&tables.0, &tables.1, &segment)?;
+        (self.progress)(Stage::Proving { index: 0, segments });
+        prove_with_tables(tables, witness, stark)
+    }
+}
+
+impl<P: FnMut(Stage)> zkbox_accel::BackendVisitor for ProveRun<'_, P> {
+    type Output = Result<Proof, ProveError>;
+
+    fn visit<B: zkbox_accel::Backend + 'static>(self, backend: Arc<B>) -> Self::Output {
+        self.prove_with(|chips, traces, publics| stark_on_device(backend, chips, traces, publics))
+    }
 }
 
 /// Proves an already traced run (one segment ending in exit).
@@ -157,12 +239,12 @@ pub fn prove_segment(
 ) -> Result<Proof, ProveError> {
     let tables = program_tables(program);
     let witness = generate(&tables.0, &tables.1, segment)?;
-    prove_with_tables(tables, witness)
+    prove_with_tables(tables, witness, stark_on_cpu)
 }
 
 /// Proves a witness (exposed so soundness tests can prove tampered witnesses).
 pub fn prove_witness(program: &Program, witness: crate::Witness) -> Result<Proof, ProveError> {
-    prove_with_tables(program_tables(program), witness)
+    prove_with_tables(program_tables(program), witness, stark_on_cpu)
 }
 
 /// A program's decoded code and memory image, built once per proof.
@@ -173,52 +255,20 @@ fn program_tables(program: &Program) -> ProgramTables {
     )
 }
 
-/// Proves a witness against tables already built from its program.
+/// Proves a witness against tables already built from its program; `stark` is the STARK
+/// step ([`stark_on_cpu`] or [`stark_on_device`]).
 fn prove_with_tables(
     (table, image): ProgramTables,
     witness: crate::Witness,
+    stark: impl FnOnce(&[Chip], &[RowMajorMatrix<Val>], &[Vec<Val>]) -> StarkOutput,
 ) -> Result<Proof, ProveError> {
     let chips = machine(
         table.clone(),
         image.clone(),
         Arc::new(witness.output.clone()),
     );
-    let config = stark_config();
     let publics = public_values_per_chip(&chips, &witness.public);
-    let degree_bits: Vec<usize> = witness
-        .traces
-        .iter()
-        .map(|t| {
-            t.values
-                .len()
-                .checked_div(t.width)
-                .unwrap_or(0)
-                .trailing_zeros() as usize
-        })
-        .collect();
-    let prover_data = ProverData::from_airs_and_degrees(&config, &chips, &degree_bits)
-        .map_err(|e| ProveError::Stark(format!("{e:?}")))?;
-    let instances: Vec<StarkInstance<'_, ZkboxConfig, Chip>> = chips
-        .iter()
-        .zip(&witness.traces)
-        .zip(&publics)
-        .map(|((air, trace), public)| StarkInstance {
-            air,
-            trace,
-            public_values: public.clone(),
-        })
-        .collect();
-    let stark = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        prove_batch(&config, &instances, &prover_data)
-    }))
-    .map_err(|_| ProveError::Stark("the prover panicked".into()))?
-    .map_err(|e| ProveError::Stark(format!("{e:?}")))?;
-    let program_commitment = prover_data
-        .common
-        .preprocessed
-        .as_ref()
-        .map(|p| p.commitment.clone())
-        .ok_or_else(|| ProveError::Stark("no preprocessed commitment".into()))?;
+    let (stark, program_commitment) = stark(&chips, &witness.traces, &publics)?;
     let p = witness.public;
     Ok(Proof {
         public: p,
@@ -232,6 +282,84 @@ fn prove_with_tables(
             program_commitment,
             stark,
         },
+    })
+}
+
+/// What the STARK step returns: the proof and the program commitment, in the reference
+/// configuration's types.
+type StarkOutput = Result<(BatchProof<ZkboxConfig>, Commitment), ProveError>;
+
+/// Proves the chips' batch STARK with a configuration's DFT and Merkle trees. The proof and
+/// the program commitment come back in the reference configuration's types: every
+/// configuration here writes the same bytes, which the re-encoding checks. A macro rather
+/// than a generic function: Plonky3's bounds on a generic configuration run to dozens of
+/// clauses, while each concrete configuration satisfies them on its own.
+macro_rules! prove_stark {
+    ($config:expr, $chips:expr, $traces:expr, $publics:expr) => {{
+        let (config, chips, traces, publics): (_, &[Chip], &[RowMajorMatrix<Val>], &[Vec<Val>]) =
+            ($config, $chips, $traces, $publics);
+        let degree_bits: Vec<usize> = traces
+            .iter()
+            .map(|t| {
+                t.values
+                    .len()
+                    .checked_div(t.width)
+                    .unwrap_or(0)
+                    .trailing_zeros() as usize
+            })
+            .collect();
+        let prover_data = ProverData::from_airs_and_degrees(config, chips, &degree_bits)
+            .map_err(|e| ProveError::Stark(format!("{e:?}")))?;
+        let instances: Vec<StarkInstance<'_, _, Chip>> = chips
+            .iter()
+            .zip(traces)
+            .zip(publics)
+            .map(|((air, trace), public)| StarkInstance {
+                air,
+                trace,
+                public_values: public.clone(),
+            })
+            .collect();
+        let stark = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            prove_batch(config, &instances, &prover_data)
+        }))
+        .map_err(|_| ProveError::Stark("the prover panicked".into()))?
+        .map_err(|e| ProveError::Stark(format!("{e:?}")))?;
+        let commitment = prover_data
+            .common
+            .preprocessed
+            .as_ref()
+            .map(|p| &p.commitment)
+            .ok_or_else(|| ProveError::Stark("no preprocessed commitment".into()))?;
+        Ok((reencode(&stark)?, reencode(commitment)?))
+    }};
+}
+
+/// The STARK step on the reference CPU path.
+fn stark_on_cpu(
+    chips: &[Chip],
+    traces: &[RowMajorMatrix<Val>],
+    publics: &[Vec<Val>],
+) -> StarkOutput {
+    prove_stark!(&stark_config(), chips, traces, publics)
+}
+
+/// The STARK step with LDEs and Merkle trees on `backend`.
+fn stark_on_device<B: zkbox_accel::Backend + 'static>(
+    backend: Arc<B>,
+    chips: &[Chip],
+    traces: &[RowMajorMatrix<Val>],
+    publics: &[Vec<Val>],
+) -> StarkOutput {
+    prove_stark!(&device_config(backend), chips, traces, publics)
+}
+
+/// `value` read back as `T` through its postcard encoding.
+fn reencode<S: Serialize, T: serde::de::DeserializeOwned>(value: &S) -> Result<T, ProveError> {
+    let bytes = postcard::to_allocvec(value)
+        .map_err(|e| ProveError::Stark(format!("cannot encode the proof: {e}")))?;
+    postcard::from_bytes(&bytes).map_err(|e| {
+        ProveError::Stark(format!("the proof does not have the reference layout: {e}"))
     })
 }
 

@@ -1,0 +1,94 @@
+//! Proving on accel backends: the same run proven with the reference CPU path and with the
+//! LDEs and Merkle trees on a device gives the same proof file, byte for byte, and it
+//! verifies. Devices: accel's CPU backend always; PoCL's OpenCL device where one is
+//! installed (scripts/setup.sh installs it, so CI always has it).
+
+use zkbox_accel::{BackendKind, DeviceId};
+use zkbox_executor::asm::{self, addi, li};
+use zkbox_executor::{Executor, Program};
+use zkbox_prover::{ProveError, ProvingDevice, prove_on, verify};
+
+/// A short loop with loads, stores, a multiply and a division, and output bytes.
+fn program() -> Program {
+    let mut code = Vec::new();
+    code.extend(li(5, 0x0010_0000)); // t0 = RAM
+    code.push(addi(6, 0, 40)); // t1 = 40 rounds
+    code.push(addi(7, 0, 3)); // t2 = 3
+    // loop:
+    code.push(asm::r(0x33, 0, 1, 7, 7, 6)); // t2 *= t1
+    code.push(asm::r(0x33, 4, 1, 28, 7, 6)); // t3 = t2 / t1
+    code.push(asm::s(2, 5, 28, 0)); // sw t3, 0(t0)
+    code.push(asm::i(0x03, 2, 29, 5, 0)); // lw t4, 0(t0)
+    code.push(addi(6, 6, -1)); // t1 -= 1
+    code.push(asm::b(1, 6, 0, -20)); // bne t1, x0, loop
+    code.push(asm::r(0x33, 0, 0, 10, 29, 7)); // a0 = t4 + t2
+    code.push(asm::i(0x13, 7, 10, 10, 0x7f)); // a0 &= 0x7f
+    code.extend(asm::exit());
+    Program::from_words(0x1000, &code).unwrap()
+}
+
+fn opencl_present() -> bool {
+    zkbox_accel::discover()
+        .devices
+        .iter()
+        .any(|d| d.id.backend == BackendKind::OpenCl)
+}
+
+#[test]
+fn every_device_makes_the_reference_proof() {
+    let program = program();
+    let exit = Executor::new(&program, vec![]).run(10_000).unwrap();
+    let reference = prove_on(ProvingDevice::Cpu, &program, vec![], 10_000, |_| {}).unwrap();
+    assert_eq!(reference.public.exit_code, exit);
+    let reference = reference.to_bytes();
+
+    let mut devices = vec![DeviceId {
+        backend: BackendKind::Cpu,
+        index: 0,
+    }];
+    if opencl_present() {
+        devices.push(DeviceId {
+            backend: BackendKind::OpenCl,
+            index: 0,
+        });
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no OpenCL device (scripts/setup.sh installs PoCL)"
+        );
+    }
+    for device in devices {
+        let proof = prove_on(
+            ProvingDevice::Accel(device),
+            &program,
+            vec![],
+            10_000,
+            |_| {},
+        )
+        .unwrap_or_else(|e| panic!("{device}: {e}"));
+        verify(&proof, Some(&program)).unwrap_or_else(|e| panic!("{device}: {e}"));
+        let bytes = proof.to_bytes();
+        assert_eq!(bytes.len(), reference.len(), "{device}: proof size differs");
+        let first = bytes.iter().zip(&reference).position(|(a, b)| a != b);
+        assert_eq!(first, None, "{device}: proof differs from byte {first:?}");
+    }
+}
+
+#[test]
+fn a_missing_device_is_a_typed_error_before_any_work() {
+    let device = DeviceId {
+        backend: BackendKind::Cuda,
+        index: 7,
+    };
+    match prove_on(
+        ProvingDevice::Accel(device),
+        &program(),
+        vec![],
+        10_000,
+        |_| {},
+    ) {
+        Err(ProveError::Device { device: named, .. }) => assert_eq!(named, device),
+        Err(other) => panic!("expected a device error, got {other}"),
+        Ok(_) => panic!("proved on a device that does not exist"),
+    }
+}
