@@ -1,4 +1,4 @@
-//! `zkbox bench ntt|lde|merkle|all`: the kernel benchmarks of `zkbox_accel::bench`, swept over
+//! `zkbox bench ntt|lde|merkle|all` (and the dispatch to `evm` and `prove`): the kernel benchmarks of `zkbox_accel::bench`, swept over
 //! the chosen backends with Plonky3's CPU implementation as the baseline row; prints a table,
 //! and writes JSON (`--json`) and an SVG plot (`--plot`) when asked.
 
@@ -25,6 +25,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         BenchTarget::Merkle => vec![BenchKernel::Merkle],
         BenchTarget::All => BenchKernel::ALL.to_vec(),
         BenchTarget::Evm => return crate::bench_evm::run(args),
+        BenchTarget::Prove => return crate::bench_prove::run(args),
         other => {
             let name = format!("{other:?}").to_lowercase();
             eprintln!("zkbox bench {name}: not built yet (arrives with a later issue)");

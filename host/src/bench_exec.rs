@@ -165,7 +165,7 @@ fn measure(name: &str, program: &Program, input: &[u8]) -> anyhow::Result<ExecRe
 }
 
 /// The `q` quantile of rates (0.05 = the rate 95% of runs beat: the p95 of time).
-fn quantile(values: &mut [f64], q: f64) -> f64 {
+pub(crate) fn quantile(values: &mut [f64], q: f64) -> f64 {
     values.sort_by(f64::total_cmp);
     let index = ((values.len() - 1) as f64 * q).round() as usize;
     values[index]
@@ -173,7 +173,7 @@ fn quantile(values: &mut [f64], q: f64) -> f64 {
 
 /// An integer kernel: a xorshift generator whose values are multiplied, stored into and
 /// loaded back from a 4 KiB table, with a data-dependent branch; 12 instructions per round.
-fn integer_mix(rounds: u64) -> Program {
+pub(crate) fn integer_mix(rounds: u64) -> Program {
     let rounds = u32::try_from(rounds).unwrap_or(u32::MAX);
     let mut words = li(5, rounds).to_vec(); // t0 = rounds
     words.extend(li(6, 0x1234_5678)); // t1 = state
@@ -198,17 +198,17 @@ fn integer_mix(rounds: u64) -> Program {
 }
 
 /// `target/guests/` of the workspace this binary was built in.
-fn guests_dir() -> PathBuf {
+pub(crate) fn guests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guests")
 }
 
-fn fibonacci_input(target_cycles: u64) -> Vec<u8> {
+pub(crate) fn fibonacci_input(target_cycles: u64) -> Vec<u8> {
     // The fibonacci guest's loop is a handful of instructions per step; aim near the target.
     let n = u32::try_from(target_cycles / 6).unwrap_or(u32::MAX);
     n.to_le_bytes().to_vec()
 }
 
-fn load_guest(
+pub(crate) fn load_guest(
     dir: &Path,
     name: &str,
     input: Vec<u8>,
@@ -216,7 +216,7 @@ fn load_guest(
     let path = dir.join(name);
     let Ok(bytes) = std::fs::read(&path) else {
         eprintln!(
-            "bench exec: {} not built (make guests); skipping it",
+            "bench: {} not built (make guests); skipping it",
             path.display()
         );
         return Ok(None);

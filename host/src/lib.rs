@@ -10,6 +10,7 @@
 pub mod bench;
 pub mod bench_evm;
 pub mod bench_exec;
+pub mod bench_prove;
 pub mod cli;
 pub mod config;
 pub mod devices;
@@ -17,6 +18,7 @@ pub mod loadgen;
 pub mod prove;
 pub mod run;
 pub mod serve;
+pub mod stage_clock;
 pub mod telemetry;
 
 /// `zkbox --version`: the crate version and the git commit the binary was built from.

@@ -9,7 +9,10 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogConfig, LogFormat};
 
@@ -24,15 +27,23 @@ pub fn init_logging(config: &LogConfig) -> anyhow::Result<()> {
     };
     // Colours only on a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
-    let installed = match config.format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let fmt = match config.format {
+        LogFormat::Human => fmt.boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
     };
-    installed.map_err(|err| anyhow::anyhow!("cannot install the log subscriber: {err}"))
+    // The stage clock sees the prover's spans at every level, but only while a benchmark
+    // has armed it; the log output keeps its own filter.
+    let stages = crate::stage_clock::StageLayer.with_filter(filter_fn(|meta| {
+        meta.is_span() && crate::stage_clock::armed()
+    }));
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(stages)
+        .try_init()
+        .map_err(|err| anyhow::anyhow!("cannot install the log subscriber: {err}"))
 }
 
 /// Installs the process-wide Prometheus recorder and describes the host's own metrics.

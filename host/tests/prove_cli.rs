@@ -154,3 +154,50 @@ fn prove_refuses_bad_input_with_its_exit_status() {
     );
     assert!(!std::path::Path::new(proof).exists());
 }
+
+/// `zkbox bench prove` times real proofs and attributes their time to Plonky3's stages: a
+/// renamed span upstream would leave a stage at zero and fail here.
+#[test]
+fn bench_prove_reports_every_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("prove.json");
+    let svg = dir.path().join("prove.svg");
+    let out = zkbox(&[
+        "bench",
+        "prove",
+        "--log-n",
+        "11..11",
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let first = &report["results"][0];
+    assert_eq!(first["workload"], "integer-mix 2^11");
+    assert!(first["cycles"].as_u64().unwrap() > 2000, "{first}");
+    let stages = &first["stages"];
+    let mut sum = 0.0;
+    for stage in [
+        "execute", "witness", "lde", "merkle", "logup", "quotient", "fri", "other",
+    ] {
+        let seconds = stages[stage].as_f64().unwrap();
+        assert!(seconds >= 0.0, "{stage}: {stages}");
+        if !matches!(stage, "execute" | "other") {
+            assert!(seconds > 0.0, "no time attributed to {stage}: {stages}");
+        }
+        sum += seconds;
+    }
+    let total = stages["total"].as_f64().unwrap();
+    assert!(
+        (sum - total).abs() < 0.05 * total + 1e-3,
+        "{sum} vs {total}"
+    );
+    assert!(first["proof_bytes"].as_u64().unwrap() > 10_000);
+    assert!(first["verify_median_ms"].as_f64().unwrap() > 0.0);
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<rect"));
+
+    let refused = zkbox(&["bench", "prove", "--backend", "tpu:0"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+}

@@ -1,0 +1,429 @@
+//! `zkbox bench prove`: end-to-end proving speed, stage by stage.
+//!
+//! Workloads: the built-in integer kernel of `bench exec` at each size of `--log-n` (cycles,
+//! default 14..18), plus the fibonacci guest at the largest size when `make guests` has built
+//! it. Each workload is proven `REPEATS` times; the table gives the median and p95 (slow end)
+//! wall time, cycles per second of the median run, where that run's time went (execution,
+//! witness generation, then the proving library's stages as timed by `stage_clock`), the
+//! proof's size, verification time and the process's peak resident memory for the workload.
+//! `--json` writes the same as JSON and `--plot` draws the stage shares as an SVG bar chart.
+//!
+//! `--backend` lists where to prove (default `cpu`, Plonky3's own CPU path; `opencl:N`,
+//! `cuda:N`, `vulkan:N` put the LDEs and Merkle trees on that device, see
+//! `zkbox_prover::ProvingDevice`); every workload runs on each, in the same process.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use zkbox_executor::Program;
+use zkbox_prover::ProvingDevice;
+
+use crate::bench_exec::{self, Machine};
+use crate::cli::BenchArgs;
+use crate::stage_clock::{self, ProverStage};
+
+const DEFAULT_LOG_CYCLES: &str = "14..18";
+const REPEATS: usize = 3;
+const VERIFY_REPEATS: usize = 5;
+
+/// Where one proof's wall time went, in seconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageSeconds {
+    /// Running the guest with trace recording.
+    pub execute: f64,
+    /// Building every chip's trace.
+    pub witness: f64,
+    /// Low-degree extension (`coset_lde_batch` spans).
+    pub lde: f64,
+    /// Merkle commitments of extended traces (`build merkle tree`).
+    pub merkle: f64,
+    /// LogUp permutation columns (`generate lookup permutation`).
+    pub logup: f64,
+    /// Quotient evaluation (`compute quotient`).
+    pub quotient: f64,
+    /// FRI folding, its commitments and queries (`FRI prover`).
+    pub fri: f64,
+    /// Everything else: openings, transcript, proof assembly.
+    pub other: f64,
+    /// The whole proof, execution included.
+    pub total: f64,
+}
+
+impl StageSeconds {
+    /// The stages with their names, in proof order (without the total).
+    pub fn named(&self) -> [(&'static str, f64); 8] {
+        [
+            ("execute", self.execute),
+            ("witness", self.witness),
+            ("lde", self.lde),
+            ("merkle", self.merkle),
+            ("logup", self.logup),
+            ("quotient", self.quotient),
+            ("fri", self.fri),
+            ("other", self.other),
+        ]
+    }
+}
+
+/// One workload's measurements.
+#[derive(Debug, Serialize)]
+pub struct ProveResult {
+    /// Workload name.
+    pub workload: String,
+    /// Cycles the guest ran.
+    pub cycles: u64,
+    /// Backend that proved it.
+    pub backend: String,
+    /// Proofs timed.
+    pub runs: usize,
+    /// Median wall time of a proof, seconds.
+    pub median_seconds: f64,
+    /// 95th-percentile (slow end) wall time, seconds.
+    pub p95_seconds: f64,
+    /// Cycles per second of the median proof.
+    pub cycles_per_second: f64,
+    /// Stage times of the median proof.
+    pub stages: StageSeconds,
+    /// Size of the proof file in bytes.
+    pub proof_bytes: u64,
+    /// Median verification time, milliseconds (program given, as `zkbox verify --elf`).
+    pub verify_median_ms: f64,
+    /// 95th-percentile verification time, milliseconds.
+    pub verify_p95_ms: f64,
+    /// Peak resident set size while proving this workload, bytes (0 where unknown).
+    pub peak_rss_bytes: u64,
+}
+
+/// The whole report, as written with `--json`.
+#[derive(Debug, Serialize)]
+pub struct ProveReport {
+    /// What ran where and when.
+    pub machine: Machine,
+    /// One entry per workload.
+    pub results: Vec<ProveResult>,
+}
+
+/// Runs the proving benchmark.
+pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let names: Vec<String> = if args.backend.is_empty() {
+        vec!["cpu".to_owned()]
+    } else {
+        args.backend.clone()
+    };
+    let mut devices = Vec::new();
+    for name in &names {
+        match name.parse::<ProvingDevice>() {
+            Ok(device) => devices.push(device),
+            Err(err) => {
+                eprintln!("zkbox bench prove: --backend {name:?}: {err}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    let range = args.log_n.as_deref().unwrap_or(DEFAULT_LOG_CYCLES);
+    let log_sizes = match zkbox_accel::bench::parse_log_sizes(range) {
+        Ok(sizes) if *sizes.start() >= 8 && *sizes.end() <= 24 => sizes,
+        Ok(_) => bail!("--log-n {range:?}: prove runs 2^8 to 2^24 cycles"),
+        Err(err) => bail!("{err}"),
+    };
+    let mut workloads: Vec<(String, Program, Vec<u8>)> = log_sizes
+        .clone()
+        .map(|log| {
+            let rounds = ((1u64 << log) - 9) / 12;
+            (
+                format!("integer-mix 2^{log}"),
+                bench_exec::integer_mix(rounds),
+                Vec::new(),
+            )
+        })
+        .collect();
+    let largest = 1u64 << log_sizes.end();
+    if let Some((program, input)) = bench_exec::load_guest(
+        &bench_exec::guests_dir(),
+        "fibonacci",
+        bench_exec::fibonacci_input(largest),
+    )? {
+        workloads.push(("guest fibonacci".to_owned(), program, input));
+    }
+
+    let mut results = Vec::new();
+    for (name, program, input) in &workloads {
+        for &device in &devices {
+            eprintln!("bench prove: {name} on {device} ...");
+            let result = measure(name, device, program, input)?;
+            eprintln!(
+                "bench prove: {name} on {device}: {} cycles, median {:.2} s, {:.0} cycles/s",
+                result.cycles, result.median_seconds, result.cycles_per_second
+            );
+            results.push(result);
+        }
+    }
+    let report = ProveReport {
+        machine: bench_exec::machine(),
+        results,
+    };
+    print!("{}", render_table(&report));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        std::fs::write(path, render_svg(&report))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn measure(
+    name: &str,
+    device: ProvingDevice,
+    program: &Program,
+    input: &[u8],
+) -> anyhow::Result<ProveResult> {
+    reset_peak_rss();
+    let mut runs = Vec::new();
+    let mut proof = None;
+    for _ in 0..REPEATS {
+        let (p, stages) = prove_once(device, program, input)
+            .with_context(|| format!("proving {name} on {device}"))?;
+        runs.push(stages);
+        proof = Some(p);
+    }
+    let peak_rss_bytes = bench_exec::peak_rss_bytes();
+    let proof = proof.expect("REPEATS > 0");
+    let mut verify_ms = Vec::new();
+    for _ in 0..VERIFY_REPEATS {
+        let start = Instant::now();
+        zkbox_prover::verify(&proof, Some(program))
+            .with_context(|| format!("the proof of {name} does not verify"))?;
+        verify_ms.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    runs.sort_by(|a, b| a.total.total_cmp(&b.total));
+    let mut totals: Vec<f64> = runs.iter().map(|r| r.total).collect();
+    let cycles = u64::from(proof.cycles());
+    let median = runs[runs.len() / 2].clone();
+    Ok(ProveResult {
+        workload: name.to_owned(),
+        cycles,
+        backend: device.to_string(),
+        runs: runs.len(),
+        median_seconds: median.total,
+        p95_seconds: bench_exec::quantile(&mut totals, 0.95),
+        cycles_per_second: cycles as f64 / median.total,
+        stages: median,
+        proof_bytes: proof.to_bytes().len() as u64,
+        verify_median_ms: bench_exec::quantile(&mut verify_ms, 0.5),
+        verify_p95_ms: bench_exec::quantile(&mut verify_ms, 0.95),
+        peak_rss_bytes,
+    })
+}
+
+/// Proves once, timing the stages.
+fn prove_once(
+    device: ProvingDevice,
+    program: &Program,
+    input: &[u8],
+) -> anyhow::Result<(zkbox_prover::Proof, StageSeconds)> {
+    let mut marks = Vec::with_capacity(3);
+    stage_clock::arm();
+    let start = Instant::now();
+    let proof = zkbox_prover::prove_on(device, program, input.to_vec(), u64::MAX, |_| {
+        marks.push(Instant::now())
+    });
+    let end = Instant::now();
+    let intervals = stage_clock::disarm();
+    let proof = proof?;
+    let [executing, witness, proving] = marks[..] else {
+        bail!("the prover reported {} stages, expected 3", marks.len());
+    };
+    let busy = |stage| stage_clock::busy_seconds(&intervals, stage);
+    let mut stages = StageSeconds {
+        execute: (witness - executing).as_secs_f64(),
+        witness: (proving - witness).as_secs_f64(),
+        lde: busy(ProverStage::Lde),
+        merkle: busy(ProverStage::Merkle),
+        logup: busy(ProverStage::Logup),
+        quotient: busy(ProverStage::Quotient),
+        fri: busy(ProverStage::Fri),
+        other: 0.0,
+        total: (end - start).as_secs_f64(),
+    };
+    let library = (end - proving).as_secs_f64();
+    let timed: f64 = ProverStage::ALL.iter().map(|&s| busy(s)).sum();
+    stages.other = (library - timed).max(0.0);
+    Ok((proof, stages))
+}
+
+/// Resets the kernel's peak-RSS mark for this process (Linux `clear_refs` 5).
+fn reset_peak_rss() {
+    // Best effort: where it fails the reported peak covers earlier workloads too.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn render_table(report: &ProveReport) -> String {
+    let mut out = format!(
+        "{:<22} {:<16} {:>9} {:>8} {:>8} {:>10} | {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} | {:>9} {:>8} {:>9}\n",
+        "WORKLOAD",
+        "BACKEND",
+        "CYCLES",
+        "MED s",
+        "P95 s",
+        "CYCLES/s",
+        "execute",
+        "witness",
+        "lde",
+        "merkle",
+        "logup",
+        "quotient",
+        "fri",
+        "other",
+        "PROOF",
+        "VERIFY",
+        "PEAK RSS"
+    );
+    for r in &report.results {
+        out += &format!(
+            "{:<22} {:<16} {:>9} {:>8.2} {:>8.2} {:>9.0}k |",
+            r.workload,
+            r.backend,
+            r.cycles,
+            r.median_seconds,
+            r.p95_seconds,
+            r.cycles_per_second / 1e3
+        );
+        for (_, seconds) in r.stages.named() {
+            out += &format!(" {seconds:>7.2}");
+        }
+        out += &format!(
+            " | {:>9} {:>6.0}ms {:>9}\n",
+            crate::devices::format_bytes(r.proof_bytes),
+            r.verify_median_ms,
+            crate::devices::format_bytes(r.peak_rss_bytes)
+        );
+    }
+    let m = &report.machine;
+    out += &format!(
+        "stage columns: seconds of the median proof | {} ({} cores, {}) | {} | zkbox {}\n",
+        m.cpu,
+        m.cores,
+        crate::devices::format_bytes(m.memory_bytes),
+        m.date,
+        m.zkbox
+    );
+    out
+}
+
+/// A horizontal bar per workload, split into its stages' shares of the median proof.
+fn render_svg(report: &ProveReport) -> String {
+    const COLOURS: [&str; 8] = [
+        "#7f7f7f", "#bcbd22", "#1f77b4", "#2ca02c", "#9467bd", "#d62728", "#ff7f0e", "#c7c7c7",
+    ];
+    const LABEL_WIDTH: f64 = 190.0;
+    const BAR_WIDTH: f64 = 600.0;
+    const ROW: f64 = 28.0;
+    let height = 70.0 + ROW * report.results.len() as f64 + 40.0;
+    let width = LABEL_WIDTH + BAR_WIDTH + 150.0;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <text x=\"10\" y=\"22\" font-size=\"15\">zkbox bench prove: share of each stage \
+         (median proof) | {} | {}</text>\n",
+        xml_escape(&report.machine.cpu),
+        report.machine.date
+    );
+    for (row, r) in report.results.iter().enumerate() {
+        let y = 45.0 + ROW * row as f64;
+        svg += &format!(
+            "<text x=\"10\" y=\"{:.1}\">{} · {}</text>\n",
+            y + 15.0,
+            xml_escape(&r.workload),
+            xml_escape(&r.backend)
+        );
+        let mut x = LABEL_WIDTH;
+        for (i, (name, seconds)) in r.stages.named().iter().enumerate() {
+            let w = if r.stages.total > 0.0 {
+                BAR_WIDTH * seconds / r.stages.total
+            } else {
+                0.0
+            };
+            svg += &format!(
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"20\" fill=\"{}\">\
+                 <title>{name}: {seconds:.3} s</title></rect>\n",
+                COLOURS[i]
+            );
+            x += w;
+        }
+        svg += &format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\">{:.2} s, {:.0}k cycles/s</text>\n",
+            LABEL_WIDTH + BAR_WIDTH + 8.0,
+            y + 15.0,
+            r.stages.total,
+            r.cycles_per_second / 1e3
+        );
+    }
+    let legend_y = 55.0 + ROW * report.results.len() as f64;
+    for (i, (name, _)) in StageSeconds::default().named().iter().enumerate() {
+        let x = LABEL_WIDTH + 85.0 * i as f64;
+        svg += &format!(
+            "<rect x=\"{x:.1}\" y=\"{legend_y:.1}\" width=\"12\" height=\"12\" fill=\"{}\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\">{name}</text>\n",
+            COLOURS[i],
+            x + 16.0,
+            legend_y + 11.0
+        );
+    }
+    svg + "</svg>\n"
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_has_a_bar_per_stage_and_workload() {
+        let stages = StageSeconds {
+            execute: 0.1,
+            witness: 0.2,
+            lde: 0.3,
+            merkle: 0.4,
+            logup: 0.1,
+            quotient: 0.5,
+            fri: 0.3,
+            other: 0.1,
+            total: 2.0,
+        };
+        let result = |name: &str| ProveResult {
+            workload: name.to_owned(),
+            cycles: 1 << 16,
+            backend: "cpu".to_owned(),
+            runs: 3,
+            median_seconds: 2.0,
+            p95_seconds: 2.5,
+            cycles_per_second: 32_768.0,
+            stages: stages.clone(),
+            proof_bytes: 1 << 20,
+            verify_median_ms: 80.0,
+            verify_p95_ms: 90.0,
+            peak_rss_bytes: 1 << 30,
+        };
+        let report = ProveReport {
+            machine: bench_exec::machine(),
+            results: vec![result("a<b"), result("c")],
+        };
+        let svg = render_svg(&report);
+        assert_eq!(svg.matches("<rect").count(), 2 * 8 + 8);
+        assert!(svg.contains("a&lt;b") && svg.ends_with("</svg>\n"));
+        let table = render_table(&report);
+        assert_eq!(table.lines().count(), 4);
+        assert!(table.contains("33k"), "{table}");
+    }
+}
