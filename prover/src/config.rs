@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use p3_baby_bear::{BabyBear, Poseidon2BabyBear, default_babybear_poseidon2_16};
-use p3_challenger::DuplexChallenger;
 use p3_commit::ExtensionMmcs;
 use p3_dft::Radix2DitParallel;
 use p3_field::Field;
@@ -31,8 +30,8 @@ type Compress = TruncatedPermutation<Perm, 2, 8, 16>;
 /// Merkle commitments of base-field matrices: binary Poseidon2 trees with 8-element digests.
 pub type ValMmcs =
     MerkleTreeMmcs<<Val as Field>::Packing, <Val as Field>::Packing, Hash, Compress, 2, 8>;
-/// The Fiat-Shamir transcript: a Poseidon2 duplex sponge.
-pub type Challenger = DuplexChallenger<Val, Perm, 16, 8>;
+/// The Fiat-Shamir transcript: a Poseidon2 duplex sponge with deterministic grinding.
+pub type Challenger = crate::transcript::Transcript;
 /// The configuration with a given DFT (for LDEs) and Merkle commitment scheme. Every
 /// instance that computes what Plonky3's `Radix2DitParallel` and [`ValMmcs`] compute makes
 /// the same proofs, byte for byte.

@@ -18,6 +18,7 @@ pub mod chips;
 pub mod config;
 mod error;
 pub mod proof;
+pub mod transcript;
 mod witness;
 
 pub use error::{ProveError, VerifyError};

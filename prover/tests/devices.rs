@@ -1,6 +1,6 @@
 //! Proving on accel backends: the same run proven with the reference CPU path and with the
 //! LDEs and Merkle trees on a device gives the same proof file, byte for byte, and it
-//! verifies. Devices: accel's CPU backend always; PoCL's OpenCL device where one is
+//! verifies; proving the same run twice gives the same bytes too. Devices: accel's CPU backend always; PoCL's OpenCL device where one is
 //! installed (scripts/setup.sh installs it, so CI always has it).
 
 use zkbox_accel::{BackendKind, DeviceId};
@@ -41,6 +41,12 @@ fn every_device_makes_the_reference_proof() {
     let reference = prove_on(ProvingDevice::Cpu, &program, vec![], 10_000, |_| {}).unwrap();
     assert_eq!(reference.public.exit_code, exit);
     let reference = reference.to_bytes();
+    // Deterministic: proof-of-work grinding keeps the smallest witness, not the first found.
+    let again = prove_on(ProvingDevice::Cpu, &program, vec![], 10_000, |_| {}).unwrap();
+    assert!(
+        again.to_bytes() == reference,
+        "two proofs of one run differ"
+    );
 
     let mut devices = vec![DeviceId {
         backend: BackendKind::Cpu,
