@@ -17,7 +17,7 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::Ptx;
 use p3_baby_bear::BabyBear;
-use p3_field::{Field, PrimeCharacteristicRing, PrimeField32, TwoAdicField};
+use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
 
 use crate::AccelError;
 use crate::backend::{
@@ -29,7 +29,7 @@ use crate::cuda::{
     guard,
 };
 use crate::device::{BackendKind, DeviceId, DeviceInfo};
-use crate::field::{from_words, montgomery, poseidon2_constants, to_words};
+use crate::field::{from_words, montgomery, poseidon2_constants, to_words, write_words};
 
 /// Threads per block of the one-dimensional Poseidon2 kernels (16 state words in registers
 /// per thread).
@@ -639,11 +639,7 @@ impl Backend for CudaBackend {
 
     fn upload(&self, values: &[BabyBear], width: usize) -> Result<DeviceMatrix<Self>, AccelError> {
         let height = host_matrix_height(values.len(), width)?;
-        let buffer = self.upload_with(values.len(), |staging| {
-            for (word, value) in staging.iter_mut().zip(values) {
-                *word = value.as_canonical_u32();
-            }
-        })?;
+        let buffer = self.upload_with(values.len(), |staging| write_words(staging, values))?;
         Ok(DeviceMatrix {
             buffer,
             width,

@@ -135,6 +135,8 @@ impl<B: Backend + 'static> TwoAdicSubgroupDft<BabyBear> for DeviceDft<B> {
         added_bits: usize,
         shift: BabyBear,
     ) -> Self::Evaluations {
+        // Named like Plonky3's own LDE spans, so stage timings (`zkbox bench prove`) count it.
+        let _span = tracing::debug_span!("coset_lde_batch_on_device").entered();
         let on_device = self.on_device("coset LDE", |backend| {
             let evaluations = backend.upload(&mat.values, mat.width)?;
             let lde = backend.coset_lde(&evaluations, added_bits, shift)?;
@@ -271,6 +273,8 @@ impl<B: Backend + 'static> Mmcs<BabyBear> for DeviceMmcs<B> {
         &self,
         inputs: Vec<M>,
     ) -> (Self::Commitment, Self::ProverData<M>) {
+        // Named like Plonky3's own Merkle span, so stage timings count it (upload included).
+        let _span = tracing::debug_span!("build merkle tree").entered();
         let max_height = inputs.iter().map(|m| m.height()).max().unwrap_or(0);
         let (tree, cap) = match self.tree_on_backend(&inputs).and_then(|tree| {
             let cap = self.backend.merkle_cap(&tree, self.cap_height)?;
