@@ -184,3 +184,26 @@ fn division_corner_cases_prove_and_verify() {
     assert_eq!(proof.public.exit_code, exit);
     verify(&proof, Some(&program)).unwrap();
 }
+
+/// Loads and stores at both ends of guest memory (byte addresses 0x1000 and 0x77ff_fffc,
+/// sub-word accesses at the very last byte) prove: the RAM range check is exact, not loose.
+#[test]
+fn accesses_at_both_ends_of_guest_memory_prove_and_verify() {
+    let mut code = Vec::new();
+    code.extend(li(5, 0x1000));
+    code.extend(li(6, 0x77ff_fffc));
+    code.extend(li(7, 0xdead_beef));
+    code.push(asm::s(2, 5, 7, 0)); // sw t2, 0(t0)
+    code.push(asm::s(2, 6, 7, 0)); // sw t2, 0(t1)
+    code.push(asm::s(0, 6, 7, 3)); // sb t2, 3(t1): the last byte of memory
+    code.push(asm::i(0x03, 2, 28, 5, 0)); // lw t3, 0(t0)
+    code.push(asm::i(0x03, 4, 29, 6, 3)); // lbu t4, 3(t1)
+    code.push(asm::r(OP, 0, 0, 10, 28, 29)); // a0 = t3 + t4
+    code.extend(asm::exit());
+    let program = Program::from_words(0x0001_0000, &code).unwrap();
+    let exit = Executor::new(&program, vec![]).run(1000).unwrap();
+    assert_eq!(exit, 0xdead_beefu32.wrapping_add(0xef));
+    let proof = prove(&program, vec![], 1000).unwrap();
+    assert_eq!(proof.public.exit_code, exit);
+    verify(&proof, Some(&program)).unwrap();
+}

@@ -28,10 +28,10 @@ use zkbox_executor::decode::Opcode;
 use super::alu::carries;
 use super::columns::{AccessCols, InstrCols, WriteCols, eval_instruction, impl_columns};
 use super::program::op_id;
+use super::ram::{RamIndexCols, eval_ram_index, fill_ram_index};
 use super::{
-    OUTPUT, RAM_END_WORD, RAM_FIRST_WORD, SLOT_A1, SLOT_A2, SLOT_CURSOR, SLOT_MEM, SLOT_RD,
-    SLOT_RS1, SLOT_RS2, add_bytes, eval_access, eval_register_read, exprs, range_below,
-    range_bytes, timestamp, word_value,
+    OUTPUT, SLOT_A1, SLOT_A2, SLOT_CURSOR, SLOT_MEM, SLOT_RD, SLOT_RS1, SLOT_RS2, add_bytes,
+    eval_access, eval_register_read, exprs, range_below, range_bytes, timestamp, word_value,
 };
 use crate::witness::{Recorder, StepContext, bytes_of};
 
@@ -343,8 +343,8 @@ pub struct IoWordCols<T> {
     pub mask: [T; 4],
     /// Bytes of `end - addr - n`, the rest of the transfer.
     pub rest: [T; 4],
-    /// Bytes of `idx - 0x400`.
-    pub ram_offset: [T; 4],
+    /// The word index lies in guest memory.
+    pub ram: RamIndexCols<T>,
     /// The word after the access.
     pub word: [T; 4],
     /// The memory access and the word it replaces.
@@ -391,12 +391,7 @@ impl IoWordChip {
         rec.range(rb[0], rb[1]);
         rec.range(rb[2], rb[3]);
         rec.range(rb[3].wrapping_add(0x80), 0);
-        let ram_offset = idx.wrapping_sub(RAM_FIRST_WORD);
-        cols.ram_offset = bytes_of(ram_offset);
-        let ob = ram_offset.to_le_bytes();
-        rec.range(ob[0], ob[1]);
-        rec.range(ob[2], ob[3]);
-        rec.range(ob[3].wrapping_add((256 - (RAM_END_WORD >> 24)) as u8), 0);
+        fill_ram_index(&mut cols.ram, idx, rec);
         cols.word = bytes_of(word);
         if kind == KIND_READ {
             let wb = word.to_le_bytes();
@@ -447,28 +442,7 @@ where
         builder.assert_zero(
             is_real.clone() * (l.addr.into() - num(4) * l.idx.into() - offset.clone()),
         );
-        let ram_offset = exprs::<AB, 4>(&l.ram_offset);
-        builder.assert_zero(
-            is_real.clone() * (l.idx.into() - num(RAM_FIRST_WORD) - word_value(&ram_offset)),
-        );
-        range_bytes(
-            builder,
-            ram_offset[0].clone(),
-            ram_offset[1].clone(),
-            is_real.clone(),
-        );
-        range_bytes(
-            builder,
-            ram_offset[2].clone(),
-            ram_offset[3].clone(),
-            is_real.clone(),
-        );
-        range_below(
-            builder,
-            ram_offset[3].clone(),
-            RAM_END_WORD >> 24,
-            is_real.clone(),
-        );
+        eval_ram_index(builder, is_real.clone(), l.idx.into(), &l.ram);
 
         // The mask: contiguous bytes starting at the offset.
         let m = exprs::<AB, 4>(&l.mask);

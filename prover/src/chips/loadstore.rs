@@ -2,8 +2,8 @@
 //!
 //! The byte address `rs1 + imm` is a carry chain; its lowest byte is `4·quarter + offset`
 //! with a one-hot `offset` (words must be aligned, halves on even addresses) and the word
-//! index must lie in the ABI's RAM, `[0x400, 0x1E00_0000)` words, checked by range-checking
-//! `idx - 0x400`. The access goes through the memory bus at the instruction's memory slot:
+//! index must lie in the ABI's guest memory, `[0x400, 0x1E00_0000)` words (the `ram`
+//! gadget, exact at both ends). The access goes through the memory bus at the instruction's memory slot:
 //! loads leave the word unchanged and pick (and sign- or zero-extend) their bytes from it;
 //! stores replace only the bytes they write.
 
@@ -19,9 +19,10 @@ use super::columns::{
     AccessCols, InstrCols, WriteCols, eval_flags, eval_instruction, eval_rd_write, impl_columns,
 };
 use super::program::op_id;
+use super::ram::{RamIndexCols, eval_ram_index, fill_ram_index};
 use super::{
-    RAM_END_WORD, RAM_FIRST_WORD, SLOT_MEM, SLOT_RS1, SLOT_RS2, add_bytes, eval_access,
-    eval_register_read, exprs, range_below, range_bytes, timestamp, word_value,
+    SLOT_MEM, SLOT_RS1, SLOT_RS2, add_bytes, eval_access, eval_register_read, exprs, range_bytes,
+    timestamp,
 };
 use crate::witness::{Recorder, StepContext, bytes_of};
 
@@ -55,8 +56,8 @@ pub struct LoadStoreCols<T> {
     pub addr_quarter: T,
     /// One-hot `addr mod 4`.
     pub offset_bits: [T; 4],
-    /// Bytes of `word index - 0x400`.
-    pub offset: [T; 4],
+    /// The word index lies in guest memory.
+    pub ram: RamIndexCols<T>,
     /// The register value: loaded into rd, or stored from rs2.
     pub value: [T; 4],
     /// The memory word after the access.
@@ -112,12 +113,7 @@ impl LoadStoreChip {
         rec.range(ab[1], ab[2]);
         rec.range(ab[3], 0);
         let idx = addr >> 2;
-        let ram_offset = idx.wrapping_sub(RAM_FIRST_WORD);
-        cols.offset = bytes_of(ram_offset);
-        let ob = ram_offset.to_le_bytes();
-        rec.range(ob[0], ob[1]);
-        rec.range(ob[2], ob[3]);
-        rec.range(ob[3].wrapping_add((256 - (RAM_END_WORD >> 24)) as u8), 0);
+        fill_ram_index(&mut cols.ram, idx, rec);
         cols.rs1 = rec.read_register(step, step.instruction.rs1, b, SLOT_RS1);
         let is_store = matches!(op, Opcode::Sw | Opcode::Sb | Opcode::Sh);
         let value = if is_store {
@@ -212,28 +208,7 @@ where
             + addr[1].clone() * num(1 << 6)
             + addr[2].clone() * num(1 << 14)
             + addr[3].clone() * num(1 << 22);
-        let offset = exprs::<AB, 4>(&l.offset);
-        builder.assert_zero(
-            is_real.clone() * (idx.clone() - num(RAM_FIRST_WORD) - word_value(&offset)),
-        );
-        range_bytes(
-            builder,
-            offset[0].clone(),
-            offset[1].clone(),
-            is_real.clone(),
-        );
-        range_bytes(
-            builder,
-            offset[2].clone(),
-            offset[3].clone(),
-            is_real.clone(),
-        );
-        range_below(
-            builder,
-            offset[3].clone(),
-            RAM_END_WORD >> 24,
-            is_real.clone(),
-        );
+        eval_ram_index(builder, is_real.clone(), idx.clone(), &l.ram);
 
         // The bytes at the offset (of the word after the access).
         let selected: AB::Expr = l.selected.into();

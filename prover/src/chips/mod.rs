@@ -42,6 +42,7 @@ pub mod memory;
 pub mod mul;
 pub mod output;
 pub mod program;
+mod ram;
 pub mod shift;
 
 use p3_air::{Air, AirBuilder, BaseAir, PermutationAirBuilder};

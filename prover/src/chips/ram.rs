@@ -1,0 +1,61 @@
+//! The RAM-index gadget shared by the load/store and io-word chips: a word index must lie in
+//! the ABI's guest memory, `[RAM_FIRST_WORD, RAM_END_WORD)` (byte addresses 0x1000 up to
+//! 0x7800_0000).
+//!
+//! `offset = idx − RAM_FIRST_WORD` and `headroom = RAM_END_WORD − 1 − idx` are each four
+//! range-checked bytes with a top byte below `RAM_END_WORD >> 24`, so each is a non-negative
+//! integer below 2^29. Their sum is the constant `RAM_END_WORD − 1 − RAM_FIRST_WORD` in the
+//! field, and since both are far below p that holds over the integers: `idx` is inside the
+//! range at both ends, exactly.
+
+use p3_field::{Field, PrimeCharacteristicRing};
+use p3_lookup::InteractionBuilder;
+
+use super::{RAM_END_WORD, RAM_FIRST_WORD, exprs, range_below, range_bytes, word_value};
+use crate::witness::{Recorder, bytes_of};
+
+/// Columns of one RAM-index check.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RamIndexCols<T> {
+    /// Bytes of `idx − RAM_FIRST_WORD`.
+    pub offset: [T; 4],
+    /// Bytes of `RAM_END_WORD − 1 − idx`.
+    pub headroom: [T; 4],
+}
+
+/// Constrains `idx` to guest memory on rows where `gate` is 1.
+pub(crate) fn eval_ram_index<AB: InteractionBuilder>(
+    builder: &mut AB,
+    gate: AB::Expr,
+    idx: AB::Expr,
+    cols: &RamIndexCols<AB::Var>,
+) where
+    AB::F: Field,
+{
+    let num = |x: u32| AB::Expr::from_u32(x);
+    let offset = exprs::<AB, 4>(&cols.offset);
+    let headroom = exprs::<AB, 4>(&cols.headroom);
+    builder.assert_zero(gate.clone() * (idx.clone() - num(RAM_FIRST_WORD) - word_value(&offset)));
+    builder.assert_zero(gate.clone() * (idx + word_value(&headroom) - num(RAM_END_WORD - 1)));
+    for bytes in [offset, headroom] {
+        range_bytes(builder, bytes[0].clone(), bytes[1].clone(), gate.clone());
+        range_bytes(builder, bytes[2].clone(), bytes[3].clone(), gate.clone());
+        range_below(builder, bytes[3].clone(), RAM_END_WORD >> 24, gate.clone());
+    }
+}
+
+/// Fills the check of `idx` and counts its lookups. An index outside guest memory gets
+/// columns no constraint accepts (the emulator never produces one).
+pub(crate) fn fill_ram_index<F: Field>(cols: &mut RamIndexCols<F>, idx: u32, rec: &mut Recorder) {
+    let offset = idx.wrapping_sub(RAM_FIRST_WORD);
+    let headroom = (RAM_END_WORD - 1).wrapping_sub(idx);
+    cols.offset = bytes_of(offset);
+    cols.headroom = bytes_of(headroom);
+    for value in [offset, headroom] {
+        let b = value.to_le_bytes();
+        rec.range(b[0], b[1]);
+        rec.range(b[2], b[3]);
+        rec.range(b[3].wrapping_add((256 - (RAM_END_WORD >> 24)) as u8), 0);
+    }
+}
