@@ -23,4 +23,4 @@ mod witness;
 
 pub use error::{ProveError, VerifyError};
 pub use proof::{Proof, ProvingDevice, Stage, prove, prove_on, prove_with_progress, verify};
-pub use witness::{Witness, generate, generate_with_results, memory_image};
+pub use witness::{ImageWord, Witness, generate, generate_with_results, memory_image};

@@ -19,7 +19,7 @@ use zkbox_executor::{Executor, Program};
 use crate::chips::*;
 use crate::config::{Val, ZkboxConfig, device_config, stark_config};
 use crate::error::{ProveError, VerifyError};
-use crate::witness::{generate, memory_image};
+use crate::witness::{ImageWord, generate, memory_image};
 
 /// The magic number that starts every proof file.
 pub const MAGIC: [u8; 8] = *b"ZKBXPRF\0";
@@ -55,7 +55,7 @@ pub struct Proof {
 /// The chips of one program, in proof order.
 fn machine(
     table: Arc<ProgramTable>,
-    image: Arc<Vec<(u32, u32)>>,
+    image: Arc<Vec<ImageWord>>,
     output: Arc<Vec<u8>>,
 ) -> Vec<Chip> {
     vec![
@@ -557,7 +557,7 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
 }
 
 /// A program's preprocessed tables: its decoded code and its memory image.
-type ProgramTables = (Arc<ProgramTable>, Arc<Vec<(u32, u32)>>);
+type ProgramTables = (Arc<ProgramTable>, Arc<Vec<ImageWord>>);
 
 /// A program of the right shape whose contents do not matter: used to lay out the verifier's
 /// tables when no ELF is given (the commitment then comes from the proof file).
@@ -572,7 +572,13 @@ fn placeholder_program(shape: [u32; 2]) -> Result<ProgramTables, VerifyError> {
         instructions: vec![zkbox_executor::decode::Instruction::ILLEGAL; program_height as usize],
         entry: 0x1000,
     };
-    let image = (0..image_height).map(|i| (RAM_FIRST_WORD + i, 1)).collect();
+    let image = (0..image_height)
+        .map(|i| ImageWord {
+            idx: RAM_FIRST_WORD + i,
+            word: 1,
+            writable: true,
+        })
+        .collect();
     Ok((Arc::new(table), Arc::new(image)))
 }
 

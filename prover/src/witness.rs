@@ -54,6 +54,8 @@ pub(crate) struct Recorder {
     cells: BTreeMap<u32, (u32, u32)>,
     /// Cells the image initialises.
     image: HashSet<u32>,
+    /// Cells the image opens read-only (code words).
+    read_only: HashSet<u32>,
     /// Lookup counts per byte-table row and tag.
     bytes: Vec<[u32; 4]>,
     /// Execution counts per program-table row.
@@ -64,10 +66,15 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    fn new(table: Arc<ProgramTable>, image: &[(u32, u32)]) -> Recorder {
+    fn new(table: Arc<ProgramTable>, image: &[ImageWord]) -> Recorder {
         Recorder {
-            cells: image.iter().map(|&(idx, word)| (idx, (word, 0))).collect(),
-            image: image.iter().map(|&(idx, _)| idx).collect(),
+            cells: image.iter().map(|w| (w.idx, (w.word, 0))).collect(),
+            image: image.iter().map(|w| w.idx).collect(),
+            read_only: image
+                .iter()
+                .filter(|w| !w.writable)
+                .map(|w| w.idx)
+                .collect(),
             bytes: vec![[0; 4]; bytes::BYTE_TABLE_HEIGHT],
             program: vec![0; table.height()],
             table,
@@ -75,7 +82,13 @@ impl Recorder {
         }
     }
 
-    fn fail(&mut self, message: String) {
+    /// Whether cell `idx` may be written (every cell but the code words).
+    pub fn writable(&self, idx: u32) -> bool {
+        !self.read_only.contains(&idx)
+    }
+
+    /// Records the first inconsistency between the trace and what the chips can prove.
+    pub fn fail(&mut self, message: String) {
         self.error.get_or_insert(message);
     }
 
@@ -232,6 +245,7 @@ impl Recorder {
 }
 
 /// Traces of every chip and the public values of one run.
+#[derive(Clone)]
 pub struct Witness {
     /// One matrix per chip, in [`Chip`] order.
     pub traces: Vec<RowMajorMatrix<crate::config::Val>>,
@@ -241,16 +255,42 @@ pub struct Witness {
     pub output: Vec<u8>,
 }
 
-/// The non-zero words of the program's memory image, by word index.
-pub fn memory_image(program: &Program) -> Vec<(u32, u32)> {
+/// One word of a program's initial memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ImageWord {
+    /// Word index (byte address / 4).
+    pub idx: u32,
+    /// Its initial value.
+    pub word: u32,
+    /// 0 for code (executable segments are read-only to the guest), 1 for data.
+    pub writable: bool,
+}
+
+/// The program's initial memory, by word index: every word of its executable segments (zero
+/// or not, so that every code word is opened read-only) and every non-zero word of the
+/// others (the rest of memory starts as zero and writable).
+pub fn memory_image(program: &Program) -> Vec<ImageWord> {
     let mut words = Vec::new();
     for segment in &program.segments {
-        for (i, chunk) in segment.data.chunks(4).enumerate() {
+        let first = segment.vaddr / 4;
+        let data_words = segment.data.len().div_ceil(4);
+        let words_in_segment = if segment.executable {
+            (segment.memsz as usize).div_ceil(4).max(data_words)
+        } else {
+            data_words
+        };
+        for i in 0..words_in_segment {
             let mut bytes = [0u8; 4];
-            bytes[..chunk.len()].copy_from_slice(chunk);
+            if let Some(chunk) = segment.data.chunks(4).nth(i) {
+                bytes[..chunk.len()].copy_from_slice(chunk);
+            }
             let word = u32::from_le_bytes(bytes);
-            if word != 0 {
-                words.push((segment.vaddr / 4 + i as u32, word));
+            if word != 0 || segment.executable {
+                words.push(ImageWord {
+                    idx: first + i as u32,
+                    word,
+                    writable: !segment.executable,
+                });
             }
         }
     }
@@ -288,7 +328,7 @@ impl<F: Field> Rows<F> {
 /// Builds every chip's trace for a whole run that ended in an exit `ecall`.
 pub fn generate(
     table: &Arc<ProgramTable>,
-    image: &[(u32, u32)],
+    image: &[ImageWord],
     segment: &TraceSegment,
 ) -> Result<Witness, ProveError> {
     generate_with_results(table, image, segment, |_, _, result| result)
@@ -301,7 +341,7 @@ pub fn generate(
 /// by a later instruction (the trace would disagree with it and generation fails).
 pub fn generate_with_results(
     table: &Arc<ProgramTable>,
-    image: &[(u32, u32)],
+    image: &[ImageWord],
     segment: &TraceSegment,
     result: impl Fn(u64, &Instruction, u32) -> u32,
 ) -> Result<Witness, ProveError> {
@@ -478,6 +518,7 @@ pub fn generate_with_results(
         row.ts = F::from_u32(ts);
         row.is_real = F::ONE;
         row.zero_init = F::from_bool(!rec.image.contains(&idx));
+        row.writable = F::from_bool(rec.writable(idx));
         row.idx_bytes = bytes_of(idx);
         let gap = previous.map_or(0, |p| idx - p - 1);
         row.gap = bytes_of(gap);

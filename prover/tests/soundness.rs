@@ -293,3 +293,37 @@ mod wrong_results {
         assert_wrong_result_rejected("divu as div", 5, 1, minus(-8), 2, minus(-4));
     }
 }
+
+/// Code is read-only. The memory image opens every code word with `writable = 0`, every
+/// access passes the flag on, and a store needs 1. A load of a code word proves (reading
+/// code is allowed); the same load claiming the word is writable — the only way a store
+/// into code could follow — unbalances the memory bus and is rejected.
+#[test]
+fn a_code_word_claimed_writable_is_rejected() {
+    let mut code = Vec::new();
+    code.extend(li(5, 0x1000));
+    code.push(asm::i(0x03, 2, 10, 5, 0)); // lw a0, 0(t0): the first instruction's word
+    code.push(asm::i(0x13, 7, 10, 10, 0x7f)); // andi a0, a0, 0x7f
+    code.extend(asm::exit());
+    let program = Program::from_words(0x1000, &code).unwrap();
+    let mut executor = Executor::new(&program, vec![]);
+    let mut segment = None;
+    executor
+        .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
+        .unwrap();
+    let table = Arc::new(ProgramTable::new(&program));
+    let honest = generate(&table, &memory_image(&program), &segment.unwrap()).unwrap();
+    let proof = prove_witness(&program, honest.clone()).unwrap();
+    verify(&proof, Some(&program)).unwrap();
+
+    let mut forged = honest;
+    let cols: &mut LoadStoreCols<Val> = row(&mut forged, LOAD_STORE, 0).borrow_mut();
+    assert_eq!(cols.writable, Val::ZERO, "the load reads a code word");
+    cols.writable = Val::ONE;
+    if let Ok(proof) = prove_witness(&program, forged) {
+        assert!(
+            verify(&proof, Some(&program)).is_err(),
+            "a code word passed as writable"
+        );
+    }
+}

@@ -31,7 +31,8 @@ use super::program::op_id;
 use super::ram::{RamIndexCols, eval_ram_index, fill_ram_index};
 use super::{
     OUTPUT, SLOT_A1, SLOT_A2, SLOT_CURSOR, SLOT_MEM, SLOT_RD, SLOT_RS1, SLOT_RS2, add_bytes,
-    eval_access, eval_register_read, exprs, range_below, range_bytes, timestamp, word_value,
+    eval_access, eval_access_flagged, eval_register_read, exprs, range_below, range_bytes,
+    timestamp, word_value,
 };
 use crate::witness::{Recorder, StepContext, bytes_of};
 
@@ -349,6 +350,8 @@ pub struct IoWordCols<T> {
     pub word: [T; 4],
     /// The memory access and the word it replaces.
     pub mem: WriteCols<T>,
+    /// The cell's writable flag: input may only be read into writable (non-code) memory.
+    pub writable: T,
 }
 impl_columns!(IoWordCols);
 
@@ -398,6 +401,14 @@ impl IoWordChip {
             rec.range(wb[0], wb[1]);
             rec.range(wb[2], wb[3]);
         }
+        let writable = rec.writable(idx);
+        if kind == KIND_READ && !writable {
+            rec.fail(format!(
+                "cycle {}: input read into code word {idx:#x}",
+                step.clk
+            ));
+        }
+        cols.writable = F::from_bool(writable);
         cols.mem = rec.access_memory(step, idx, word, SLOT_MEM);
         addr + n
     }
@@ -486,7 +497,10 @@ where
         }
         range_bytes(builder, word[0].clone(), word[1].clone(), read.clone());
         range_bytes(builder, word[2].clone(), word[3].clone(), read.clone());
-        eval_access(
+        // Input goes only into writable memory; output may come from anywhere.
+        builder.assert_bool(l.writable);
+        builder.assert_zero(read.clone() * (one.clone() - l.writable.into()));
+        eval_access_flagged(
             builder,
             l.idx.into(),
             prev,
@@ -494,6 +508,7 @@ where
             timestamp::<AB>(l.clk.into(), SLOT_MEM),
             &l.mem.access,
             is_real.clone(),
+            l.writable.into(),
         );
         for k in 0..4 {
             let position = l.base.into() + num(4) * l.idx.into() + num(k as u32);

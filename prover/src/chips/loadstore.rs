@@ -21,8 +21,8 @@ use super::columns::{
 use super::program::op_id;
 use super::ram::{RamIndexCols, eval_ram_index, fill_ram_index};
 use super::{
-    SLOT_MEM, SLOT_RS1, SLOT_RS2, add_bytes, eval_access, eval_register_read, exprs, range_bytes,
-    timestamp,
+    SLOT_MEM, SLOT_RS1, SLOT_RS2, add_bytes, eval_access_flagged, eval_register_read, exprs,
+    range_bytes, timestamp,
 };
 use crate::witness::{Recorder, StepContext, bytes_of};
 
@@ -58,6 +58,8 @@ pub struct LoadStoreCols<T> {
     pub offset_bits: [T; 4],
     /// The word index lies in guest memory.
     pub ram: RamIndexCols<T>,
+    /// The cell's writable flag: 0 for a code word, which only loads may touch.
+    pub writable: T,
     /// The register value: loaded into rd, or stored from rs2.
     pub value: [T; 4],
     /// The memory word after the access.
@@ -139,6 +141,14 @@ impl LoadStoreChip {
         cols.sign = F::from_bool(top.is_some_and(|t| t >> 7 == 1));
         cols.rest = F::from_u8(rest);
         rec.range(rest, rest + 128);
+        let writable = rec.writable(idx);
+        if is_store && !writable {
+            rec.fail(format!(
+                "cycle {}: a store into code word {idx:#x}",
+                step.clk
+            ));
+        }
+        cols.writable = F::from_bool(writable);
         cols.mem = rec.access_memory(step, idx, word, SLOT_MEM);
         cols.rd = rec.write_rd(step, value);
     }
@@ -279,7 +289,11 @@ where
             );
         }
         let clk: AB::Expr = l.instr.clk.into();
-        eval_access(
+        let stores = sw + sb + sh;
+        // Code words are read-only: a store needs a writable cell.
+        builder.assert_bool(l.writable);
+        builder.assert_zero(stores.clone() * (AB::Expr::ONE - l.writable.into()));
+        eval_access_flagged(
             builder,
             idx,
             prev,
@@ -287,8 +301,8 @@ where
             timestamp::<AB>(clk.clone(), SLOT_MEM),
             &l.mem.access,
             is_real.clone(),
+            l.writable.into(),
         );
-        let stores = sw + sb + sh;
         eval_register_read(
             builder,
             l.instr.rs1.into(),

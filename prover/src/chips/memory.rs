@@ -1,10 +1,11 @@
 //! The two ends of the memory argument.
 //!
-//! - [`MemoryImageChip`] (preprocessed, part of the verifying key): every non-zero word the
-//!   ELF loads, sent as the cell's first version `(idx, word, 0)`.
+//! - [`MemoryImageChip`] (preprocessed, part of the verifying key): every code word and
+//!   every non-zero data word the ELF loads, sent as the cell's first version
+//!   `(idx, word, 0, writable)` with `writable` 0 for code.
 //! - [`MemoryFinalChip`]: one row per cell the run touched or the image holds, sorted by
 //!   strictly increasing word index, receiving the cell's last version; a row whose cell is
-//!   not in the image also sends its first version `(idx, 0, 0)`. Because indices strictly
+//!   not in the image also sends its first version `(idx, 0, 0, 1)`: writable. Because indices strictly
 //!   increase (both below 2^29, so the differences cannot wrap), each cell is closed exactly
 //!   once, and so (by the bus balance) opened exactly once: from the image or as zero.
 
@@ -17,15 +18,17 @@ use p3_matrix::dense::RowMajorMatrix;
 
 use super::columns::impl_columns;
 use super::{MEMORY, exprs, range_below, range_bytes, word_value};
+use crate::witness::ImageWord;
 
-/// Preprocessed columns of the image: word index, 4 bytes, is_real.
-const IMAGE_WIDTH: usize = 6;
+/// Preprocessed columns of the image: word index, 4 bytes, is_real, writable.
+const IMAGE_WIDTH: usize = 7;
 
-/// The initial memory image: `(word index, word)` for every non-zero word the ELF loads.
+/// The initial memory image: every word of the ELF's code and every non-zero word of its
+/// data (see [`crate::memory_image`]).
 #[derive(Debug, Clone)]
 pub struct MemoryImageChip {
     /// Sorted by index.
-    pub words: std::sync::Arc<Vec<(u32, u32)>>,
+    pub words: std::sync::Arc<Vec<ImageWord>>,
 }
 
 impl MemoryImageChip {
@@ -41,12 +44,13 @@ impl<F: Field> BaseAir<F> for MemoryImageChip {
     }
     fn preprocessed_trace(&self) -> Option<RowMajorMatrix<F>> {
         let mut values = F::zero_vec(self.height() * IMAGE_WIDTH);
-        for (row, &(idx, word)) in values.chunks_exact_mut(IMAGE_WIDTH).zip(self.words.iter()) {
-            row[0] = F::from_u32(idx);
-            for (cell, byte) in row[1..5].iter_mut().zip(word.to_le_bytes()) {
+        for (row, image) in values.chunks_exact_mut(IMAGE_WIDTH).zip(self.words.iter()) {
+            row[0] = F::from_u32(image.idx);
+            for (cell, byte) in row[1..5].iter_mut().zip(image.word.to_le_bytes()) {
                 *cell = F::from_u8(byte);
             }
             row[5] = F::ONE;
+            row[6] = F::from_bool(image.writable);
         }
         Some(RowMajorMatrix::new(values, IMAGE_WIDTH))
     }
@@ -77,6 +81,7 @@ where
         builder.assert_zero(unused);
         let mut message = prep[..5].to_vec();
         message.push(AB::Expr::ZERO);
+        message.push(prep[6].clone());
         MEMORY.send(builder, message, Count::bounded(prep[5].clone(), 1));
     }
 }
@@ -95,6 +100,8 @@ pub struct MemoryFinalCols<T> {
     pub is_real: T,
     /// 1 when the cell is not in the image and starts as zero.
     pub zero_init: T,
+    /// The cell's writable flag (0 only for code words).
+    pub writable: T,
     /// Bytes of `idx` (the top one below 0x20).
     pub idx_bytes: [T; 4],
     /// Bytes of `idx - previous idx - 1` (unused on the first row).
@@ -125,6 +132,7 @@ where
 
         builder.assert_bool(local.is_real);
         builder.assert_bool(local.zero_init);
+        builder.assert_bool(local.writable);
         builder.assert_zero(local.zero_init.into() * (AB::Expr::ONE - is_real.clone()));
         builder
             .when_transition()
@@ -149,7 +157,15 @@ where
         let [v0, v1, v2, v3] = exprs::<AB, 4>(&local.value);
         MEMORY.receive(
             builder,
-            [local.idx.into(), v0, v1, v2, v3, local.ts.into()],
+            [
+                local.idx.into(),
+                v0,
+                v1,
+                v2,
+                v3,
+                local.ts.into(),
+                local.writable.into(),
+            ],
             Count::bounded(is_real, 1),
         );
         MEMORY.send(
@@ -161,6 +177,7 @@ where
                 AB::Expr::ZERO,
                 AB::Expr::ZERO,
                 AB::Expr::ZERO,
+                AB::Expr::ONE,
             ],
             Count::bounded(local.zero_init.into(), 1),
         );

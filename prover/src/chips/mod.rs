@@ -69,7 +69,9 @@ pub use shift::{ShiftChip, ShiftCols};
 
 /// The `exec` bus: (pc, clk).
 pub const EXEC: PermutationCheckBus<'static> = PermutationCheckBus::new("exec");
-/// The `memory` bus: (word index, byte 0..3, timestamp).
+/// The `memory` bus: (word index, byte 0..3, timestamp, writable). `writable` is 0 for the
+/// code words the image opens read-only and 1 for every other cell; each access passes it
+/// on unchanged and a store requires 1, so no version of a code word is ever written.
 pub const MEMORY: PermutationCheckBus<'static> = PermutationCheckBus::new("memory");
 /// The `halt` bus: (exit code byte 0..3, clk after the exit).
 pub const HALT: PermutationCheckBus<'static> = PermutationCheckBus::new("halt");
@@ -318,16 +320,40 @@ pub(crate) fn eval_access<AB: InteractionBuilder>(
     cols: &AccessCols<AB::Var>,
     count: AB::Expr,
 ) {
+    eval_access_flagged(builder, idx, prev, value, ts, cols, count, AB::Expr::ONE);
+}
+
+/// [`eval_access`] of a cell whose `writable` flag (part of every version's message) is
+/// given: 1 for registers and data, 0 for code words, as the memory image opened them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn eval_access_flagged<AB: InteractionBuilder>(
+    builder: &mut AB,
+    idx: AB::Expr,
+    prev: [AB::Expr; 4],
+    value: [AB::Expr; 4],
+    ts: AB::Expr,
+    cols: &AccessCols<AB::Var>,
+    count: AB::Expr,
+    writable: AB::Expr,
+) {
     let [p0, p1, p2, p3] = prev;
     let [v0, v1, v2, v3] = value;
     MEMORY.receive(
         builder,
-        [idx.clone(), p0, p1, p2, p3, cols.prev_ts.into()],
+        [
+            idx.clone(),
+            p0,
+            p1,
+            p2,
+            p3,
+            cols.prev_ts.into(),
+            writable.clone(),
+        ],
         Count::bounded(count.clone(), 1),
     );
     MEMORY.send(
         builder,
-        [idx, v0, v1, v2, v3, ts.clone()],
+        [idx, v0, v1, v2, v3, ts.clone(), writable],
         Count::bounded(count.clone(), 1),
     );
     // ts - prev_ts - 1 is a 28-bit number: three bytes and a byte below 16.
