@@ -16,7 +16,6 @@
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{Transaction as _, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, U256};
@@ -130,7 +129,11 @@ pub fn validate(raw: &[u8], rules: &TxRules) -> Result<ValidTx, TxError> {
     if tx.max_fee_per_gas() < u128::from(rules.base_fee) {
         return Err(TxError::FeeCapTooLow);
     }
-    let sender = tx.recover_signer().map_err(|_| TxError::InvalidSender)?;
+    // The executor's own recovery (low-s only, as EIP-2 requires): the block builder trusts
+    // this sender and does not recover it again, and replay recovers with the same rules.
+    let sender = zkbox_evm::RecoveredTx::recover(&tx, rules.chain_id, 0)
+        .map_err(|_| TxError::InvalidSender)?
+        .sender;
     let hash = *tx.tx_hash();
     Ok(ValidTx {
         raw: Bytes::from(tx.encoded_2718()),

@@ -592,7 +592,14 @@ impl Builder {
                 }
             } else {
                 let hashes = chain.block_hashes();
-                match zkbox_evm::execute_block_unapplied(chain.state(), &block, &hashes) {
+                // Senders were recovered when the pool accepted each transaction.
+                let senders: Vec<Address> = txs.iter().map(|t| t.sender).collect();
+                match zkbox_evm::execute_block_unapplied_with_senders(
+                    chain.state(),
+                    &block,
+                    &senders,
+                    &hashes,
+                ) {
                     Ok(unapplied) => {
                         drop(chain);
                         break (block, Err(unapplied), None);

@@ -102,16 +102,7 @@ impl RecoveredTx {
     /// in the block, for the error. Independent per transaction, so a caller may recover a
     /// block's transactions on several threads.
     pub fn recover(tx: &TxEnvelope, chain_id: u64, index: usize) -> Result<Self, Error> {
-        check_type(tx)?;
-        if let Some(found) = alloy_consensus::Transaction::chain_id(tx)
-            && found != chain_id
-        {
-            return Err(Error::WrongChainId {
-                index,
-                expected: chain_id,
-                found,
-            });
-        }
+        check_type_and_chain(tx, chain_id, index)?;
         let sender = crate::recover::recover_address(tx.signature(), &tx.signature_hash())
             .ok_or(Error::InvalidSignature { index })?;
         Ok(RecoveredTx {
@@ -119,6 +110,36 @@ impl RecoveredTx {
             sender,
         })
     }
+
+    /// Like [`RecoveredTx::recover`] for a transaction whose sender the caller recovered
+    /// already (a sequencer recovers each one when it accepts it): the type and chain id are
+    /// checked, the signature is not recovered again. `sender` must be what recovery gives.
+    pub fn with_sender(
+        tx: &TxEnvelope,
+        sender: Address,
+        chain_id: u64,
+        index: usize,
+    ) -> Result<Self, Error> {
+        check_type_and_chain(tx, chain_id, index)?;
+        Ok(RecoveredTx {
+            tx: tx.clone(),
+            sender,
+        })
+    }
+}
+
+fn check_type_and_chain(tx: &TxEnvelope, chain_id: u64, index: usize) -> Result<(), Error> {
+    check_type(tx)?;
+    if let Some(found) = alloy_consensus::Transaction::chain_id(tx)
+        && found != chain_id
+    {
+        return Err(Error::WrongChainId {
+            index,
+            expected: chain_id,
+            found,
+        });
+    }
+    Ok(())
 }
 
 fn check_type(tx: &TxEnvelope) -> Result<(), Error> {

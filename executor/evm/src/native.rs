@@ -8,7 +8,7 @@ use alloy_consensus::ReceiptEnvelope;
 use alloy_primitives::{Address, B256, Bytes, U256};
 
 use crate::Error;
-use crate::block::{Block, BlockOutput, seal};
+use crate::block::{Block, BlockOutput, RecoveredTx, seal};
 use crate::exec::{AccountChange, AccountInfo, Overlay, StateReader, execute_transactions};
 use crate::state::State;
 
@@ -84,9 +84,19 @@ pub(crate) fn run_block(
     block: &Block,
     block_hashes: &BlockHashes,
 ) -> Result<NativeRun, Error> {
-    let transactions = block.recover_senders()?;
+    run_recovered(state, block, &block.recover_senders()?, block_hashes)
+}
+
+/// Executes `block`'s `transactions` (its transactions with their senders) over `state`
+/// without changing it.
+fn run_recovered(
+    state: &State,
+    block: &Block,
+    transactions: &[RecoveredTx],
+    block_hashes: &BlockHashes,
+) -> Result<NativeRun, Error> {
     let mut overlay = Overlay::new(NativeReader::new(state, block_hashes));
-    let receipts = execute_transactions(&mut overlay, &block.env, &transactions)?;
+    let receipts = execute_transactions(&mut overlay, &block.env, transactions)?;
     let read_accounts = overlay.read_accounts();
     let (_, changes, new_codes) = overlay.into_parts();
     Ok(NativeRun {
@@ -172,6 +182,33 @@ pub fn execute_block_unapplied(
     block_hashes: &BlockHashes,
 ) -> Result<UnappliedBlock, Error> {
     run_block(state, block, block_hashes).map(|run| UnappliedBlock { run })
+}
+
+/// [`execute_block_unapplied`] for a block whose senders the caller recovered already:
+/// `senders[i]` must be the recovered sender of `block.transactions[i]` (a sequencer
+/// recovers each transaction when it accepts it; recovering again would double the
+/// secp256k1 work). Types and chain ids are still checked.
+pub fn execute_block_unapplied_with_senders(
+    state: &State,
+    block: &Block,
+    senders: &[Address],
+    block_hashes: &BlockHashes,
+) -> Result<UnappliedBlock, Error> {
+    assert_eq!(
+        senders.len(),
+        block.transactions.len(),
+        "one sender per transaction"
+    );
+    let transactions = block
+        .transactions
+        .iter()
+        .zip(senders)
+        .enumerate()
+        .map(|(index, (tx, &sender))| {
+            RecoveredTx::with_sender(tx, sender, block.env.chain_id, index)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    run_recovered(state, block, &transactions, block_hashes).map(|run| UnappliedBlock { run })
 }
 
 impl UnappliedBlock {

@@ -7,7 +7,8 @@ use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256, keccak256}
 use k256::ecdsa::SigningKey;
 use zkbox_evm::{
     Block, BlockEnv, BlockHashes, BlockOutput, Error, SpecId, State, TxEnvelope, Witness,
-    decode_transaction, execute_block, execute_block_with_witness, verify_and_execute,
+    decode_transaction, execute_block, execute_block_unapplied_with_senders,
+    execute_block_with_witness, verify_and_execute,
 };
 
 const CHAIN_ID: u64 = 7777;
@@ -250,7 +251,22 @@ impl Chain {
         };
         let hashes = BlockHashes::new();
         let mut native_state = self.state.clone();
+        // The sequencer's path: senders recovered earlier, not again.
+        let senders: Vec<Address> = block
+            .recover_senders()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.sender)
+            .collect();
+        let mut recovered_state = self.state.clone();
+        let pre_root = recovered_state.state_root();
+        let recovered =
+            execute_block_unapplied_with_senders(&recovered_state, &block, &senders, &hashes)
+                .unwrap()
+                .apply(&mut recovered_state, &block, pre_root);
         let native = execute_block(&mut native_state, &block, &hashes).unwrap();
+        assert_eq!(recovered, native);
+        assert_eq!(recovered_state, native_state);
         let (output, witness) =
             execute_block_with_witness(&mut self.state, &block, &hashes).unwrap();
         assert_eq!(output, native);
