@@ -463,15 +463,7 @@ fn render_table(report: &EvmReport) -> String {
             out += "\n";
         }
     }
-    let m = &report.machine;
-    out += &format!(
-        "{} ({} cores, {}) | {} | zkbox {}\n",
-        m.cpu,
-        m.cores,
-        crate::devices::format_bytes(m.memory_bytes),
-        m.date,
-        m.zkbox
-    );
+    out += &format!("{}\n", report.machine.footer());
     out
 }
 

@@ -66,6 +66,20 @@ pub struct Machine {
     pub zkbox: String,
 }
 
+impl Machine {
+    /// The one-line description benchmark tables end with.
+    pub fn footer(&self) -> String {
+        format!(
+            "{} ({} cores, {}) | {} | zkbox {}",
+            self.cpu,
+            self.cores,
+            crate::devices::format_bytes(self.memory_bytes),
+            self.date,
+            self.zkbox
+        )
+    }
+}
+
 /// Runs the exec benchmark.
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(other) = args.backend.iter().find(|b| b.as_str() != "cpu") {
@@ -249,15 +263,10 @@ fn render_table(report: &ExecReport) -> String {
             crate::devices::format_bytes(r.max_segment_trace_bytes),
         );
     }
-    let m = &report.machine;
     out += &format!(
-        "peak RSS {} | {} ({} cores, {}) | {} | zkbox {}\n",
+        "peak RSS {} | {}\n",
         crate::devices::format_bytes(report.peak_rss_bytes),
-        m.cpu,
-        m.cores,
-        crate::devices::format_bytes(m.memory_bytes),
-        m.date,
-        m.zkbox
+        report.machine.footer()
     );
     out
 }

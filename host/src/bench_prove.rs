@@ -304,14 +304,9 @@ fn render_table(report: &ProveReport) -> String {
             crate::devices::format_bytes(r.peak_rss_bytes)
         );
     }
-    let m = &report.machine;
     out += &format!(
-        "stage columns: seconds of the median proof | {} ({} cores, {}) | {} | zkbox {}\n",
-        m.cpu,
-        m.cores,
-        crate::devices::format_bytes(m.memory_bytes),
-        m.date,
-        m.zkbox
+        "stage columns: seconds of the median proof | {}\n",
+        report.machine.footer()
     );
     out
 }

@@ -185,14 +185,15 @@ fn a_forged_exit_code_is_rejected() {
 /// and a valid proof.
 mod wrong_results {
     use super::*;
+    use zkbox_executor::TraceSegment;
     use zkbox_prover::generate_with_results;
     use zkbox_prover::proof::check_witness_buses;
 
     const OP: u32 = 0x33;
     const MIN: u32 = 0x8000_0000;
 
-    /// `x1 = b; x2 = c; <op> x3, x1, x2; exit 0` with the op's result claimed to be `wrong`.
-    fn assert_wrong_result_rejected(name: &str, f3: u32, f7: u32, b: u32, c: u32, wrong: u32) {
+    /// `x1 = b; x2 = c; <op> x3, x1, x2; exit 0`, its trace, and the op's cycle.
+    fn one_op(f3: u32, f7: u32, b: u32, c: u32) -> (Program, TraceSegment, u64) {
         let mut code = Vec::new();
         code.extend(li(1, b));
         code.extend(li(2, c));
@@ -201,27 +202,43 @@ mod wrong_results {
         code.push(addi(10, 0, 0));
         code.extend(asm::exit());
         let program = Program::from_words(0x1000, &code).unwrap();
-
         let mut executor = Executor::new(&program, vec![]);
         let mut segment = None;
         executor
             .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
             .unwrap();
-        let segment = segment.unwrap();
+        (program, segment.unwrap(), op_cycle)
+    }
+
+    /// The witness of [`one_op`]'s run with the op's result replaced by `claimed`; every
+    /// bus of it must balance.
+    fn witness_claiming(
+        program: &Program,
+        segment: &TraceSegment,
+        op_cycle: u64,
+        claimed: u32,
+    ) -> Witness {
+        let table = Arc::new(ProgramTable::new(program));
+        let witness = generate_with_results(
+            &table,
+            &memory_image(program),
+            segment,
+            |cycle, _, result| if cycle == op_cycle { claimed } else { result },
+        )
+        .unwrap_or_else(|e| panic!("no witness: {e}"));
+        check_witness_buses(program, &witness);
+        witness
+    }
+
+    /// [`one_op`] with the op's result claimed to be `wrong`: no proof verifies.
+    fn assert_wrong_result_rejected(name: &str, f3: u32, f7: u32, b: u32, c: u32, wrong: u32) {
+        let (program, segment, op_cycle) = one_op(f3, f7, b, c);
         let honest = segment.steps[op_cycle as usize].rd;
         assert_ne!(
             honest, wrong,
             "{name}: the claimed result is the honest one"
         );
-        let table = Arc::new(ProgramTable::new(&program));
-        let witness = generate_with_results(
-            &table,
-            &memory_image(&program),
-            &segment,
-            |cycle, _, result| if cycle == op_cycle { wrong } else { result },
-        )
-        .unwrap_or_else(|e| panic!("{name}: no witness: {e}"));
-        check_witness_buses(&program, &witness);
+        let witness = witness_claiming(&program, &segment, op_cycle, wrong);
         if let Ok(proof) = prove_witness(&program, witness) {
             assert!(
                 verify(&proof, Some(&program)).is_err(),
@@ -233,31 +250,10 @@ mod wrong_results {
     #[test]
     fn the_generator_alone_is_not_what_rejects() {
         // The same construction with the honest result proves and verifies.
-        let mut code = Vec::new();
-        code.extend(li(1, (-7i32) as u32));
-        code.extend(li(2, 2));
-        let op_cycle = code.len() as u64;
-        code.push(asm::r(OP, 4, 1, 3, 1, 2));
-        code.push(addi(10, 0, 0));
-        code.extend(asm::exit());
-        let program = Program::from_words(0x1000, &code).unwrap();
-        let mut executor = Executor::new(&program, vec![]);
-        let mut segment = None;
-        executor
-            .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
-            .unwrap();
-        let table = Arc::new(ProgramTable::new(&program));
-        let witness = generate_with_results(
-            &table,
-            &memory_image(&program),
-            &segment.unwrap(),
-            |cycle, _, result| {
-                assert!(cycle != op_cycle || result == (-3i32) as u32);
-                result
-            },
-        )
-        .unwrap();
-        check_witness_buses(&program, &witness);
+        let (program, segment, op_cycle) = one_op(4, 1, (-7i32) as u32, 2);
+        let honest = segment.steps[op_cycle as usize].rd;
+        assert_eq!(honest, (-3i32) as u32);
+        let witness = witness_claiming(&program, &segment, op_cycle, honest);
         let proof = prove_witness(&program, witness).unwrap();
         verify(&proof, Some(&program)).unwrap();
     }
