@@ -29,14 +29,20 @@ fn program() -> Program {
     Program::from_words(0x1000, &code).unwrap()
 }
 
-fn honest_witness(program: &Program) -> Witness {
+/// The trace of a whole (short) run of `program`.
+fn trace(program: &Program) -> zkbox_executor::TraceSegment {
     let mut executor = Executor::new(program, vec![]);
     let mut segment = None;
     executor
         .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
         .unwrap();
+    segment.expect("the run ends")
+}
+
+fn honest_witness(program: &Program) -> Witness {
+    let segment = trace(program);
     let table = Arc::new(ProgramTable::new(program));
-    generate(&table, &memory_image(program), &segment.unwrap()).unwrap()
+    generate(&table, &memory_image(program), &segment).unwrap()
 }
 
 /// Applies `tamper` to the witness, proves it, and asserts the verifier does not accept.
@@ -202,12 +208,8 @@ mod wrong_results {
         code.push(addi(10, 0, 0));
         code.extend(asm::exit());
         let program = Program::from_words(0x1000, &code).unwrap();
-        let mut executor = Executor::new(&program, vec![]);
-        let mut segment = None;
-        executor
-            .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
-            .unwrap();
-        (program, segment.unwrap(), op_cycle)
+        let segment = trace(&program);
+        (program, segment, op_cycle)
     }
 
     /// The witness of [`one_op`]'s run with the op's result replaced by `claimed`; every
@@ -302,13 +304,8 @@ fn a_code_word_claimed_writable_is_rejected() {
     code.push(asm::i(0x13, 7, 10, 10, 0x7f)); // andi a0, a0, 0x7f
     code.extend(asm::exit());
     let program = Program::from_words(0x1000, &code).unwrap();
-    let mut executor = Executor::new(&program, vec![]);
-    let mut segment = None;
-    executor
-        .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
-        .unwrap();
     let table = Arc::new(ProgramTable::new(&program));
-    let honest = generate(&table, &memory_image(&program), &segment.unwrap()).unwrap();
+    let honest = generate(&table, &memory_image(&program), &trace(&program)).unwrap();
     let proof = prove_witness(&program, honest.clone()).unwrap();
     verify(&proof, Some(&program)).unwrap();
 
