@@ -26,6 +26,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         BenchTarget::All => BenchKernel::ALL.to_vec(),
         BenchTarget::Evm => return crate::bench_evm::run(args),
         BenchTarget::Prove => return crate::bench_prove::run(args),
+        BenchTarget::Quotient => return crate::bench_prove::run_quotient(args),
         other => {
             let name = format!("{other:?}").to_lowercase();
             eprintln!("zkbox bench {name}: not built yet (arrives with a later issue)");

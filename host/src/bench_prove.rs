@@ -23,6 +23,7 @@ use zkbox_prover::ProvingDevice;
 use crate::bench_exec::{self, Machine};
 use crate::cli::BenchArgs;
 use crate::stage_clock::{self, ProverStage};
+use zkbox_prover::chips::CHIP_NAMES;
 
 const DEFAULT_LOG_CYCLES: &str = "14..18";
 const REPEATS: usize = 3;
@@ -105,8 +106,15 @@ pub struct ProveReport {
     pub results: Vec<ProveResult>,
 }
 
-/// Runs the proving benchmark.
-pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+/// A guest program with its input, named for the tables.
+type Workload = (String, Program, Vec<u8>);
+
+/// What a benchmark run covers: its workloads and the devices to prove each on.
+type Plan = (Vec<Workload>, Vec<ProvingDevice>);
+
+/// The workloads and devices `args` ask for; `Err` carries the exit code of a usage error
+/// (already reported).
+fn plan(command: &str, args: &BenchArgs) -> anyhow::Result<Result<Plan, ExitCode>> {
     let names: Vec<String> = if args.backend.is_empty() {
         vec!["cpu".to_owned()]
     } else {
@@ -117,18 +125,18 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         match name.parse::<ProvingDevice>() {
             Ok(device) => devices.push(device),
             Err(err) => {
-                eprintln!("zkbox bench prove: --backend {name:?}: {err}");
-                return Ok(ExitCode::from(2));
+                eprintln!("zkbox bench {command}: --backend {name:?}: {err}");
+                return Ok(Err(ExitCode::from(2)));
             }
         }
     }
     let range = args.log_n.as_deref().unwrap_or(DEFAULT_LOG_CYCLES);
     let log_sizes = match zkbox_accel::bench::parse_log_sizes(range) {
         Ok(sizes) if *sizes.start() >= 8 && *sizes.end() <= 24 => sizes,
-        Ok(_) => bail!("--log-n {range:?}: prove runs 2^8 to 2^24 cycles"),
+        Ok(_) => bail!("--log-n {range:?}: proofs of 2^8 to 2^24 cycles"),
         Err(err) => bail!("{err}"),
     };
-    let mut workloads: Vec<(String, Program, Vec<u8>)> = log_sizes
+    let mut workloads: Vec<Workload> = log_sizes
         .clone()
         .map(|log| {
             let rounds = ((1u64 << log) - 9) / 12;
@@ -147,7 +155,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     )? {
         workloads.push(("guest fibonacci".to_owned(), program, input));
     }
+    Ok(Ok((workloads, devices)))
+}
 
+/// Runs the proving benchmark.
+pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let (workloads, devices) = match plan("prove", args)? {
+        Ok(plan) => plan,
+        Err(code) => return Ok(code),
+    };
     let mut results = Vec::new();
     for (name, program, input) in &workloads {
         for &device in &devices {
@@ -187,7 +203,7 @@ fn measure(
     let mut runs = Vec::new();
     let mut proof = None;
     for _ in 0..REPEATS {
-        let (p, stages) = prove_once(device, program, input)
+        let (p, stages, _) = prove_once(device, program, input)
             .with_context(|| format!("proving {name} on {device}"))?;
         runs.push(stages);
         proof = Some(p);
@@ -221,12 +237,16 @@ fn measure(
     })
 }
 
-/// Proves once, timing the stages.
+/// Proves once, timing the stages; also returns the recorded stage spans.
 fn prove_once(
     device: ProvingDevice,
     program: &Program,
     input: &[u8],
-) -> anyhow::Result<(zkbox_prover::Proof, StageSeconds)> {
+) -> anyhow::Result<(
+    zkbox_prover::Proof,
+    StageSeconds,
+    Vec<stage_clock::Interval>,
+)> {
     let mut marks = Vec::with_capacity(3);
     stage_clock::arm();
     let start = Instant::now();
@@ -254,7 +274,141 @@ fn prove_once(
     let library = (end - proving).as_secs_f64();
     let timed: f64 = ProverStage::ALL.iter().map(|&s| busy(s)).sum();
     stages.other = (library - timed).max(0.0);
-    Ok((proof, stages))
+    Ok((proof, stages, intervals))
+}
+
+/// One chip's quotient evaluation in `zkbox bench quotient`.
+#[derive(Debug, Serialize)]
+pub struct ChipQuotient {
+    /// The chip.
+    pub chip: String,
+    /// Its trace height (rows).
+    pub rows: u64,
+    /// Median wall time of its `compute quotient` span, milliseconds.
+    pub median_ms: f64,
+    /// That time per trace row, nanoseconds.
+    pub ns_per_row: f64,
+}
+
+/// One workload's quotient evaluation, per chip.
+#[derive(Debug, Serialize)]
+pub struct QuotientResult {
+    /// Workload name.
+    pub workload: String,
+    /// Backend that proved it.
+    pub backend: String,
+    /// Cycles the guest ran.
+    pub cycles: u64,
+    /// Median wall time of the whole quotient stage (chips run side by side), seconds.
+    pub stage_median_seconds: f64,
+    /// Per chip, in proof order.
+    pub chips: Vec<ChipQuotient>,
+}
+
+/// The report of `zkbox bench quotient`.
+#[derive(Debug, Serialize)]
+pub struct QuotientReport {
+    /// What ran where and when.
+    pub machine: Machine,
+    /// One entry per workload and backend.
+    pub results: Vec<QuotientResult>,
+}
+
+/// Runs `zkbox bench quotient`: the quotient (constraint evaluation) stage of real proofs,
+/// per chip — the CPU baseline that device quotient kernels are measured against.
+pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let (workloads, devices) = match plan("quotient", args)? {
+        Ok(plan) => plan,
+        Err(code) => return Ok(code),
+    };
+    let mut results = Vec::new();
+    for (name, program, input) in &workloads {
+        for &device in &devices {
+            eprintln!("bench quotient: {name} on {device} ...");
+            let mut per_chip: Vec<Vec<f64>> = vec![Vec::new(); CHIP_NAMES.len()];
+            let mut stage = Vec::new();
+            let mut proof = None;
+            for _ in 0..REPEATS {
+                let (p, stages, intervals) = prove_once(device, program, input)
+                    .with_context(|| format!("proving {name} on {device}"))?;
+                stage.push(stages.quotient);
+                for interval in intervals
+                    .iter()
+                    .filter(|i| i.stage == ProverStage::Quotient)
+                {
+                    if let Some(times) = interval.air.and_then(|air| per_chip.get_mut(air)) {
+                        times.push((interval.end - interval.start).as_secs_f64() * 1e3);
+                    }
+                }
+                proof = Some(p);
+            }
+            let proof = proof.expect("REPEATS > 0");
+            let chips = CHIP_NAMES
+                .iter()
+                .zip(proof.log_trace_heights())
+                .zip(&mut per_chip)
+                .map(|((chip, &log_rows), times)| {
+                    let rows = 1u64 << log_rows;
+                    let median_ms = if times.is_empty() {
+                        0.0
+                    } else {
+                        bench_exec::quantile(times, 0.5)
+                    };
+                    ChipQuotient {
+                        chip: (*chip).to_owned(),
+                        rows,
+                        median_ms,
+                        ns_per_row: median_ms * 1e6 / rows as f64,
+                    }
+                })
+                .collect();
+            results.push(QuotientResult {
+                workload: name.clone(),
+                backend: device.to_string(),
+                cycles: u64::from(proof.cycles()),
+                stage_median_seconds: bench_exec::quantile(&mut stage, 0.5),
+                chips,
+            });
+        }
+    }
+    let report = QuotientReport {
+        machine: bench_exec::machine(),
+        results,
+    };
+    print!("{}", render_quotient_table(&report));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if args.plot.is_some() {
+        eprintln!("bench quotient: --plot is drawn by bench prove (stage shares); see the table");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_quotient_table(report: &QuotientReport) -> String {
+    let mut out = String::new();
+    for r in &report.results {
+        out += &format!(
+            "{} on {} ({} cycles): quotient stage {:.3} s (median)\n{:<14} {:>10} {:>12} {:>10}\n",
+            r.workload,
+            r.backend,
+            r.cycles,
+            r.stage_median_seconds,
+            "CHIP",
+            "ROWS",
+            "MEDIAN ms",
+            "ns/row"
+        );
+        for c in &r.chips {
+            out += &format!(
+                "{:<14} {:>10} {:>12.3} {:>10.1}\n",
+                c.chip, c.rows, c.median_ms, c.ns_per_row
+            );
+        }
+    }
+    out + &report.machine.footer() + "\n"
 }
 
 /// Resets the kernel's peak-RSS mark for this process (Linux `clear_refs` 5).

@@ -81,6 +81,8 @@ pub struct Interval {
     pub start: Instant,
     /// When it closed.
     pub end: Instant,
+    /// The span's `air_idx` field (the chip a `compute quotient` span evaluates).
+    pub air: Option<usize>,
 }
 
 static ARMED: AtomicBool = AtomicBool::new(false);
@@ -132,10 +134,31 @@ pub fn busy_seconds(intervals: &[Interval], stage: ProverStage) -> f64 {
 /// Marks a span opened inside a recorded span: its time belongs to that ancestor.
 struct Covered;
 
-/// Marks a recorded span with its stage and opening time.
+/// Marks a recorded span with its stage, opening time and chip.
 struct Opened {
     stage: ProverStage,
     start: Instant,
+    air: Option<usize>,
+}
+
+/// Reads a span's `air_idx` field.
+#[derive(Default)]
+struct AirIndex(Option<usize>);
+
+impl tracing::field::Visit for AirIndex {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if field.name() == "air_idx" {
+            self.0 = usize::try_from(value).ok();
+        }
+    }
+
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        if field.name() == "air_idx" {
+            self.0 = usize::try_from(value).ok();
+        }
+    }
+
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
 }
 
 /// The `tracing` layer that records stage spans while [`armed`].
@@ -156,9 +179,12 @@ where
         if covered {
             span.extensions_mut().insert(Covered);
         } else if let Some(stage) = ProverStage::of_span(attrs.metadata().name()) {
+            let mut air = AirIndex::default();
+            attrs.record(&mut air);
             span.extensions_mut().insert(Opened {
                 stage,
                 start: Instant::now(),
+                air: air.0,
             });
         }
     }
@@ -175,6 +201,7 @@ where
                     stage: opened.stage,
                     start: opened.start,
                     end: Instant::now(),
+                    air: opened.air,
                 });
         }
     }
@@ -194,6 +221,7 @@ mod tests {
             stage,
             start: at(a),
             end: at(b),
+            air: None,
         };
         let intervals = [
             interval(ProverStage::Quotient, 0, 100),

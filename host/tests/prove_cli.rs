@@ -201,3 +201,36 @@ fn bench_prove_reports_every_stage() {
     let refused = zkbox(&["bench", "prove", "--backend", "tpu:0"]);
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
 }
+
+/// `zkbox bench quotient` reports every chip's constraint-evaluation time in real proofs.
+#[test]
+fn bench_quotient_times_every_chip() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("quotient.json");
+    let out = zkbox(&[
+        "bench",
+        "quotient",
+        "--log-n",
+        "11..11",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("quotient stage"),
+        "{}",
+        text(&out.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let chips = report["results"][0]["chips"].as_array().unwrap();
+    assert_eq!(chips.len(), 17);
+    let alu = chips.iter().find(|c| c["chip"] == "alu").unwrap();
+    assert!(alu["rows"].as_u64().unwrap() >= 1024, "{alu}");
+    assert!(alu["median_ms"].as_f64().unwrap() > 0.0, "{alu}");
+    assert!(
+        report["results"][0]["stage_median_seconds"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+}

@@ -426,6 +426,11 @@ impl Proof {
         &self.body.output
     }
 
+    /// log2 of each chip's trace height, in [`CHIP_NAMES`] order.
+    pub fn log_trace_heights(&self) -> &[usize] {
+        &self.body.stark.degree_bits
+    }
+
     /// Cycles the proven run executed.
     pub fn cycles(&self) -> u32 {
         self.public.clk_end.saturating_sub(self.public.clk_start)
