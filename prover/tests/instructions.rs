@@ -207,3 +207,32 @@ fn accesses_at_both_ends_of_guest_memory_prove_and_verify() {
     assert_eq!(proof.public.exit_code, exit);
     verify(&proof, Some(&program)).unwrap();
 }
+
+/// Reads past the end of the private input: a short read (5 of 8 bytes) sets the input-ended
+/// cell, the next read delivers nothing, and a read asking for nothing stays legal; the run
+/// proves, and its exit code is the bytes delivered.
+#[test]
+fn reads_past_the_end_of_input_prove_and_verify() {
+    let read = |code: &mut Vec<u32>, len: u32| {
+        code.extend(li(17, 63));
+        code.push(addi(10, 0, 0));
+        code.extend(li(11, 0x0010_0000));
+        code.extend(li(12, len));
+        code.push(asm::ECALL);
+        code.push(asm::r(OP, 0, 0, 5, 5, 10)); // t0 += a0
+    };
+    let mut code = Vec::new();
+    code.push(addi(5, 0, 0));
+    read(&mut code, 8);
+    read(&mut code, 0);
+    read(&mut code, 8);
+    code.push(addi(10, 5, 0));
+    code.extend(asm::exit());
+    let program = Program::from_words(0x1000, &code).unwrap();
+    let input = vec![1, 2, 3, 4, 5];
+    let exit = Executor::new(&program, input.clone()).run(1000).unwrap();
+    assert_eq!(exit, 5);
+    let proof = prove(&program, input, 1000).unwrap();
+    assert_eq!(proof.public.exit_code, 5);
+    verify(&proof, Some(&program)).unwrap();
+}

@@ -320,3 +320,52 @@ fn a_code_word_claimed_writable_is_rejected() {
         );
     }
 }
+
+/// The end of input is tracked: a read that comes up short must set the input-ended cell
+/// (after which every read delivers nothing). The witness below un-sets it along the whole
+/// chain of that cell, so every bus still balances and only the short read's own constraint
+/// is broken.
+#[test]
+fn a_short_read_that_does_not_end_the_input_is_rejected() {
+    const IO_ECALL: usize = 13;
+    let mut code = Vec::new();
+    for len in [8, 0, 8] {
+        code.extend(li(17, 63));
+        code.push(addi(10, 0, 0));
+        code.extend(li(11, 0x0010_0000));
+        code.extend(li(12, len));
+        code.push(asm::ECALL);
+    }
+    code.push(addi(10, 0, 0));
+    code.extend(asm::exit());
+    let program = Program::from_words(0x1000, &code).unwrap();
+    let mut executor = Executor::new(&program, vec![1, 2, 3, 4, 5]);
+    let mut segment = None;
+    executor
+        .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
+        .unwrap();
+    let table = Arc::new(ProgramTable::new(&program));
+    let mut witness = generate(&table, &memory_image(&program), &segment.unwrap()).unwrap();
+    {
+        let first: &mut IoEcallCols<Val> = row(&mut witness, IO_ECALL, 0).borrow_mut();
+        assert_eq!((first.short, first.input_ended_next), (Val::ONE, Val::ONE));
+        first.short = Val::ZERO;
+        first.input_ended_next = Val::ZERO;
+    }
+    {
+        let second: &mut IoEcallCols<Val> = row(&mut witness, IO_ECALL, 1).borrow_mut();
+        second.input_ended = Val::ZERO;
+        second.input_ended_next = Val::ZERO;
+    }
+    {
+        let third: &mut IoEcallCols<Val> = row(&mut witness, IO_ECALL, 2).borrow_mut();
+        third.input_ended = Val::ZERO;
+    }
+    zkbox_prover::proof::check_witness_buses(&program, &witness);
+    if let Ok(proof) = prove_witness(&program, witness) {
+        assert!(
+            verify(&proof, Some(&program)).is_err(),
+            "a short read left the input open"
+        );
+    }
+}

@@ -40,6 +40,8 @@ use crate::witness::{Recorder, StepContext, bytes_of};
 pub const TRANSFER: PermutationCheckBus<'static> = PermutationCheckBus::new("transfer");
 /// The memory cell holding the public output's length so far.
 pub const OUTPUT_CURSOR_CELL: u32 = 32;
+/// The memory cell that is 1 once a read came up short (the private input ended).
+pub const INPUT_ENDED_CELL: u32 = 33;
 /// The ecall number of read.
 pub const ECALL_READ: u32 = 63;
 /// The ecall number of write.
@@ -91,6 +93,14 @@ pub struct IoEcallCols<T> {
     pub result: WriteCols<T>,
     /// The output cursor update.
     pub cursor_access: AccessCols<T>,
+    /// 1 when this read delivers less than asked for (the input ends here).
+    pub short: T,
+    /// The input-ended flag before this read.
+    pub input_ended: T,
+    /// The input-ended flag after it.
+    pub input_ended_next: T,
+    /// The input-ended flag update (reads).
+    pub input_access: AccessCols<T>,
 }
 impl_columns!(IoEcallCols);
 
@@ -144,6 +154,22 @@ impl IoEcallChip {
             access,
             prev: bytes_of(prev),
         };
+        if read {
+            let ended = rec.cell(INPUT_ENDED_CELL);
+            let short = u32::from(shortfall != 0);
+            let next = ended | short;
+            if ended == 1 && count != 0 {
+                rec.fail(format!(
+                    "cycle {}: a read delivers {count} bytes after the input ended",
+                    step.clk
+                ));
+            }
+            cols.short = F::from_u32(short);
+            cols.input_ended = F::from_u32(ended);
+            cols.input_ended_next = F::from_u32(next);
+            let (access, _) = rec.access_cell(step, INPUT_ENDED_CELL, next, SLOT_CURSOR);
+            cols.input_access = access;
+        }
         let mut base = (0, 0);
         if public {
             let cursor = rec.cell(OUTPUT_CURSOR_CELL);
@@ -261,6 +287,36 @@ where
             timestamp::<AB>(clk.clone(), SLOT_RD),
             &l.result.access,
             is_real.clone(),
+        );
+
+        // The end of input: a short read sets the input-ended cell, and once it is set every
+        // read delivers nothing (as the emulator's input stream does).
+        let (short, ended, ended_next): (AB::Expr, AB::Expr, AB::Expr) = (
+            l.short.into(),
+            l.input_ended.into(),
+            l.input_ended_next.into(),
+        );
+        builder.assert_bool(l.short);
+        builder.assert_bool(l.input_ended);
+        builder.assert_bool(l.input_ended_next);
+        for byte in &shortfall {
+            builder.assert_zero(read.clone() * (AB::Expr::ONE - short.clone()) * byte.clone());
+        }
+        for byte in &count {
+            builder.assert_zero(read.clone() * ended.clone() * byte.clone());
+        }
+        builder.assert_zero(
+            read.clone()
+                * (ended_next.clone() - ended.clone() - short.clone() + ended.clone() * short),
+        );
+        eval_access(
+            builder,
+            num(INPUT_ENDED_CELL),
+            [ended, zero(), zero(), zero()],
+            [ended_next, zero(), zero(), zero()],
+            timestamp::<AB>(clk.clone(), SLOT_CURSOR),
+            &l.input_access,
+            read.clone(),
         );
 
         // The output cursor advances by len on public writes.
