@@ -211,6 +211,23 @@ impl Recorder {
         .0
     }
 
+    /// The register traffic of an arithmetic instruction, the fill-side twin of
+    /// `eval_register_op`: reads rs1 (holding `b`) and, unless the operand is an immediate
+    /// (`c` is `None`), rs2 (holding `c`), then writes `result` to rd.
+    pub fn register_op<F: Field>(
+        &mut self,
+        step: &StepContext,
+        b: u32,
+        c: Option<u32>,
+        result: u32,
+    ) -> (AccessCols<F>, AccessCols<F>, WriteCols<F>) {
+        let rs1 = self.read_register(step, step.instruction.rs1, b, SLOT_RS1);
+        let rs2 = c.map_or_else(AccessCols::default, |c| {
+            self.read_register(step, step.instruction.rs2, c, SLOT_RS2)
+        });
+        (rs1, rs2, self.write_rd(step, result))
+    }
+
     /// The write of `value` to rd (nothing when rd is x0 or the instruction has no rd).
     pub fn write_rd<F: Field>(&mut self, step: &StepContext, value: u32) -> WriteCols<F> {
         let rd_nz = program::writes_rd(step.instruction.opcode) && step.instruction.rd != 0;

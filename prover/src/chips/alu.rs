@@ -17,7 +17,7 @@ use super::columns::{
     impl_columns,
 };
 use super::program::op_id;
-use super::{BYTES, ByteOp, SLOT_RS1, SLOT_RS2, add_bytes, exprs, range_bytes};
+use super::{BYTES, ByteOp, add_bytes, exprs, range_bytes};
 use crate::witness::{Recorder, StepContext, bytes_of};
 
 /// The opcodes of the ALU chip, in flag order.
@@ -102,11 +102,7 @@ impl AluChip {
             rec.range(ab[0], ab[1]);
             rec.range(ab[2], ab[3]);
         }
-        cols.rs1 = rec.read_register(step, step.instruction.rs1, b, SLOT_RS1);
-        if !is_imm {
-            cols.rs2 = rec.read_register(step, step.instruction.rs2, c, SLOT_RS2);
-        }
-        cols.rd = rec.write_rd(step, a);
+        (cols.rs1, cols.rs2, cols.rd) = rec.register_op(step, b, (!is_imm).then_some(c), a);
     }
 }
 

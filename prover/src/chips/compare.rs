@@ -11,9 +11,9 @@ use super::columns::{
     AccessCols, InstrCols, WriteCols, eval_flags, eval_immediate_operand, eval_register_op,
     impl_columns,
 };
+use super::exprs;
 use super::less_than::{LessThanCols, eval_less_than, fill_less_than};
 use super::program::op_id;
-use super::{SLOT_RS1, SLOT_RS2, exprs};
 use crate::witness::{Recorder, StepContext, bytes_of};
 
 /// The opcodes of the compare chip, in flag order.
@@ -73,11 +73,7 @@ impl CompareChip {
         fill_less_than(&mut cols.cmp, b, c, rec);
         let result = step.result;
         cols.result = F::from_u32(result);
-        cols.rs1 = rec.read_register(step, step.instruction.rs1, b, SLOT_RS1);
-        if !is_imm {
-            cols.rs2 = rec.read_register(step, step.instruction.rs2, c, SLOT_RS2);
-        }
-        cols.rd = rec.write_rd(step, result);
+        (cols.rs1, cols.rs2, cols.rd) = rec.register_op(step, b, (!is_imm).then_some(c), result);
     }
 }
 

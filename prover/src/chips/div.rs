@@ -24,7 +24,7 @@ use super::columns::{
 use super::less_than::{LessThanCols, eval_less_than, fill_less_than};
 use super::mul::{eval_product, fill_product};
 use super::program::op_id;
-use super::{SLOT_RS1, SLOT_RS2, add_bytes, exprs, range_bytes};
+use super::{add_bytes, exprs, range_bytes};
 use crate::witness::{Recorder, StepContext, bytes_of};
 
 /// The opcodes of the division chip, in flag order.
@@ -183,10 +183,8 @@ impl DivChip {
             cols.c_inv[i] = F::from_u8(cb[i]).inverse();
             fill_less_than(&mut cols.cmp, abs_r, abs_c, rec);
         }
-        cols.rs1 = rec.read_register(step, step.instruction.rs1, b, SLOT_RS1);
-        cols.rs2 = rec.read_register(step, step.instruction.rs2, c, SLOT_RS2);
         cols.result = bytes_of(step.result);
-        cols.rd = rec.write_rd(step, step.result);
+        (cols.rs1, cols.rs2, cols.rd) = rec.register_op(step, b, Some(c), step.result);
     }
 }
 

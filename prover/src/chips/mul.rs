@@ -19,7 +19,7 @@ use super::columns::{
     AccessCols, InstrCols, WriteCols, eval_flags, eval_register_op, impl_columns,
 };
 use super::program::op_id;
-use super::{SLOT_RS1, SLOT_RS2, exprs, range_below, range_bytes};
+use super::{exprs, range_below, range_bytes};
 use crate::witness::{Recorder, StepContext, bytes_of};
 
 /// The opcodes of the multiply chip, in flag order.
@@ -123,9 +123,7 @@ impl MulChip {
         }
         let result = step.result;
         cols.result = bytes_of(result);
-        cols.rs1 = rec.read_register(step, step.instruction.rs1, b, SLOT_RS1);
-        cols.rs2 = rec.read_register(step, step.instruction.rs2, c, SLOT_RS2);
-        cols.rd = rec.write_rd(step, result);
+        (cols.rs1, cols.rs2, cols.rd) = rec.register_op(step, b, Some(c), result);
     }
 }
 

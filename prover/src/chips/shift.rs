@@ -18,7 +18,7 @@ use super::columns::{
     impl_columns,
 };
 use super::program::op_id;
-use super::{SLOT_RS1, SLOT_RS2, exprs, range_bytes};
+use super::{exprs, range_bytes};
 use crate::witness::{Recorder, StepContext, bytes_of};
 
 /// The opcodes of the shift chip, in flag order.
@@ -146,11 +146,7 @@ impl ShiftChip {
         cols.byte_shift[(s / 8) as usize] = F::ONE;
         let a = step.result;
         cols.a = bytes_of(a);
-        cols.rs1 = rec.read_register(step, step.instruction.rs1, b, SLOT_RS1);
-        if !is_imm {
-            cols.rs2 = rec.read_register(step, step.instruction.rs2, c, SLOT_RS2);
-        }
-        cols.rd = rec.write_rd(step, a);
+        (cols.rs1, cols.rs2, cols.rd) = rec.register_op(step, b, (!is_imm).then_some(c), a);
     }
 }
 
