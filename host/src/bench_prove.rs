@@ -219,7 +219,7 @@ fn measure(
     }
     runs.sort_by(|a, b| a.total.total_cmp(&b.total));
     let mut totals: Vec<f64> = runs.iter().map(|r| r.total).collect();
-    let cycles = u64::from(proof.cycles());
+    let cycles = proof.cycles();
     let median = runs[runs.len() / 2].clone();
     Ok(ProveResult {
         workload: name.to_owned(),
@@ -250,7 +250,12 @@ fn prove_once(
     let mut marks = Vec::with_capacity(3);
     stage_clock::arm();
     let start = Instant::now();
-    let proof = zkbox_prover::prove_on(device, program, input.to_vec(), u64::MAX, |_| {
+    // Each workload is one segment of its size.
+    let options = zkbox_prover::ProveOptions {
+        max_cycles: u64::MAX,
+        segment_cycles: zkbox_prover::chips::MAX_SEGMENT_CYCLES,
+    };
+    let proof = zkbox_prover::prove_on(device, program, input.to_vec(), options, |_| {
         marks.push(Instant::now())
     });
     let end = Instant::now();
@@ -367,7 +372,7 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             results.push(QuotientResult {
                 workload: name.clone(),
                 backend: device.to_string(),
-                cycles: u64::from(proof.cycles()),
+                cycles: proof.cycles(),
                 stage_median_seconds: bench_exec::quantile(&mut stage, 0.5),
                 chips,
             });

@@ -2,13 +2,13 @@
 //!
 //! `prove` executes the guest, proves the run and writes the proof file; it prints the
 //! stages on standard error as they begin and, on standard output, `cycles: N`,
-//! `exit code: N`, `output: <hex>` and `proof: <path> (<bytes> bytes)`. `verify` prints
-//! `valid`, the program commitment, the exit code, the cycles and the public output, and
-//! exits 0 if and only if the proof is valid.
+//! `segments: N`, `exit code: N`, `output: <hex>` and `proof: <path> (<bytes> bytes)`.
+//! `verify` prints `valid`, the program commitment, the cycles, the segments, the exit code
+//! and the public output, and exits 0 if and only if the proof is valid.
 //!
 //! Exit status of `prove`: 0 proven (whatever the guest's exit code, which is part of the
 //! proof); 1 the prover failed, the device could not be opened or the run cannot be proven
-//! yet; 2 an unknown `--backend` name; 65 a file that is not a guest; 66 an unreadable file; 101 the guest failed to
+//! yet; 2 an unknown `--backend` name or a `--segment-cycles` out of range; 65 a file that is not a guest; 66 an unreadable file; 101 the guest failed to
 //! execute (illegal instruction, bad access, cycle limit). Exit status of `verify`: 0 valid;
 //! 1 invalid; 65 not a proof file of this version; 66 unreadable.
 
@@ -18,7 +18,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use zkbox_executor::{Program, load_elf};
-use zkbox_prover::{Proof, ProveError, ProvingDevice, Stage, prove_on, verify};
+use zkbox_prover::chips::MAX_SEGMENT_CYCLES;
+use zkbox_prover::{Proof, ProveError, ProveOptions, ProvingDevice, Stage, prove_on, verify};
 
 use crate::cli::{ProveArgs, VerifyArgs};
 use crate::run::{EXIT_BAD_ELF, EXIT_EXECUTION_ERROR, EXIT_UNREADABLE, hex};
@@ -58,6 +59,13 @@ pub fn prove(args: &ProveArgs, max_cycles: u64) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
+    if !(1..=MAX_SEGMENT_CYCLES).contains(&args.segment_cycles) {
+        eprintln!(
+            "zkbox prove: --segment-cycles {} is not between 1 and {MAX_SEGMENT_CYCLES}",
+            args.segment_cycles
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
     let program = match load("prove", &args.elf) {
         Ok(program) => program,
         Err(code) => return Ok(code),
@@ -88,7 +96,11 @@ pub fn prove(args: &ProveArgs, max_cycles: u64) -> anyhow::Result<ExitCode> {
             ),
         }
     };
-    let proof = match prove_on(device, &program, input, max_cycles, report) {
+    let options = ProveOptions {
+        max_cycles,
+        segment_cycles: args.segment_cycles,
+    };
+    let proof = match prove_on(device, &program, input, options, report) {
         Ok(proof) => proof,
         Err(ProveError::Execution(err)) => {
             eprintln!("zkbox prove: execution error: {err}");
@@ -105,8 +117,9 @@ pub fn prove(args: &ProveArgs, max_cycles: u64) -> anyhow::Result<ExitCode> {
     eprintln!("[{:7.2}s] done", started.elapsed().as_secs_f64());
     let mut out = std::io::stdout().lock();
     writeln!(out, "cycles: {}", proof.cycles())?;
-    writeln!(out, "exit code: {}", proof.public.exit_code)?;
-    writeln!(out, "output: {}", hex(proof.output()))?;
+    writeln!(out, "segments: {}", proof.segment_count())?;
+    writeln!(out, "exit code: {}", proof.exit_code())?;
+    writeln!(out, "output: {}", hex(&proof.output()))?;
     writeln!(
         out,
         "proof: {} ({} bytes)",
@@ -143,8 +156,9 @@ pub fn verify_command(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "valid")?;
             writeln!(out, "program: {}", proof.program_commitment_hex())?;
             writeln!(out, "cycles: {}", proof.cycles())?;
-            writeln!(out, "exit code: {}", proof.public.exit_code)?;
-            writeln!(out, "output: {}", hex(proof.output()))?;
+            writeln!(out, "segments: {}", proof.segment_count())?;
+            writeln!(out, "exit code: {}", proof.exit_code())?;
+            writeln!(out, "output: {}", hex(&proof.output()))?;
             eprintln!(
                 "verified in {:.1} ms",
                 started.elapsed().as_secs_f64() * 1e3

@@ -8,11 +8,11 @@
 //! `zkbox-executor` and runs its heavy kernels through `zkbox-accel`'s Plonky3 adapters, so
 //! moving proving onto a device swaps components, never AIRs.
 //!
-//! Status (see `docs/proof-system.md`): a whole run of up to 2^24 cycles is proven as one
-//! segment, with every RV32IM instruction except EBREAK, the read, write
-//! and exit `ecall`s and the public output. Multi-segment chaining is not built yet: a run
-//! that needs it, or an unproven instruction, is refused with a [`ProveError`], never
-//! proven wrongly.
+//! Status (see `docs/proof-system.md`): every RV32IM instruction except EBREAK, the read,
+//! write and exit `ecall`s and the public output are proven. A run that fits one segment
+//! is proven whole; a longer one as a chain of segment proofs linked through their boundary
+//! state, which the verifier checks link by link. An unproven instruction is refused with a
+//! [`ProveError`], never proven wrongly.
 
 pub mod chips;
 pub mod config;
@@ -22,5 +22,10 @@ pub mod transcript;
 mod witness;
 
 pub use error::{ProveError, VerifyError};
-pub use proof::{Proof, ProvingDevice, Stage, prove, prove_on, prove_with_progress, verify};
-pub use witness::{ImageWord, Witness, generate, generate_with_results, memory_image};
+pub use proof::{
+    Proof, ProveOptions, ProvingDevice, Stage, prove, prove_on, prove_with_progress, verify,
+};
+pub use witness::{
+    CarriedMemory, ImageWord, Witness, generate, generate_segment, generate_with_results,
+    memory_digest, memory_image,
+};

@@ -1,9 +1,18 @@
 //! Proving, verifying, and the proof file.
 //!
+//! A run is proven whole when it fits in one segment, and otherwise as a chain of segment
+//! proofs linked through their boundary state (pc, and the writable memory each segment
+//! touches: see [`MemoryMode`]); the verifier checks every link. Each segment proof can be
+//! made on its own, on any device or appliance, from the segment's trace and the memory the
+//! previous segments left ([`crate::generate_segment`], [`prove_witness`]), and the parts
+//! joined ([`Proof::join`]).
+//!
 //! A proof file is `ZKBXPRF\0`, a little-endian `u32` format version, then the postcard
-//! encoding of [`ProofBody`]: the public values, the program commitment (the verifying key:
-//! the Poseidon2 commitment of the preprocessed program table, memory image and byte table)
-//! with the heights it was made for, and the `p3-batch-stark` proof.
+//! encoding of [`ProofBody`]: the program commitment (the verifying key: the Poseidon2
+//! commitment of the preprocessed program table, memory image and byte table) with the
+//! heights it was made for, whether the run is segmented, and per segment its public values,
+//! its share of the public output, its memory boundary table and its `p3-batch-stark` proof.
+//! The format is documented in docs/proof-system.md.
 
 use std::sync::Arc;
 
@@ -19,51 +28,77 @@ use zkbox_executor::{Executor, Program};
 use crate::chips::*;
 use crate::config::{Val, ZkboxConfig, device_config, stark_config};
 use crate::error::{ProveError, VerifyError};
-use crate::witness::{ImageWord, generate, memory_image};
+use crate::witness::{
+    CarriedMemory, ImageWord, generate, generate_segment, memory_digest, memory_image,
+    output_digest,
+};
 
 /// The magic number that starts every proof file.
 pub const MAGIC: [u8; 8] = *b"ZKBXPRF\0";
 /// The proof file format version this build writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Largest proof file the verifier reads.
-pub const MAX_PROOF_BYTES: usize = 64 << 20;
+pub const MAX_PROOF_BYTES: usize = 1 << 30;
+/// Most segments one proof may have.
+pub const MAX_SEGMENTS: usize = 4096;
 
 type Commitment = p3_batch_stark::Commitment<ZkboxConfig>;
 
 /// What a proof file holds after its header.
 #[derive(Serialize, Deserialize)]
 pub struct ProofBody {
-    /// pc_start, clk_start, clk_end, exit code.
-    pub public: [u32; 4],
-    /// The public output.
-    pub output: Vec<u8>,
     /// Heights of the program table and memory image the commitment was made for.
     pub program_shape: [u32; 2],
     /// The program commitment (verifying key).
     pub program_commitment: Commitment,
+    /// Whether the run was proven in segments (a whole run has exactly one proof and no
+    /// memory boundary).
+    pub segmented: bool,
+    /// The proofs, in execution order.
+    pub segments: Vec<SegmentBody>,
+}
+
+/// One segment's (or a whole run's) part of a proof file.
+#[derive(Serialize, Deserialize)]
+pub struct SegmentBody {
+    /// pc_start, clk_start, clk_end, exit code, pc_end, halted (0 or 1).
+    pub public: [u32; 6],
+    /// The public output this segment writes.
+    pub output: Vec<u8>,
+    /// The memory boundary table (empty for a whole run).
+    pub cells: Vec<BoundaryCell>,
     /// The STARK proof.
     pub stark: BatchProof<ZkboxConfig>,
 }
 
-/// A proof of one run of a program.
+/// A proof of one run of a program: one STARK proof for a whole run, or a chain of segment
+/// proofs.
 pub struct Proof {
-    /// The proven public values.
-    pub public: PublicValues,
+    /// The public values of each segment, in order (one for a whole run).
+    pub segments: Vec<PublicValues>,
     body: ProofBody,
 }
 
-/// The chips of one program, in proof order.
-fn machine(
-    table: Arc<ProgramTable>,
-    image: Arc<Vec<ImageWord>>,
+/// What one proof claims beyond its program: how its memory argument begins and ends, and
+/// its share of the output and of the memory boundary.
+struct Claim {
+    mode: MemoryMode,
     output: Arc<Vec<u8>>,
-) -> Vec<Chip> {
+    output_start: u32,
+    cells: Arc<Vec<BoundaryCell>>,
+}
+
+/// The chips of one proof of a program, in proof order.
+fn machine(table: Arc<ProgramTable>, image: Arc<Vec<ImageWord>>, claim: Claim) -> Vec<Chip> {
     vec![
         Chip::Program(ProgramChip { table }),
         Chip::Bytes(ByteChip),
         Chip::Boundary(BoundaryChip),
-        Chip::MemoryImage(MemoryImageChip { words: image }),
-        Chip::MemoryFinal(MemoryFinalChip),
+        Chip::MemoryImage(MemoryImageChip {
+            words: image,
+            mode: claim.mode,
+        }),
+        Chip::MemoryFinal(MemoryFinalChip { mode: claim.mode }),
         Chip::Alu(AluChip),
         Chip::Branch(BranchChip),
         Chip::Jump(JumpChip),
@@ -74,8 +109,12 @@ fn machine(
         Chip::Mul(MulChip),
         Chip::IoEcall(IoEcallChip),
         Chip::IoWord(IoWordChip),
-        Chip::Output(OutputChip { bytes: output }),
+        Chip::Output(OutputChip {
+            bytes: claim.output,
+            start: claim.output_start,
+        }),
         Chip::Div(DivChip),
+        Chip::MemoryBoundary(MemoryBoundaryChip { cells: claim.cells }),
     ]
 }
 
@@ -92,7 +131,7 @@ fn public_values_per_chip(chips: &[Chip], public: &PublicValues) -> Vec<Vec<Val>
 /// A stage of proving, reported to [`prove_with_progress`]'s callback as it begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    /// Running the guest and recording its trace.
+    /// Running the guest (once to count its cycles, then again recording its trace).
     Executing,
     /// Building the chips' traces of segment `index` (from 0) of `segments`.
     Witness {
@@ -110,6 +149,25 @@ pub enum Stage {
         /// Segments in the run.
         segments: u32,
     },
+}
+
+/// Limits of one proving job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProveOptions {
+    /// The run may take at most this many cycles.
+    pub max_cycles: u64,
+    /// Cut the run into segments of this many cycles (at most [`MAX_SEGMENT_CYCLES`]).
+    pub segment_cycles: u64,
+}
+
+impl ProveOptions {
+    /// At most `max_cycles` cycles, in segments of [`DEFAULT_SEGMENT_CYCLES`].
+    pub fn new(max_cycles: u64) -> ProveOptions {
+        ProveOptions {
+            max_cycles,
+            segment_cycles: DEFAULT_SEGMENT_CYCLES,
+        }
+    }
 }
 
 /// Where the heavy proving work (LDEs, Merkle trees, FRI's folding commitments) runs.
@@ -157,22 +215,30 @@ pub fn prove_with_progress(
     max_cycles: u64,
     progress: impl FnMut(Stage),
 ) -> Result<Proof, ProveError> {
-    prove_on(ProvingDevice::Cpu, program, input, max_cycles, progress)
+    let options = ProveOptions::new(max_cycles);
+    prove_on(ProvingDevice::Cpu, program, input, options, progress)
 }
 
-/// [`prove_with_progress`] with the heavy work on `device`. The device is opened first: one
-/// that cannot be opened is a [`ProveError::Device`] before the guest runs.
+/// [`prove_with_progress`] with the heavy work on `device` and the run cut as `options`
+/// says. The device is opened first: one that cannot be opened is a [`ProveError::Device`]
+/// before the guest runs.
 pub fn prove_on(
     device: ProvingDevice,
     program: &Program,
     input: Vec<u8>,
-    max_cycles: u64,
+    options: ProveOptions,
     progress: impl FnMut(Stage),
 ) -> Result<Proof, ProveError> {
+    if !(1..=MAX_SEGMENT_CYCLES).contains(&options.segment_cycles) {
+        return Err(ProveError::TooManyCycles {
+            cycles: options.segment_cycles,
+            max: MAX_SEGMENT_CYCLES,
+        });
+    }
     let run = ProveRun {
         program,
         input,
-        max_cycles,
+        options,
         progress,
     };
     match device {
@@ -186,41 +252,80 @@ pub fn prove_on(
 struct ProveRun<'a, P> {
     program: &'a Program,
     input: Vec<u8>,
-    max_cycles: u64,
+    options: ProveOptions,
     progress: P,
 }
 
 impl<P: FnMut(Stage)> ProveRun<'_, P> {
+    /// Counts the run's cycles with a plain run (an execution error or a run over the limit
+    /// fails here, before any proving work), then runs it again traced, proving each
+    /// segment as the executor hands it over.
     fn prove_with(
         mut self,
-        stark: impl FnOnce(&[Chip], &[RowMajorMatrix<Val>], &[Vec<Val>]) -> StarkOutput,
+        mut stark: impl FnMut(&[Chip], &[RowMajorMatrix<Val>], &[Vec<Val>]) -> StarkOutput,
     ) -> Result<Proof, ProveError> {
         (self.progress)(Stage::Executing);
+        let ProveOptions {
+            max_cycles,
+            segment_cycles,
+        } = self.options;
+        let mut counter = Executor::new(self.program, self.input.clone());
+        counter.run(max_cycles)?;
+        let segments = u32::try_from(counter.cycles().div_ceil(segment_cycles))
+            .ok()
+            .filter(|&n| n as usize <= MAX_SEGMENTS)
+            .ok_or(ProveError::TooManyCycles {
+                cycles: counter.cycles(),
+                max: MAX_SEGMENTS as u64 * segment_cycles,
+            })?;
+        drop(counter);
+
+        let tables = program_tables(self.program);
+        let mut carried = CarriedMemory::default();
+        let mut proven = Vec::new();
+        let mut failure = None;
         let mut executor = Executor::new(self.program, self.input);
-        let mut segment = None;
-        let mut segments = 0u32;
-        executor.run_traced(self.max_cycles, MAX_SEGMENT_CYCLES, |s| {
-            segments += 1;
-            if segments == 1 {
-                segment = Some(s.clone());
+        executor.run_traced(max_cycles, segment_cycles, |segment| {
+            if failure.is_some() {
+                return;
+            }
+            (self.progress)(Stage::Witness {
+                index: segment.index,
+                segments,
+                cycles: segment.steps.len() as u64,
+            });
+            let witness = if segments == 1 {
+                generate(&tables.0, &tables.1, segment)
+            } else {
+                generate_segment(&tables.0, &tables.1, segment, &carried)
+            };
+            let witness = match witness {
+                Ok(witness) => witness,
+                Err(err) => {
+                    failure = Some(err);
+                    return;
+                }
+            };
+            carried.apply(&witness.cells);
+            (self.progress)(Stage::Proving {
+                index: segment.index,
+                segments,
+            });
+            match prove_with_tables(&tables, witness, &mut stark) {
+                Ok(part) => proven.push(part),
+                Err(err) => failure = Some(err),
             }
         })?;
-        let segment = segment.ok_or(ProveError::NoExit)?;
-        if segments != 1 {
-            return Err(ProveError::TooManyCycles {
-                cycles: executor.cycles(),
-                max: MAX_SEGMENT_CYCLES,
-            });
+        if let Some(err) = failure {
+            return Err(err);
         }
-        (self.progress)(Stage::Witness {
-            index: 0,
-            segments,
-            cycles: segment.steps.len() as u64,
-        });
-        let tables = program_tables(self.program);
-        let witness = generate(&tables.0, &tables.1, &segment)?;
-        (self.progress)(Stage::Proving { index: 0, segments });
-        prove_with_tables(tables, witness, stark)
+        if proven.len() != segments as usize {
+            return Err(ProveError::Inconsistent(format!(
+                "the traced run has {} segments, the plain run {segments}",
+                proven.len()
+            )));
+        }
+        Proof::join(proven).map_err(|err| ProveError::Inconsistent(err.to_string()))
     }
 }
 
@@ -228,23 +333,27 @@ impl<P: FnMut(Stage)> zkbox_accel::BackendVisitor for ProveRun<'_, P> {
     type Output = Result<Proof, ProveError>;
 
     fn visit<B: zkbox_accel::Backend + 'static>(self, backend: Arc<B>) -> Self::Output {
-        self.prove_with(|chips, traces, publics| stark_on_device(backend, chips, traces, publics))
+        self.prove_with(|chips, traces, publics| {
+            stark_on_device(backend.clone(), chips, traces, publics)
+        })
     }
 }
 
-/// Proves an already traced run (one segment ending in exit).
+/// Proves an already traced whole run (one segment ending in exit).
 pub fn prove_segment(
     program: &Program,
     segment: &zkbox_executor::TraceSegment,
 ) -> Result<Proof, ProveError> {
     let tables = program_tables(program);
     let witness = generate(&tables.0, &tables.1, segment)?;
-    prove_with_tables(tables, witness, stark_on_cpu)
+    prove_with_tables(&tables, witness, stark_on_cpu)
 }
 
-/// Proves a witness (exposed so soundness tests can prove tampered witnesses).
+/// Proves one witness on the CPU: a whole run's, or one segment's (a proof of a single
+/// segment verifies only once joined with the rest of its run by [`Proof::join`]). Exposed
+/// so segments can be proven apart, and so soundness tests can prove tampered witnesses.
 pub fn prove_witness(program: &Program, witness: crate::Witness) -> Result<Proof, ProveError> {
-    prove_with_tables(program_tables(program), witness, stark_on_cpu)
+    prove_with_tables(&program_tables(program), witness, stark_on_cpu)
 }
 
 /// A program's decoded code and memory image, built once per proof.
@@ -258,29 +367,45 @@ fn program_tables(program: &Program) -> ProgramTables {
 /// Proves a witness against tables already built from its program; `stark` is the STARK
 /// step ([`stark_on_cpu`] or [`stark_on_device`]).
 fn prove_with_tables(
-    (table, image): ProgramTables,
+    (table, image): &ProgramTables,
     witness: crate::Witness,
-    stark: impl FnOnce(&[Chip], &[RowMajorMatrix<Val>], &[Vec<Val>]) -> StarkOutput,
+    mut stark: impl FnMut(&[Chip], &[RowMajorMatrix<Val>], &[Vec<Val>]) -> StarkOutput,
 ) -> Result<Proof, ProveError> {
+    let p = witness.public;
     let chips = machine(
         table.clone(),
         image.clone(),
-        Arc::new(witness.output.clone()),
+        Claim {
+            mode: witness.mode,
+            output: Arc::new(witness.output.clone()),
+            output_start: p.output_start,
+            cells: Arc::new(witness.cells.clone()),
+        },
     );
-    let publics = public_values_per_chip(&chips, &witness.public);
+    let publics = public_values_per_chip(&chips, &p);
     let (stark, program_commitment) = stark(&chips, &witness.traces, &publics)?;
-    let p = witness.public;
     Ok(Proof {
-        public: p,
+        segments: vec![p],
         body: ProofBody {
-            public: [p.pc_start, p.clk_start, p.clk_end, p.exit_code],
-            output: witness.output,
             program_shape: [
                 table.height() as u32,
                 image.len().next_power_of_two().max(4) as u32,
             ],
             program_commitment,
-            stark,
+            segmented: witness.mode != MemoryMode::Whole,
+            segments: vec![SegmentBody {
+                public: [
+                    p.pc_start,
+                    p.clk_start,
+                    p.clk_end,
+                    p.exit_code,
+                    p.pc_end,
+                    u32::from(p.halted),
+                ],
+                output: witness.output,
+                cells: witness.cells,
+                stark,
+            }],
         },
     })
 }
@@ -398,21 +523,72 @@ impl Proof {
                 rest.len()
             )));
         }
-        let [pc_start, clk_start, clk_end, exit_code] = body.public;
-        if body.output.len() > output::MAX_PROVEN_OUTPUT_BYTES {
-            return Err(VerifyError::Malformed("public output too large".into()));
+        if body.segments.is_empty() || body.segments.len() > MAX_SEGMENTS {
+            return Err(VerifyError::Malformed(format!(
+                "{} segments (1 to {MAX_SEGMENTS} allowed)",
+                body.segments.len()
+            )));
         }
-        Ok(Proof {
-            public: PublicValues {
+        let mut segments = Vec::with_capacity(body.segments.len());
+        let mut output_start = 0u32;
+        for segment in &body.segments {
+            let [pc_start, clk_start, clk_end, exit_code, pc_end, halted] = segment.public;
+            if segment.output.len() > output::MAX_PROVEN_OUTPUT_BYTES {
+                return Err(VerifyError::Malformed("public output too large".into()));
+            }
+            let output_len = output_start
+                .checked_add(segment.output.len() as u32)
+                .ok_or_else(|| VerifyError::Malformed("public output too large".into()))?;
+            let halted = match halted {
+                0 => false,
+                1 => true,
+                _ => return Err(VerifyError::Malformed("halted is not 0 or 1".into())),
+            };
+            segments.push(PublicValues {
                 pc_start,
                 clk_start,
                 clk_end,
                 exit_code,
-                output_len: body.output.len() as u32,
-                output_digest: crate::witness::output_digest(&body.output),
-            },
-            body,
-        })
+                output_len,
+                pc_end,
+                halted,
+                output_start,
+                output_digest: output_digest(&segment.output),
+                memory_digest: memory_digest(&segment.cells),
+            });
+            output_start = output_len;
+        }
+        Ok(Proof { segments, body })
+    }
+
+    /// Joins the proofs of a run's segments, in execution order, into one proof of the run
+    /// (the verifier checks that they link up). One whole-run proof joins to itself.
+    pub fn join(parts: Vec<Proof>) -> Result<Proof, VerifyError> {
+        let mut parts = parts.into_iter();
+        let Some(mut joined) = parts.next() else {
+            return Err(VerifyError::Shape("no segments to join".into()));
+        };
+        for part in parts {
+            if part.body.program_commitment != joined.body.program_commitment
+                || part.body.program_shape != joined.body.program_shape
+            {
+                return Err(VerifyError::WrongProgram);
+            }
+            if !part.body.segmented || !joined.body.segmented {
+                return Err(VerifyError::Shape(
+                    "a whole-run proof cannot be joined with others".into(),
+                ));
+            }
+            joined.body.segments.extend(part.body.segments);
+        }
+        if joined.body.segments.len() > MAX_SEGMENTS {
+            return Err(VerifyError::Shape(format!(
+                "more than {MAX_SEGMENTS} segments"
+            )));
+        }
+        // Recompute the public values: each segment's output starts where the previous
+        // one's ended.
+        Proof::from_bytes(&joined.to_bytes())
     }
 
     /// The program commitment (verifying key) as hex.
@@ -421,19 +597,41 @@ impl Proof {
         json.iter().map(|w| format!("{w:08x}")).collect()
     }
 
-    /// The proven public output.
-    pub fn output(&self) -> &[u8] {
-        &self.body.output
+    /// The proven public output: every segment's share, in order.
+    pub fn output(&self) -> Vec<u8> {
+        self.body
+            .segments
+            .iter()
+            .flat_map(|s| s.output.iter().copied())
+            .collect()
     }
 
-    /// log2 of each chip's trace height, in [`CHIP_NAMES`] order.
+    /// The guest's exit code (as the last segment proves it).
+    pub fn exit_code(&self) -> u32 {
+        self.segments.last().map_or(0, |p| p.exit_code)
+    }
+
+    /// log2 of each chip's trace height in the first segment, in [`CHIP_NAMES`] order.
     pub fn log_trace_heights(&self) -> &[usize] {
-        &self.body.stark.degree_bits
+        &self.body.segments[0].stark.degree_bits
+    }
+
+    /// Number of segment proofs (1 for a whole run).
+    pub fn segment_count(&self) -> usize {
+        self.body.segments.len()
+    }
+
+    /// Whether the run was proven in segments.
+    pub fn is_segmented(&self) -> bool {
+        self.body.segmented
     }
 
     /// Cycles the proven run executed.
-    pub fn cycles(&self) -> u32 {
-        self.public.clk_end.saturating_sub(self.public.clk_start)
+    pub fn cycles(&self) -> u64 {
+        self.segments
+            .iter()
+            .map(|p| u64::from(p.clk_end.saturating_sub(p.clk_start)))
+            .sum()
     }
 }
 
@@ -454,22 +652,30 @@ fn serde_json_free_words(commitment: &Commitment) -> Vec<u32> {
     words
 }
 
-/// Verifies `proof`. With `program`, also checks that it is a proof about that program;
-/// without, it trusts the program commitment in the file (print it and compare).
+/// Verifies `proof`: every segment's STARK, and that the segments link up into one run
+/// from the program's entry to its exit. With `program`, also checks that it is a proof
+/// about that program; without, it trusts the program commitment in the file (print it and
+/// compare).
 pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyError> {
-    let public = proof.public;
-    if public.clk_end <= public.clk_start
-        || u64::from(public.clk_end - public.clk_start) > MAX_SEGMENT_CYCLES
-        || public.clk_start != 1
-    {
+    let body = &proof.body;
+    let count = body.segments.len();
+    if count == 0 || count > MAX_SEGMENTS || proof.segments.len() != count {
         return Err(VerifyError::Shape(format!(
-            "cycle range {}..{} is not a whole run of at most {MAX_SEGMENT_CYCLES} cycles",
-            public.clk_start, public.clk_end
+            "{count} segments (1 to {MAX_SEGMENTS} allowed)"
         )));
+    }
+    if body.segmented != (count > 1) {
+        return Err(VerifyError::Shape(if body.segmented {
+            "a single segment of a longer run proves nothing on its own: join all of the \
+             run's segment proofs"
+                .into()
+        } else {
+            "a whole-run proof has exactly one part".into()
+        }));
     }
     let (table, image) = match program {
         Some(program) => {
-            if program.entry != public.pc_start {
+            if program.entry != proof.segments[0].pc_start {
                 return Err(VerifyError::WrongProgram);
             }
             (
@@ -477,30 +683,136 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
                 Arc::new(memory_image(program)),
             )
         }
-        None => placeholder_program(proof.body.program_shape)?,
-    };
-    if public.output_len as usize != proof.body.output.len()
-        || public.output_digest != crate::witness::output_digest(&proof.body.output)
-    {
-        return Err(VerifyError::Shape(
-            "the public values do not match the output".into(),
-        ));
-    }
-    let output = Arc::new(proof.body.output.clone());
-    let output_chip = OutputChip {
-        bytes: output.clone(),
+        None => placeholder_program(body.program_shape)?,
     };
     let shape = [
         table.height() as u32,
         image.len().next_power_of_two().max(4) as u32,
     ];
-    if proof.body.program_shape != shape {
+    if body.program_shape != shape {
         return Err(VerifyError::Shape(
             "the program shape in the file does not match the program".into(),
         ));
     }
-    let chips = machine(table.clone(), image.clone(), output);
-    let stark = &proof.body.stark;
+    let config = stark_config();
+    let mut carried = CarriedMemory::default();
+    let mut output_start = 0u32;
+    let mut pc = proof.segments[0].pc_start;
+    for (index, (public, segment)) in proof.segments.iter().zip(&body.segments).enumerate() {
+        let at = |what: String| VerifyError::Shape(format!("segment {index}: {what}"));
+        let last = index + 1 == count;
+        if public.clk_start != 1
+            || public.clk_end <= public.clk_start
+            || u64::from(public.clk_end - public.clk_start) > MAX_SEGMENT_CYCLES
+        {
+            return Err(at(format!(
+                "cycle range {}..{} is not 1..(at most {MAX_SEGMENT_CYCLES} cycles)",
+                public.clk_start, public.clk_end
+            )));
+        }
+        if public.halted != last {
+            return Err(at(if last {
+                "the last segment does not halt".into()
+            } else {
+                "a segment before the last halts".into()
+            }));
+        }
+        if public.pc_start != pc {
+            return Err(at(format!(
+                "starts at pc {:#x}, the previous segment ended at {pc:#x}",
+                public.pc_start
+            )));
+        }
+        if public.output_start != output_start
+            || public.output_len as usize != output_start as usize + segment.output.len()
+            || public.output_digest != output_digest(&segment.output)
+            || public.memory_digest != memory_digest(&segment.cells)
+        {
+            return Err(at("the public values do not match the output".into()));
+        }
+        let mode = if body.segmented {
+            check_boundary(&segment.cells, index == 0, &carried, public)
+                .map_err(|e| at(e.to_string()))?;
+            MemoryMode::Segment { first: index == 0 }
+        } else {
+            if !segment.cells.is_empty() {
+                return Err(at("a whole run has no memory boundary".into()));
+            }
+            MemoryMode::Whole
+        };
+        let claim = Claim {
+            mode,
+            output: Arc::new(segment.output.clone()),
+            output_start,
+            cells: Arc::new(segment.cells.clone()),
+        };
+        let chips = machine(table.clone(), image.clone(), claim);
+        verify_stark(&config, &chips, public, segment, body, program.is_some())?;
+        carried.apply(&segment.cells);
+        output_start = public.output_len;
+        pc = public.pc_end;
+    }
+    Ok(())
+}
+
+/// Checks a segment's memory boundary against the memory the previous segments left:
+/// distinct cells in increasing order, each a register, I/O cell or RAM word, each
+/// starting from the value the chain holds (or opened by the image, in the first segment
+/// only), and the output cursor among them, moving as the public values say.
+fn check_boundary(
+    cells: &[BoundaryCell],
+    first: bool,
+    carried: &CarriedMemory,
+    public: &PublicValues,
+) -> Result<(), String> {
+    let mut previous = None;
+    for cell in cells {
+        if previous.is_some_and(|p| p >= cell.idx) {
+            return Err("the memory boundary is not in increasing cell order".into());
+        }
+        previous = Some(cell.idx);
+        let valid =
+            cell.idx <= io::INPUT_ENDED_CELL || (RAM_FIRST_WORD..RAM_END_WORD).contains(&cell.idx);
+        if !valid {
+            return Err(format!("cell {:#x} is not a memory cell", cell.idx));
+        }
+        match cell.before {
+            None if !first => {
+                return Err(format!(
+                    "cell {:#x} is opened by the image after the first segment",
+                    cell.idx
+                ));
+            }
+            Some(before) if before != carried.get(cell.idx) => {
+                return Err(format!(
+                    "cell {:#x} starts as {before:#x}, the previous segments left {:#x}",
+                    cell.idx,
+                    carried.get(cell.idx)
+                ));
+            }
+            _ => {}
+        }
+    }
+    let cursor = cells
+        .iter()
+        .find(|c| c.idx == io::OUTPUT_CURSOR_CELL)
+        .ok_or("the output cursor is not in the memory boundary")?;
+    if cursor.before != Some(public.output_start) || cursor.after != public.output_len {
+        return Err("the output cursor does not move as the public values say".into());
+    }
+    Ok(())
+}
+
+/// Verifies one segment's (or a whole run's) STARK proof for `chips`.
+fn verify_stark(
+    config: &ZkboxConfig,
+    chips: &[Chip],
+    public: &PublicValues,
+    segment: &SegmentBody,
+    body: &ProofBody,
+    program_known: bool,
+) -> Result<(), VerifyError> {
+    let stark = &segment.stark;
     if stark.degree_bits.len() != chips.len() {
         return Err(VerifyError::Shape(format!(
             "{} traces, expected {}",
@@ -508,37 +820,36 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
             chips.len()
         )));
     }
-    let fixed = [
-        (0, table.height()),
-        (1, bytes::BYTE_TABLE_HEIGHT),
-        (2, boundary::BOUNDARY_HEIGHT),
-        (3, image.len().next_power_of_two().max(4)),
-        (15, output_chip.height()),
-    ];
-    for (i, height) in fixed {
-        if stark.degree_bits[i] != height.trailing_zeros() as usize {
-            return Err(if i == 0 || i == 3 {
-                VerifyError::WrongProgram
-            } else {
-                VerifyError::Shape(format!("{} has the wrong height", CHIP_NAMES[i]))
-            });
+    let height = |i: usize| match &chips[i] {
+        Chip::Program(c) => c.table.height(),
+        Chip::Bytes(_) => bytes::BYTE_TABLE_HEIGHT,
+        Chip::Boundary(_) => boundary::BOUNDARY_HEIGHT,
+        Chip::MemoryImage(c) => c.height(),
+        Chip::Output(c) => c.height(),
+        Chip::MemoryBoundary(c) => c.height(),
+        _ => 0,
+    };
+    for (i, &bits) in stark.degree_bits.iter().enumerate() {
+        let fixed = height(i);
+        if fixed != 0 && bits != fixed.trailing_zeros() as usize {
+            return Err(
+                if matches!(chips[i], Chip::Program(_) | Chip::MemoryImage(_)) {
+                    VerifyError::WrongProgram
+                } else {
+                    VerifyError::Shape(format!("{} has the wrong height", CHIP_NAMES[i]))
+                },
+            );
+        }
+        if !(2..=25).contains(&bits) {
+            return Err(VerifyError::Shape(format!(
+                "{} has an impossible height",
+                CHIP_NAMES[i]
+            )));
         }
     }
-    if let Some((i, _)) = stark
-        .degree_bits
-        .iter()
-        .enumerate()
-        .find(|&(_, &bits)| !(2..=25).contains(&bits))
-    {
-        return Err(VerifyError::Shape(format!(
-            "{} has an impossible height",
-            CHIP_NAMES[i]
-        )));
-    }
-    let config = stark_config();
     let mut common: CommonData<ZkboxConfig> =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            ProverData::from_airs_and_degrees(&config, &chips, &stark.degree_bits).map(|d| d.common)
+            ProverData::from_airs_and_degrees(config, chips, &stark.degree_bits).map(|d| d.common)
         }))
         .map_err(|_| VerifyError::Shape("trace heights do not fit the machine".into()))?
         .map_err(|e| VerifyError::Shape(format!("{e:?}")))?;
@@ -546,16 +857,16 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
         .preprocessed
         .as_mut()
         .ok_or_else(|| VerifyError::Shape("no preprocessed traces".into()))?;
-    if program.is_some() {
-        if preprocessed.commitment != proof.body.program_commitment {
+    if program_known {
+        if preprocessed.commitment != body.program_commitment {
             return Err(VerifyError::WrongProgram);
         }
     } else {
-        preprocessed.commitment = proof.body.program_commitment.clone();
+        preprocessed.commitment = body.program_commitment.clone();
     }
-    let publics = public_values_per_chip(&chips, &public);
+    let publics = public_values_per_chip(chips, public);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        verify_batch(&config, &chips, stark, &publics, &common)
+        verify_batch(config, chips, stark, &publics, &common)
     }))
     .map_err(|_| VerifyError::Invalid("the verifier rejected a malformed proof".into()))?;
     outcome.map_err(|e| VerifyError::Invalid(format!("{e:?}")))
@@ -603,7 +914,13 @@ pub fn check_witness_buses(program: &Program, witness: &crate::Witness) {
     use p3_lookup::debug_util::{LookupDebugInstance, check_lookups};
     let table = Arc::new(ProgramTable::new(program));
     let image = Arc::new(memory_image(program));
-    let chips = machine(table, image, Arc::new(witness.output.clone()));
+    let claim = Claim {
+        mode: witness.mode,
+        output: Arc::new(witness.output.clone()),
+        output_start: witness.public.output_start,
+        cells: Arc::new(witness.cells.clone()),
+    };
+    let chips = machine(table, image, claim);
     let config = stark_config();
     let degree_bits: Vec<usize> = witness
         .traces

@@ -48,11 +48,44 @@ impl StepContext {
     }
 }
 
+/// The writable memory a run has left so far, carried from one segment to the next: the
+/// value of every writable cell (registers, the I/O cells, RAM) that some segment's boundary
+/// table closed. Cells it does not hold are zero. The verifier keeps the same map from the
+/// proof files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CarriedMemory {
+    cells: BTreeMap<u32, u32>,
+}
+
+impl CarriedMemory {
+    /// The value of cell `idx` (zero if no segment has left one).
+    pub fn get(&self, idx: u32) -> u32 {
+        self.cells.get(&idx).copied().unwrap_or(0)
+    }
+
+    /// Takes in the values a segment leaves in its boundary cells.
+    pub fn apply(&mut self, cells: &[BoundaryCell]) {
+        for cell in cells {
+            self.cells.insert(cell.idx, cell.after);
+        }
+    }
+
+    /// Number of cells held.
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Whether no cell is held.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+}
+
 /// Replays accesses and counts lookups while chip rows are filled.
 pub(crate) struct Recorder {
     /// Current version of each touched or initialised cell: (value, timestamp).
     cells: BTreeMap<u32, (u32, u32)>,
-    /// Cells the image initialises.
+    /// Cells the image chip opens (every image word; in a later segment only the code).
     image: HashSet<u32>,
     /// Cells the image opens read-only (code words).
     read_only: HashSet<u32>,
@@ -66,10 +99,24 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    fn new(table: Arc<ProgramTable>, image: &[ImageWord]) -> Recorder {
+    fn new(
+        table: Arc<ProgramTable>,
+        image: &[ImageWord],
+        mode: MemoryMode,
+        carried: &CarriedMemory,
+    ) -> Recorder {
+        let opened: Vec<&ImageWord> = match mode {
+            MemoryMode::Segment { first: false } => image.iter().filter(|w| !w.writable).collect(),
+            _ => image.iter().collect(),
+        };
+        let mut cells: BTreeMap<u32, (u32, u32)> =
+            opened.iter().map(|w| (w.idx, (w.word, 0))).collect();
+        if mode == (MemoryMode::Segment { first: false }) {
+            cells.extend(carried.cells.iter().map(|(&idx, &value)| (idx, (value, 0))));
+        }
         Recorder {
-            cells: image.iter().map(|w| (w.idx, (w.word, 0))).collect(),
-            image: image.iter().map(|w| w.idx).collect(),
+            cells,
+            image: opened.iter().map(|w| w.idx).collect(),
             read_only: image
                 .iter()
                 .filter(|w| !w.writable)
@@ -261,15 +308,19 @@ impl Recorder {
     }
 }
 
-/// Traces of every chip and the public values of one run.
+/// Traces of every chip and the public values of one run or segment.
 #[derive(Clone)]
 pub struct Witness {
     /// One matrix per chip, in [`Chip`] order.
     pub traces: Vec<RowMajorMatrix<crate::config::Val>>,
     /// The public values.
     pub public: PublicValues,
-    /// The public output.
+    /// The public output it writes.
     pub output: Vec<u8>,
+    /// Whole run or segment.
+    pub mode: MemoryMode,
+    /// The memory boundary table (empty for a whole run).
+    pub cells: Vec<BoundaryCell>,
 }
 
 /// One word of a program's initial memory.
@@ -351,6 +402,35 @@ pub fn generate(
     generate_with_results(table, image, segment, |_, _, result| result)
 }
 
+/// Builds every chip's trace for one segment of a run proven in several, starting from the
+/// writable memory the previous segments left (`carried`; empty for the first segment).
+/// Apply the witness's `cells` to `carried` before generating the next segment.
+pub fn generate_segment(
+    table: &Arc<ProgramTable>,
+    image: &[ImageWord],
+    segment: &TraceSegment,
+    carried: &CarriedMemory,
+) -> Result<Witness, ProveError> {
+    let mode = MemoryMode::Segment {
+        first: segment.index == 0,
+    };
+    generate_in(table, image, segment, mode, carried, |_, _, result| result)
+}
+
+/// SHA-256 of a memory boundary table: each cell as its index, a byte saying whether it
+/// has a value before, that value (0 if not) and the value after, little-endian.
+pub fn memory_digest(cells: &[BoundaryCell]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for cell in cells {
+        hasher.update(cell.idx.to_le_bytes());
+        hasher.update([u8::from(cell.before.is_some())]);
+        hasher.update(cell.before.unwrap_or(0).to_le_bytes());
+        hasher.update(cell.after.to_le_bytes());
+    }
+    hasher.finalize().into()
+}
+
 /// Builds the witness of a run in which `result(cycle, instruction, honest)` replaces the
 /// value each instruction writes to rd: the witness of a *wrong* execution, consistent on
 /// every bus, that only the chips' own constraints can reject. For soundness tests and
@@ -360,6 +440,26 @@ pub fn generate_with_results(
     table: &Arc<ProgramTable>,
     image: &[ImageWord],
     segment: &TraceSegment,
+    result: impl Fn(u64, &Instruction, u32) -> u32,
+) -> Result<Witness, ProveError> {
+    let whole = MemoryMode::Whole;
+    generate_in(
+        table,
+        image,
+        segment,
+        whole,
+        &CarriedMemory::default(),
+        result,
+    )
+}
+
+/// The witness of `segment` in `mode`, with `result` as in [`generate_with_results`].
+fn generate_in(
+    table: &Arc<ProgramTable>,
+    image: &[ImageWord],
+    segment: &TraceSegment,
+    mode: MemoryMode,
+    carried: &CarriedMemory,
     result: impl Fn(u64, &Instruction, u32) -> u32,
 ) -> Result<Witness, ProveError> {
     let override_result = result;
@@ -373,7 +473,8 @@ pub fn generate_with_results(
             max: MAX_SEGMENT_CYCLES,
         });
     }
-    let mut rec = Recorder::new(table.clone(), image);
+    let mut rec = Recorder::new(table.clone(), image, mode, carried);
+    let output_start = rec.cell(io::OUTPUT_CURSOR_CELL);
     let mut alu = Rows::<F>::new(AluCols::<u8>::WIDTH);
     let mut branch = Rows::<F>::new(BranchCols::<u8>::WIDTH);
     let mut jump = Rows::<F>::new(JumpCols::<u8>::WIDTH);
@@ -388,7 +489,8 @@ pub fn generate_with_results(
     let mut io_events = segment.io.iter().peekable();
     let mut output = Vec::new();
     let mut memory = segment.memory.iter().peekable();
-    let clk_start = segment.start.cycle as u32 + 1;
+    // Every proof counts its own cycles from 1.
+    let clk_start = 1u32;
     let mut exit_code = None;
 
     for (i, step) in steps.iter().enumerate() {
@@ -498,23 +600,15 @@ pub fn generate_with_results(
             return Err(ProveError::Inconsistent(message));
         }
     }
-    let Some(exit_code) = exit_code else {
+    if exit_code.is_none() && mode == MemoryMode::Whole {
         return Err(ProveError::NoExit);
-    };
+    }
     let clk_end = clk_start + steps.len() as u32;
-    let public = PublicValues {
-        pc_start: segment.start.pc,
-        clk_start,
-        clk_end,
-        exit_code,
-        output_len: output.len() as u32,
-        output_digest: output_digest(&output),
-    };
     // The boundary's final read of the output cursor.
     let cursor = rec.cell(io::OUTPUT_CURSOR_CELL);
-    if cursor as usize != output.len() {
+    if cursor as usize != output_start as usize + output.len() {
         return Err(ProveError::Inconsistent(format!(
-            "the output cursor says {cursor} bytes, the transfers {}",
+            "the output cursor moved from {output_start} to {cursor}, the transfers wrote {}",
             output.len()
         )));
     }
@@ -527,15 +621,32 @@ pub fn generate_with_results(
     // The final memory table, sorted by word index.
     let mut final_rows = Rows::<F>::new(MemoryFinalCols::<u8>::WIDTH);
     let mut previous: Option<u32> = None;
-    let cells: Vec<(u32, (u32, u32))> = rec.cells.iter().map(|(&k, &v)| (k, v)).collect();
+    let segmented = mode != MemoryMode::Whole;
+    // In a segment, a cell no chip touched and the image did not open was never opened.
+    let cells: Vec<(u32, (u32, u32))> = rec
+        .cells
+        .iter()
+        .filter(|&(idx, &(_, ts))| !segmented || ts > 0 || rec.image.contains(idx))
+        .map(|(&k, &v)| (k, v))
+        .collect();
+    let mut boundary_cells = Vec::new();
     for (idx, (value, ts)) in cells {
+        let writable = rec.writable(idx);
+        let from_image = rec.image.contains(&idx);
+        if segmented && writable {
+            boundary_cells.push(BoundaryCell {
+                idx,
+                before: (!from_image).then(|| carried.get(idx)),
+                after: value,
+            });
+        }
         let row: &mut MemoryFinalCols<F> = final_rows.push().borrow_mut();
         row.idx = F::from_u32(idx);
         row.value = bytes_of(value);
         row.ts = F::from_u32(ts);
         row.is_real = F::ONE;
-        row.zero_init = F::from_bool(!rec.image.contains(&idx));
-        row.writable = F::from_bool(rec.writable(idx));
+        row.zero_init = F::from_bool(!segmented && !from_image);
+        row.writable = F::from_bool(writable);
         row.idx_bytes = bytes_of(idx);
         let gap = previous.map_or(0, |p| idx - p - 1);
         row.gap = bytes_of(gap);
@@ -549,6 +660,22 @@ pub fn generate_with_results(
         rec.range(gb[3].wrapping_add(0xe0), 0);
     }
 
+    let public = PublicValues {
+        pc_start: segment.start.pc,
+        clk_start,
+        clk_end,
+        exit_code: exit_code.unwrap_or(0),
+        output_len: cursor,
+        pc_end: if exit_code.is_some() {
+            0
+        } else {
+            segment.end.pc
+        },
+        halted: exit_code.is_some(),
+        output_start,
+        output_digest: output_digest(&output),
+        memory_digest: memory_digest(&boundary_cells),
+    };
     let program_trace =
         RowMajorMatrix::new(rec.program.iter().map(|&c| F::from_u32(c)).collect(), 1);
     let byte_trace = RowMajorMatrix::new(
@@ -574,14 +701,21 @@ pub fn generate_with_results(
         io_word.finish(),
         OutputChip {
             bytes: Arc::new(output.clone()),
+            start: output_start,
         }
         .trace(),
         div.finish(),
+        MemoryBoundaryChip {
+            cells: Arc::new(boundary_cells.clone()),
+        }
+        .trace(),
     ];
     Ok(Witness {
         traces,
         public,
         output,
+        mode,
+        cells: boundary_cells,
     })
 }
 

@@ -6,7 +6,7 @@
 use zkbox_accel::{BackendKind, DeviceId};
 use zkbox_executor::asm::{self, addi, li};
 use zkbox_executor::{Executor, Program};
-use zkbox_prover::{ProveError, ProvingDevice, prove_on, verify};
+use zkbox_prover::{ProveError, ProveOptions, ProvingDevice, prove_on, verify};
 
 /// A short loop with loads, stores, a multiply and a division, and output bytes.
 fn program() -> Program {
@@ -38,11 +38,12 @@ fn opencl_present() -> bool {
 fn every_device_makes_the_reference_proof() {
     let program = program();
     let exit = Executor::new(&program, vec![]).run(10_000).unwrap();
-    let reference = prove_on(ProvingDevice::Cpu, &program, vec![], 10_000, |_| {}).unwrap();
-    assert_eq!(reference.public.exit_code, exit);
+    let options = ProveOptions::new(10_000);
+    let reference = prove_on(ProvingDevice::Cpu, &program, vec![], options, |_| {}).unwrap();
+    assert_eq!(reference.exit_code(), exit);
     let reference = reference.to_bytes();
     // Deterministic: proof-of-work grinding keeps the smallest witness, not the first found.
-    let again = prove_on(ProvingDevice::Cpu, &program, vec![], 10_000, |_| {}).unwrap();
+    let again = prove_on(ProvingDevice::Cpu, &program, vec![], options, |_| {}).unwrap();
     assert!(
         again.to_bytes() == reference,
         "two proofs of one run differ"
@@ -68,7 +69,7 @@ fn every_device_makes_the_reference_proof() {
             ProvingDevice::Accel(device),
             &program,
             vec![],
-            10_000,
+            ProveOptions::new(10_000),
             |_| {},
         )
         .unwrap_or_else(|e| panic!("{device}: {e}"));
@@ -90,7 +91,7 @@ fn a_missing_device_is_a_typed_error_before_any_work() {
         ProvingDevice::Accel(device),
         &program(),
         vec![],
-        10_000,
+        ProveOptions::new(10_000),
         |_| {},
     ) {
         Err(ProveError::Device { device: named, .. }) => assert_eq!(named, device),

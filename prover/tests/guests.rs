@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use zkbox_executor::{Executor, Program, load_elf};
-use zkbox_prover::{Proof, prove, verify};
+use zkbox_prover::{Proof, ProveOptions, ProvingDevice, prove, prove_on, verify};
 
 fn guest(name: &str) -> Option<Program> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -26,7 +26,7 @@ fn prove_and_check(program: &Program, input: Vec<u8>) -> Proof {
     let exit = executor.run(1 << 24).expect("the guest runs");
     let expected_output = executor.public_output().to_vec();
     let proof = prove(program, input, 1 << 24).expect("proves");
-    assert_eq!(proof.public.exit_code, exit);
+    assert_eq!(proof.exit_code(), exit);
     assert_eq!(proof.output(), expected_output.as_slice());
     let parsed = Proof::from_bytes(&proof.to_bytes()).expect("parses");
     verify(&parsed, Some(program)).expect("verifies");
@@ -40,7 +40,7 @@ fn fibonacci_proves_its_output() {
     };
     let proof = prove_and_check(&program, 30u32.to_le_bytes().to_vec());
     assert_eq!(proof.output(), 832_040u32.to_le_bytes());
-    assert_eq!(proof.public.exit_code, 0);
+    assert_eq!(proof.exit_code(), 0);
 
     // A proof whose claimed output is changed does not verify.
     let mut bytes = proof.to_bytes();
@@ -81,7 +81,7 @@ fn a_panicking_guest_proves_exit_101() {
         return;
     };
     let proof = prove_and_check(&program, vec![]);
-    assert_eq!(proof.public.exit_code, 101);
+    assert_eq!(proof.exit_code(), 101);
 }
 
 #[test]
@@ -93,4 +93,28 @@ fn the_keccak_guest_proves() {
     input.extend_from_slice(b"zkbox");
     let proof = prove_and_check(&program, input);
     assert_eq!(proof.output().len(), 32);
+}
+
+#[test]
+fn a_guest_proves_in_segments() {
+    let Some(program) = guest("fibonacci") else {
+        return;
+    };
+    // About 1,400 cycles in segments of 512: the first segment opens the ELF's data words,
+    // the output is written in the last.
+    let input = 30u32.to_le_bytes().to_vec();
+    let options = ProveOptions {
+        max_cycles: 1 << 24,
+        segment_cycles: 512,
+    };
+    let proof = prove_on(ProvingDevice::Cpu, &program, input, options, |_| {}).expect("proves");
+    assert!(
+        proof.segment_count() >= 3,
+        "{} segments",
+        proof.segment_count()
+    );
+    assert_eq!(proof.output(), 832_040u32.to_le_bytes());
+    let parsed = Proof::from_bytes(&proof.to_bytes()).expect("parses");
+    verify(&parsed, Some(&program)).expect("verifies with the ELF");
+    verify(&parsed, None).expect("verifies without the ELF");
 }

@@ -140,7 +140,7 @@ fn random_programs_prove_and_verify() {
         }
         let proof = prove(&program, vec![], 100_000)
             .unwrap_or_else(|e| panic!("round {round}: proving failed: {e}"));
-        assert_eq!(proof.public.exit_code, exit, "round {round}");
+        assert_eq!(proof.exit_code(), exit, "round {round}");
         verify(&proof, Some(&program)).unwrap_or_else(|e| panic!("round {round}: {e}"));
     }
 }
@@ -181,7 +181,7 @@ fn division_corner_cases_prove_and_verify() {
     let program = Program::from_words(0x1000, &code).unwrap();
     let exit = Executor::new(&program, vec![]).run(10_000).unwrap();
     let proof = prove(&program, vec![], 10_000).unwrap();
-    assert_eq!(proof.public.exit_code, exit);
+    assert_eq!(proof.exit_code(), exit);
     verify(&proof, Some(&program)).unwrap();
 }
 
@@ -204,7 +204,7 @@ fn accesses_at_both_ends_of_guest_memory_prove_and_verify() {
     let exit = Executor::new(&program, vec![]).run(1000).unwrap();
     assert_eq!(exit, 0xdead_beefu32.wrapping_add(0xef));
     let proof = prove(&program, vec![], 1000).unwrap();
-    assert_eq!(proof.public.exit_code, exit);
+    assert_eq!(proof.exit_code(), exit);
     verify(&proof, Some(&program)).unwrap();
 }
 
@@ -233,6 +233,6 @@ fn reads_past_the_end_of_input_prove_and_verify() {
     let exit = Executor::new(&program, input.clone()).run(1000).unwrap();
     assert_eq!(exit, 5);
     let proof = prove(&program, input, 1000).unwrap();
-    assert_eq!(proof.public.exit_code, 5);
+    assert_eq!(proof.exit_code(), 5);
     verify(&proof, Some(&program)).unwrap();
 }

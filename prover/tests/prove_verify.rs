@@ -83,7 +83,7 @@ fn fib(n: u32) -> u32 {
 fn a_correct_run_proves_and_verifies() {
     let program = fibonacci(20);
     let proof = prove(&program, vec![], 10_000).expect("proves");
-    assert_eq!(proof.public.exit_code, fib(20) & 0xff);
+    assert_eq!(proof.exit_code(), fib(20) & 0xff);
     verify(&proof, Some(&program)).expect("verifies against its program");
 
     // The file round-trips and verifies with and without the ELF.
@@ -104,9 +104,9 @@ fn forged_public_values_and_other_programs_are_rejected() {
 
     // A forged exit code: the public values are the first bytes of the body.
     let mut forged = Proof::from_bytes(&bytes).expect("parses");
-    forged.public = PublicValues {
-        exit_code: forged.public.exit_code ^ 1,
-        ..forged.public
+    forged.segments[0] = PublicValues {
+        exit_code: forged.segments[0].exit_code ^ 1,
+        ..forged.segments[0]
     };
     assert!(matches!(
         verify(&forged, Some(&program)),
@@ -116,7 +116,7 @@ fn forged_public_values_and_other_programs_are_rejected() {
 
     // A forged cycle count.
     let mut forged = Proof::from_bytes(&bytes).expect("parses");
-    forged.public.clk_end += 1;
+    forged.segments[0].clk_end += 1;
     assert!(verify(&forged, Some(&program)).is_err());
 
     // Another program (same shape, different loop count).
@@ -135,12 +135,14 @@ fn malformed_files_get_clear_errors() {
         Proof::from_bytes(b"garbage"),
         Err(VerifyError::BadMagic)
     ));
-    let mut other_version = bytes.clone();
-    other_version[8] = 2;
-    assert!(matches!(
-        Proof::from_bytes(&other_version),
-        Err(VerifyError::UnsupportedVersion { found: 2, .. })
-    ));
+    for version in [1u8, 3] {
+        let mut other_version = bytes.clone();
+        other_version[8] = version;
+        assert!(matches!(
+            Proof::from_bytes(&other_version),
+            Err(VerifyError::UnsupportedVersion { found, .. }) if found == u32::from(version)
+        ));
+    }
     for cut in [12, bytes.len() / 2, bytes.len() - 1] {
         assert!(
             Proof::from_bytes(&bytes[..cut]).is_err(),

@@ -75,7 +75,7 @@ const MEMORY_FINAL: usize = 4;
 fn the_honest_witness_verifies() {
     let program = program();
     let proof = prove_witness(&program, honest_witness(&program)).unwrap();
-    assert_eq!(proof.public.exit_code, 14);
+    assert_eq!(proof.exit_code(), 14);
     verify(&proof, Some(&program)).unwrap();
 }
 

@@ -1,9 +1,11 @@
 //! The boundary chip: where the execution starts and how it ends, tied to the public values.
 //!
 //! Its one active row sends the start state `(pc_start, clk_start)` on the `exec` bus and
-//! receives the halt message `(exit code, clk_end)`, so every proof's chain of instruction
-//! rows begins at the public start and ends in one exit `ecall` at the public cycle count
-//! with the public exit code.
+//! receives either the halt message `(exit code, clk_end)` (a run or last segment that
+//! halts) or the state `(pc_end, clk_end)` of the next instruction (a segment that stops
+//! because it is full), so every proof's chain of instruction rows begins at the public
+//! start and ends, after exactly `clk_end - clk_start` instructions, where the public values
+//! say: in one exit `ecall` with the public exit code, or at the public `pc_end`.
 
 use std::borrow::Borrow;
 
@@ -17,32 +19,42 @@ use super::columns::impl_columns;
 use super::io::OUTPUT_CURSOR_CELL;
 use super::{EXEC, HALT, eval_access, exprs, timestamp, word_value};
 
-/// The public values of a proof, in order.
+/// The public values of one proof: a whole run, or one segment of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublicValues {
-    /// The pc of the first instruction (the ELF entry for a whole run).
+    /// The pc of the first instruction (the ELF entry for a whole run or a first segment).
     pub pc_start: u32,
-    /// The cycle number of the first instruction (1 for a whole run).
+    /// The cycle number of the first instruction: always 1 (each segment counts its own
+    /// cycles, so timestamps never grow with the length of the run).
     pub clk_start: u32,
-    /// The cycle after the exit `ecall`; `clk_end - clk_start` instructions ran.
+    /// The cycle after the last instruction; `clk_end - clk_start` instructions ran.
     pub clk_end: u32,
-    /// The guest's exit code.
+    /// The guest's exit code (0 for a segment that does not halt).
     pub exit_code: u32,
-    /// Length of the public output.
+    /// The output cursor at the end: bytes of public output written so far in the run.
     pub output_len: u32,
-    /// SHA-256 of the public output (absorbed into the transcript, so the challenges depend
-    /// on the claimed output; the output chip checks the bytes themselves).
+    /// The pc of the next instruction, for a segment that does not halt (0 otherwise).
+    pub pc_end: u32,
+    /// Whether the proof ends in the exit `ecall`.
+    pub halted: bool,
+    /// The output cursor at the start (0 for a whole run or a first segment).
+    pub output_start: u32,
+    /// SHA-256 of the output this proof writes (absorbed into the transcript, so the
+    /// challenges depend on the claimed output; the output chip checks the bytes themselves).
     pub output_digest: [u8; 32],
+    /// SHA-256 of the memory boundary table (see [`super::MemoryBoundaryChip`]; all zeros
+    /// for a whole run), absorbed for the same reason.
+    pub memory_digest: [u8; 32],
 }
 
 impl PublicValues {
     /// Number of field elements.
-    pub const LEN: usize = 8 + 16;
-    /// Public values the boundary's columns copy (the digest is only absorbed).
-    const COPIED: usize = 8;
+    pub const LEN: usize = 11 + 32;
+    /// Public values the boundary's columns copy (the rest is only absorbed).
+    const COPIED: usize = 10;
 
     /// As field elements: pc_start, clk_start, clk_end, exit code bytes, output length,
-    /// output digest in 16-bit halves.
+    /// pc_end, halted, output_start, then the two digests in 16-bit halves.
     pub fn to_fields<F: Field>(&self) -> Vec<F> {
         let mut v = vec![
             F::from_u32(self.pc_start),
@@ -51,11 +63,16 @@ impl PublicValues {
         ];
         v.extend(self.exit_code.to_le_bytes().map(F::from_u8));
         v.push(F::from_u32(self.output_len));
-        v.extend(
-            self.output_digest
-                .chunks(2)
-                .map(|h| F::from_u32(u32::from(h[0]) | (u32::from(h[1]) << 8))),
-        );
+        v.push(F::from_u32(self.pc_end));
+        v.push(F::from_bool(self.halted));
+        v.push(F::from_u32(self.output_start));
+        for digest in [&self.output_digest, &self.memory_digest] {
+            v.extend(
+                digest
+                    .chunks(2)
+                    .map(|h| F::from_u32(u32::from(h[0]) | (u32::from(h[1]) << 8))),
+            );
+        }
         v
     }
 }
@@ -72,6 +89,10 @@ pub struct BoundaryCols<T> {
     pub cursor: [T; 4],
     /// The final read of the output cursor.
     pub cursor_access: AccessCols<T>,
+    /// `active * halted`: the count of the halt message.
+    pub halt_count: T,
+    /// `active * (1 - halted)`: the count of the state handed to the next segment.
+    pub continue_count: T,
 }
 impl_columns!(BoundaryCols);
 
@@ -97,6 +118,8 @@ impl BoundaryChip {
             .copy_from_slice(&public.to_fields::<F>()[..PublicValues::COPIED]);
         row.cursor = public.output_len.to_le_bytes().map(F::from_u8);
         row.cursor_access = cursor_access;
+        row.halt_count = F::from_bool(public.halted);
+        row.continue_count = F::from_bool(!public.halted);
         RowMajorMatrix::new(values, width)
     }
 }
@@ -128,7 +151,23 @@ where
         for (col, value) in local.public.iter().zip(public) {
             builder.assert_zero(local.active.into() * ((*col).into() - value));
         }
-        let [pc, clk_start, clk_end, e0, e1, e2, e3, output_len] = local.public.map(Into::into);
+        let [
+            pc,
+            clk_start,
+            clk_end,
+            e0,
+            e1,
+            e2,
+            e3,
+            output_len,
+            pc_end,
+            halted,
+        ] = local.public.map(Into::into);
+        // The public `halted` is 0 or 1 (the verifier makes it from a boolean); the counts
+        // split the active row between the two ways a proof can end.
+        let active: AB::Expr = local.active.into();
+        builder.assert_eq(local.halt_count, active.clone() * halted);
+        builder.assert_eq(local.continue_count, active - local.halt_count.into());
         let cursor = exprs::<AB, 4>(&local.cursor);
         builder.assert_zero(local.active.into() * (word_value(&cursor) - output_len));
         eval_access(
@@ -147,8 +186,13 @@ where
         );
         HALT.receive(
             builder,
-            [e0, e1, e2, e3, clk_end],
-            Count::bounded(local.active.into(), 1),
+            [e0, e1, e2, e3, clk_end.clone()],
+            Count::bounded(local.halt_count.into(), 1),
+        );
+        EXEC.receive(
+            builder,
+            [pc_end, clk_end],
+            Count::bounded(local.continue_count.into(), 1),
         );
     }
 }

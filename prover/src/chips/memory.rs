@@ -1,4 +1,4 @@
-//! The two ends of the memory argument.
+//! The ends of the memory argument.
 //!
 //! - [`MemoryImageChip`] (preprocessed, part of the verifying key): every code word and
 //!   every non-zero data word the ELF loads, sent as the cell's first version
@@ -8,6 +8,9 @@
 //!   not in the image also sends its first version `(idx, 0, 0, 1)`: writable. Because indices strictly
 //!   increase (both below 2^29, so the differences cannot wrap), each cell is closed exactly
 //!   once, and so (by the bus balance) opened exactly once: from the image or as zero.
+//! - [`MemoryBoundaryChip`] (segments of a longer run only): the writable cells a segment
+//!   touches, with their values before and after it, built by the verifier from the proof
+//!   file into periodic columns. See [`MemoryMode`].
 
 use std::borrow::Borrow;
 
@@ -17,9 +20,37 @@ use p3_lookup::{Count, InteractionBuilder};
 use p3_matrix::dense::RowMajorMatrix;
 
 use super::columns::impl_columns;
-use super::{MEMORY, exprs, range_below, range_bytes, word_value};
+use super::{BOUNDARY, MEMORY, exprs, range_below, range_bytes, word_value};
 use crate::witness::ImageWord;
 
+/// How a proof's memory argument begins and ends.
+///
+/// A **whole run** opens every cell from the image or as zero and closes it in the final
+/// table, as the module documentation says. A **segment** of a longer run starts from the
+/// memory the previous segments left, which the verifier knows only through the proof
+/// files: each segment's memory boundary table lists the writable cells it touches, with
+/// their value before (checked by the verifier against the value the previous segments
+/// left) and after (handed on to the next segment). In a segment:
+/// - the image opens the code words, and the writable words only in the first segment;
+/// - the boundary table opens each of its cells not opened by the image, with its value
+///   before;
+/// - the final table closes every cell, as in a whole run (so each cell is opened once,
+///   whichever opener it has), opens none as zero, and sends each writable cell's last
+///   value on the `boundary` bus, where the boundary table receives it as the value after.
+///
+/// The final table's sorted indices make the cells distinct across all openers, so a
+/// boundary row cannot open a second version of a code word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryMode {
+    /// A whole run, proven in one piece.
+    #[default]
+    Whole,
+    /// One segment of a run proven in several.
+    Segment {
+        /// Whether it is the run's first segment.
+        first: bool,
+    },
+}
 /// Preprocessed columns of the image: word index, 4 bytes, is_real, writable.
 const IMAGE_WIDTH: usize = 7;
 
@@ -29,6 +60,8 @@ const IMAGE_WIDTH: usize = 7;
 pub struct MemoryImageChip {
     /// Sorted by index.
     pub words: std::sync::Arc<Vec<ImageWord>>,
+    /// Whole run or segment (a later segment does not open the writable words).
+    pub mode: MemoryMode,
 }
 
 impl MemoryImageChip {
@@ -82,7 +115,12 @@ where
         let mut message = prep[..5].to_vec();
         message.push(AB::Expr::ZERO);
         message.push(prep[6].clone());
-        MEMORY.send(builder, message, Count::bounded(prep[5].clone(), 1));
+        let is_real = prep[5].clone();
+        let count = match self.mode {
+            MemoryMode::Segment { first: false } => is_real * (AB::Expr::ONE - prep[6].clone()),
+            _ => is_real,
+        };
+        MEMORY.send(builder, message, Count::bounded(count, 1));
     }
 }
 
@@ -111,7 +149,10 @@ impl_columns!(MemoryFinalCols);
 
 /// The final memory table chip.
 #[derive(Debug, Clone, Default)]
-pub struct MemoryFinalChip;
+pub struct MemoryFinalChip {
+    /// Whole run or segment (a segment opens no cell as zero and exports writable cells).
+    pub mode: MemoryMode,
+}
 
 impl<F: Field> BaseAir<F> for MemoryFinalChip {
     fn width(&self) -> usize {
@@ -180,6 +221,151 @@ where
                 AB::Expr::ONE,
             ],
             Count::bounded(local.zero_init.into(), 1),
+        );
+        if let MemoryMode::Segment { .. } = self.mode {
+            builder.assert_zero(local.zero_init);
+            let [v0, v1, v2, v3] = exprs::<AB, 4>(&local.value);
+            BOUNDARY.send(
+                builder,
+                [local.idx.into(), v0, v1, v2, v3],
+                Count::bounded(local.writable.into(), 1),
+            );
+        }
+    }
+}
+
+/// One cell of a segment's memory boundary table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BoundaryCell {
+    /// Word index.
+    pub idx: u32,
+    /// Its value before the segment; `None` when the image opens it (first segment only).
+    pub before: Option<u32>,
+    /// Its value after the segment.
+    pub after: u32,
+}
+
+/// Periodic (verifier-built) columns of the boundary table: idx, before bytes, after bytes,
+/// opens, closes.
+const BOUNDARY_PERIODIC: usize = 11;
+
+/// Columns of the memory boundary table: copies of the periodic columns, which the bus
+/// messages use.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryBoundaryCols<T> {
+    /// Word index.
+    pub idx: T,
+    /// Value before the segment.
+    pub before: [T; 4],
+    /// Value after the segment.
+    pub after: [T; 4],
+    /// 1 when this table opens the cell (with `before`).
+    pub opens: T,
+    /// 1 on the rows that hold a cell.
+    pub closes: T,
+}
+impl_columns!(MemoryBoundaryCols);
+
+/// A segment's memory boundary table (see [`MemoryMode`]): every writable cell the segment
+/// touches (and, in the first segment, every writable word of the image), in strictly
+/// increasing index order, with its value before and after the segment. The verifier builds
+/// the periodic columns from the proof file and checks `before` against the previous
+/// segments; the prover's columns must equal them.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryBoundaryChip {
+    /// The cells, sorted by index; empty for a whole run.
+    pub cells: std::sync::Arc<Vec<BoundaryCell>>,
+}
+
+impl MemoryBoundaryChip {
+    /// Trace height: the cells rounded up to a power of two (at least 4).
+    pub fn height(&self) -> usize {
+        self.cells.len().next_power_of_two().max(4)
+    }
+
+    fn rows<F: Field>(&self) -> Vec<MemoryBoundaryCols<F>> {
+        let mut rows = vec![MemoryBoundaryCols::default(); self.height()];
+        for (row, cell) in rows.iter_mut().zip(self.cells.iter()) {
+            row.idx = F::from_u32(cell.idx);
+            row.before = crate::witness::bytes_of(cell.before.unwrap_or(0));
+            row.after = crate::witness::bytes_of(cell.after);
+            row.opens = F::from_bool(cell.before.is_some());
+            row.closes = F::ONE;
+        }
+        rows
+    }
+
+    /// The prover's trace.
+    pub fn trace<F: Field>(&self) -> RowMajorMatrix<F> {
+        let values = self.rows::<F>().iter().flat_map(row_values).collect();
+        RowMajorMatrix::new(values, MemoryBoundaryCols::<u8>::WIDTH)
+    }
+}
+
+/// A boundary row's values, in column order.
+fn row_values<F: Copy>(row: &MemoryBoundaryCols<F>) -> [F; BOUNDARY_PERIODIC] {
+    let [b0, b1, b2, b3] = row.before;
+    let [a0, a1, a2, a3] = row.after;
+    [
+        row.idx, b0, b1, b2, b3, a0, a1, a2, a3, row.opens, row.closes,
+    ]
+}
+
+impl<F: Field> BaseAir<F> for MemoryBoundaryChip {
+    fn width(&self) -> usize {
+        MemoryBoundaryCols::<u8>::WIDTH
+    }
+    fn main_next_row_columns(&self) -> Vec<usize> {
+        vec![]
+    }
+    fn num_periodic_columns(&self) -> usize {
+        BOUNDARY_PERIODIC
+    }
+    fn periodic_columns(&self) -> std::borrow::Cow<'_, [Vec<F>]> {
+        let rows = self.rows::<F>();
+        let columns = (0..BOUNDARY_PERIODIC)
+            .map(|c| rows.iter().map(|row| row_values(row)[c]).collect())
+            .collect();
+        std::borrow::Cow::Owned(columns)
+    }
+}
+
+impl<AB: AirBuilder + InteractionBuilder> Air<AB> for MemoryBoundaryChip
+where
+    AB::F: Field,
+{
+    fn eval(&self, builder: &mut AB) {
+        let main = builder.main();
+        let local: &MemoryBoundaryCols<AB::Var> = main.current_slice().borrow();
+        let local = *local;
+        let periodic: Vec<AB::Expr> = builder
+            .periodic_values()
+            .iter()
+            .map(|&v| v.into())
+            .collect();
+        for (column, value) in row_values(&local).into_iter().zip(periodic) {
+            builder.assert_eq(column, value);
+        }
+        let [b0, b1, b2, b3] = exprs::<AB, 4>(&local.before);
+        MEMORY.send(
+            builder,
+            [
+                local.idx.into(),
+                b0,
+                b1,
+                b2,
+                b3,
+                AB::Expr::ZERO,
+                AB::Expr::ONE,
+            ],
+            Count::bounded(local.opens.into(), 1),
+        );
+        let [a0, a1, a2, a3] = exprs::<AB, 4>(&local.after);
+        BOUNDARY.receive(
+            builder,
+            [local.idx.into(), a0, a1, a2, a3],
+            Count::bounded(local.closes.into(), 1),
         );
     }
 }

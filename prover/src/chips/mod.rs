@@ -11,6 +11,7 @@
 //! | `memory` | (word index, 4 bytes, timestamp) | each access receives the previous version and sends the new one; image and final tables open and close every cell |
 //! | `bytes` | (tag, x, y, z) | range checks and bitwise ops look up; the byte table provides |
 //! | `halt` | (exit code bytes, clk) | the exit `ecall` sends; the boundary receives the public exit code |
+//! | `boundary` | (word index, 4 bytes) | segments only: the final table sends each writable cell's last value; the memory boundary table receives it |
 //!
 //! **Why this is sound** (the argument each chip relies on): the `exec` bus increments `clk`
 //! by one per row and only the boundary creates a token, so the rows form exactly one chain
@@ -61,7 +62,10 @@ pub use halt::{HaltChip, HaltCols};
 pub use io::{IoEcallChip, IoEcallCols, IoWordChip, IoWordCols};
 pub use jump::{JumpChip, JumpCols};
 pub use loadstore::{LoadStoreChip, LoadStoreCols};
-pub use memory::{MemoryFinalChip, MemoryFinalCols, MemoryImageChip};
+pub use memory::{
+    BoundaryCell, MemoryBoundaryChip, MemoryBoundaryCols, MemoryFinalChip, MemoryFinalCols,
+    MemoryImageChip, MemoryMode,
+};
 pub use mul::{MulChip, MulCols};
 pub use output::{OutputChip, OutputCols};
 pub use program::{ProgramChip, ProgramTable};
@@ -75,6 +79,8 @@ pub const EXEC: PermutationCheckBus<'static> = PermutationCheckBus::new("exec");
 pub const MEMORY: PermutationCheckBus<'static> = PermutationCheckBus::new("memory");
 /// The `halt` bus: (exit code byte 0..3, clk after the exit).
 pub const HALT: PermutationCheckBus<'static> = PermutationCheckBus::new("halt");
+/// The `boundary` bus: (word index, 4 bytes), a segment's writable cells as it leaves them.
+pub const BOUNDARY: PermutationCheckBus<'static> = PermutationCheckBus::new("boundary");
 /// The `output` bus: (position, byte) of the public output.
 pub const OUTPUT: PermutationCheckBus<'static> = PermutationCheckBus::new("output");
 /// The `program` lookup: the decoded instruction at a pc.
@@ -106,6 +112,9 @@ pub const SLOT_CURSOR: u32 = 6;
 /// Largest cycle count one segment may have: keeps timestamps below 2^28, which the
 /// timestamp-difference range check (three bytes and four bits) relies on.
 pub const MAX_SEGMENT_CYCLES: u64 = 1 << 24;
+/// The segment size runs are cut into unless told otherwise: a 2^22-cycle segment proves in
+/// about 10 GiB on the CPU path (docs/benchmarks.md).
+pub const DEFAULT_SEGMENT_CYCLES: u64 = 1 << 22;
 
 /// Every chip of the machine, in the order their traces appear in a proof.
 #[derive(Debug, Clone)]
@@ -142,12 +151,14 @@ pub enum Chip {
     IoWord(IoWordChip),
     /// The public output (periodic columns built by the verifier).
     Output(OutputChip),
-    /// DIVU and REMU.
+    /// DIV, DIVU, REM and REMU.
     Div(DivChip),
+    /// A segment's memory boundary (periodic columns built by the verifier).
+    MemoryBoundary(MemoryBoundaryChip),
 }
 
 /// Short names of the chips, in proof order, for progress and error messages.
-pub const CHIP_NAMES: [&str; 17] = [
+pub const CHIP_NAMES: [&str; 18] = [
     "program",
     "bytes",
     "boundary",
@@ -165,6 +176,7 @@ pub const CHIP_NAMES: [&str; 17] = [
     "io-word",
     "output",
     "div",
+    "memory-boundary",
 ];
 
 macro_rules! dispatch {
@@ -187,6 +199,7 @@ macro_rules! dispatch {
             Chip::IoWord($chip) => $body,
             Chip::Output($chip) => $body,
             Chip::Div($chip) => $body,
+            Chip::MemoryBoundary($chip) => $body,
         }
     };
 }

@@ -1,7 +1,9 @@
 //! The public output chip: the claimed output bytes, built by the verifier into periodic
 //! columns (never committed by the prover), received one `(position, byte)` per row from the
-//! `output` bus. With the output's length bound by the boundary chip (the output cursor's
-//! final value), the proven run wrote exactly these bytes, in this order, to descriptor 1.
+//! `output` bus, positions counting from the output cursor's value at the start (0 for a
+//! whole run; a later segment's share of the output starts where the previous one ended).
+//! With the output's end bound by the boundary chip (the output cursor's final value), the
+//! proven run wrote exactly these bytes, in this order, to descriptor 1.
 
 use std::borrow::{Borrow, Cow};
 use std::sync::Arc;
@@ -21,7 +23,7 @@ pub const MAX_PROVEN_OUTPUT_BYTES: usize = 1 << 20;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OutputCols<T> {
-    /// The row index.
+    /// The output position: `start` plus the row index.
     pub position: T,
     /// The byte at it.
     pub byte: T,
@@ -33,8 +35,10 @@ impl_columns!(OutputCols);
 /// The public output chip.
 #[derive(Debug, Clone, Default)]
 pub struct OutputChip {
-    /// The claimed output.
+    /// The claimed output (of this segment, for a segment).
     pub bytes: Arc<Vec<u8>>,
+    /// Position of its first byte in the run's output.
+    pub start: u32,
 }
 
 impl OutputChip {
@@ -48,7 +52,7 @@ impl OutputChip {
         let width = OutputCols::<u8>::WIDTH;
         let mut values = F::zero_vec(self.height() * width);
         for (i, row) in values.chunks_exact_mut(width).enumerate() {
-            row[0] = F::from_usize(i);
+            row[0] = F::from_u32(self.start) + F::from_usize(i);
             if let Some(&byte) = self.bytes.get(i) {
                 row[1] = F::from_u8(byte);
                 row[2] = F::ONE;
@@ -94,7 +98,9 @@ where
             .iter()
             .map(|&v| v.into())
             .collect();
-        builder.when_first_row().assert_zero(l.position);
+        builder
+            .when_first_row()
+            .assert_eq(l.position, AB::Expr::from_u32(self.start));
         builder
             .when_transition()
             .assert_eq(next_position, l.position.into() + AB::Expr::ONE);
