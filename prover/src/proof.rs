@@ -695,6 +695,21 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
         ));
     }
     let config = stark_config();
+    // With the ELF, the program commitment is recomputed (once per proof, however many
+    // segments it has) and must match; without, the file's is trusted.
+    let commitment = match program {
+        Some(_) => {
+            let first = &body.segments[0];
+            let chips = machine(table.clone(), image.clone(), Claim::of(first, 0, body));
+            check_heights(&chips, &first.stark.degree_bits)?;
+            let commitment = program_commitment(&config, &chips, &first.stark.degree_bits)?;
+            if commitment != body.program_commitment {
+                return Err(VerifyError::WrongProgram);
+            }
+            commitment
+        }
+        None => body.program_commitment.clone(),
+    };
     let mut carried = CarriedMemory::default();
     let mut output_start = 0u32;
     let mut pc = proof.segments[0].pc_start;
@@ -730,24 +745,15 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
         {
             return Err(at("the public values do not match the output".into()));
         }
-        let mode = if body.segmented {
+        if body.segmented {
             check_boundary(&segment.cells, index == 0, &carried, public)
                 .map_err(|e| at(e.to_string()))?;
-            MemoryMode::Segment { first: index == 0 }
-        } else {
-            if !segment.cells.is_empty() {
-                return Err(at("a whole run has no memory boundary".into()));
-            }
-            MemoryMode::Whole
-        };
-        let claim = Claim {
-            mode,
-            output: Arc::new(segment.output.clone()),
-            output_start,
-            cells: Arc::new(segment.cells.clone()),
-        };
+        } else if !segment.cells.is_empty() {
+            return Err(at("a whole run has no memory boundary".into()));
+        }
+        let claim = Claim::of(segment, index, body);
         let chips = machine(table.clone(), image.clone(), claim);
-        verify_stark(&config, &chips, public, segment, body, program.is_some())?;
+        verify_stark(&config, &chips, public, segment, &commitment)?;
         carried.apply(&segment.cells);
         output_start = public.output_len;
         pc = public.pc_end;
@@ -803,42 +809,53 @@ fn check_boundary(
     Ok(())
 }
 
-/// Verifies one segment's (or a whole run's) STARK proof for `chips`.
-fn verify_stark(
-    config: &ZkboxConfig,
-    chips: &[Chip],
-    public: &PublicValues,
-    segment: &SegmentBody,
-    body: &ProofBody,
-    program_known: bool,
-) -> Result<(), VerifyError> {
-    let stark = &segment.stark;
-    if stark.degree_bits.len() != chips.len() {
+impl Claim {
+    /// The claim of the `index`th segment of a proof file's body.
+    fn of(segment: &SegmentBody, index: usize, body: &ProofBody) -> Claim {
+        let output_start = body.segments[..index]
+            .iter()
+            .map(|s| s.output.len() as u32)
+            .sum();
+        Claim {
+            mode: if body.segmented {
+                MemoryMode::Segment { first: index == 0 }
+            } else {
+                MemoryMode::Whole
+            },
+            output: Arc::new(segment.output.clone()),
+            output_start,
+            cells: Arc::new(segment.cells.clone()),
+        }
+    }
+}
+
+/// Checks a proof's trace heights: the program's tables, the byte table, the boundary and
+/// the verifier-built tables have the heights their contents give; every other chip a
+/// height the machine allows.
+fn check_heights(chips: &[Chip], degree_bits: &[usize]) -> Result<(), VerifyError> {
+    if degree_bits.len() != chips.len() {
         return Err(VerifyError::Shape(format!(
             "{} traces, expected {}",
-            stark.degree_bits.len(),
+            degree_bits.len(),
             chips.len()
         )));
     }
-    let height = |i: usize| match &chips[i] {
-        Chip::Program(c) => c.table.height(),
-        Chip::Bytes(_) => bytes::BYTE_TABLE_HEIGHT,
-        Chip::Boundary(_) => boundary::BOUNDARY_HEIGHT,
-        Chip::MemoryImage(c) => c.height(),
-        Chip::Output(c) => c.height(),
-        Chip::MemoryBoundary(c) => c.height(),
-        _ => 0,
-    };
-    for (i, &bits) in stark.degree_bits.iter().enumerate() {
-        let fixed = height(i);
+    for ((i, chip), &bits) in chips.iter().enumerate().zip(degree_bits) {
+        let fixed = match chip {
+            Chip::Program(c) => c.table.height(),
+            Chip::Bytes(_) => bytes::BYTE_TABLE_HEIGHT,
+            Chip::Boundary(_) => boundary::BOUNDARY_HEIGHT,
+            Chip::MemoryImage(c) => c.height(),
+            Chip::Output(c) => c.height(),
+            Chip::MemoryBoundary(c) => c.height(),
+            _ => 0,
+        };
         if fixed != 0 && bits != fixed.trailing_zeros() as usize {
-            return Err(
-                if matches!(chips[i], Chip::Program(_) | Chip::MemoryImage(_)) {
-                    VerifyError::WrongProgram
-                } else {
-                    VerifyError::Shape(format!("{} has the wrong height", CHIP_NAMES[i]))
-                },
-            );
+            return Err(if matches!(chip, Chip::Program(_) | Chip::MemoryImage(_)) {
+                VerifyError::WrongProgram
+            } else {
+                VerifyError::Shape(format!("{} has the wrong height", CHIP_NAMES[i]))
+            });
         }
         if !(2..=25).contains(&bits) {
             return Err(VerifyError::Shape(format!(
@@ -847,23 +864,110 @@ fn verify_stark(
             )));
         }
     }
+    Ok(())
+}
+
+/// The commitment of the chips' preprocessed traces: the program's verifying key.
+fn program_commitment(
+    config: &ZkboxConfig,
+    chips: &[Chip],
+    degree_bits: &[usize],
+) -> Result<Commitment, VerifyError> {
+    let data = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ProverData::from_airs_and_degrees(config, chips, degree_bits)
+    }))
+    .map_err(|_| VerifyError::Shape("trace heights do not fit the machine".into()))?
+    .map_err(|e| VerifyError::Shape(format!("{e:?}")))?;
+    data.common
+        .preprocessed
+        .map(|p| p.commitment)
+        .ok_or_else(|| VerifyError::Shape("no preprocessed traces".into()))
+}
+
+/// A chip as the verifier lays it out: its preprocessed columns exist (their widths shape
+/// the lookups and the openings) but their trace is never built or committed, because the
+/// commitment is already known. This keeps verification of each segment independent of
+/// the program's size.
+struct WithoutPreprocessedTrace<'a>(&'a Chip);
+
+impl<F: p3_field::Field> p3_air::BaseAir<F> for WithoutPreprocessedTrace<'_> {
+    fn width(&self) -> usize {
+        p3_air::BaseAir::<F>::width(self.0)
+    }
+    fn preprocessed_trace(&self) -> Option<RowMajorMatrix<F>> {
+        None
+    }
+    fn preprocessed_width(&self) -> usize {
+        p3_air::BaseAir::<F>::preprocessed_width(self.0)
+    }
+    fn main_next_row_columns(&self) -> Vec<usize> {
+        p3_air::BaseAir::<F>::main_next_row_columns(self.0)
+    }
+    fn preprocessed_next_row_columns(&self) -> Vec<usize> {
+        p3_air::BaseAir::<F>::preprocessed_next_row_columns(self.0)
+    }
+    fn num_public_values(&self) -> usize {
+        p3_air::BaseAir::<F>::num_public_values(self.0)
+    }
+    fn num_periodic_columns(&self) -> usize {
+        p3_air::BaseAir::<F>::num_periodic_columns(self.0)
+    }
+    fn periodic_columns(&self) -> std::borrow::Cow<'_, [Vec<F>]> {
+        p3_air::BaseAir::<F>::periodic_columns(self.0)
+    }
+}
+
+impl<AB: p3_air::PermutationAirBuilder + p3_lookup::InteractionBuilder> p3_air::Air<AB>
+    for WithoutPreprocessedTrace<'_>
+where
+    AB::F: p3_field::Field,
+{
+    fn eval(&self, builder: &mut AB) {
+        self.0.eval(builder)
+    }
+}
+
+/// Verifies one segment's (or a whole run's) STARK proof for `chips` against the program
+/// commitment.
+fn verify_stark(
+    config: &ZkboxConfig,
+    chips: &[Chip],
+    public: &PublicValues,
+    segment: &SegmentBody,
+    commitment: &Commitment,
+) -> Result<(), VerifyError> {
+    let stark = &segment.stark;
+    check_heights(chips, &stark.degree_bits)?;
+    let views: Vec<WithoutPreprocessedTrace<'_>> =
+        chips.iter().map(WithoutPreprocessedTrace).collect();
     let mut common: CommonData<ZkboxConfig> =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            ProverData::from_airs_and_degrees(config, chips, &stark.degree_bits).map(|d| d.common)
+            ProverData::from_airs_and_degrees(config, &views, &stark.degree_bits).map(|d| d.common)
         }))
         .map_err(|_| VerifyError::Shape("trace heights do not fit the machine".into()))?
         .map_err(|e| VerifyError::Shape(format!("{e:?}")))?;
-    let preprocessed = common
-        .preprocessed
-        .as_mut()
-        .ok_or_else(|| VerifyError::Shape("no preprocessed traces".into()))?;
-    if program_known {
-        if preprocessed.commitment != body.program_commitment {
-            return Err(VerifyError::WrongProgram);
+    // The preprocessed layout: one matrix per chip with preprocessed columns, in chip
+    // order, at the chip's height, under the program commitment.
+    let mut instances = Vec::with_capacity(chips.len());
+    let mut matrix_to_instance = Vec::new();
+    for (i, chip) in chips.iter().enumerate() {
+        let width = p3_air::BaseAir::<Val>::preprocessed_width(chip);
+        if width == 0 {
+            instances.push(None);
+            continue;
         }
-    } else {
-        preprocessed.commitment = body.program_commitment.clone();
+        instances.push(Some(p3_batch_stark::common::PreprocessedInstanceMeta {
+            matrix_index: matrix_to_instance.len(),
+            width,
+            degree_bits: stark.degree_bits[i],
+        }));
+        matrix_to_instance.push(i);
     }
+    common.preprocessed = Some(p3_batch_stark::common::GlobalPreprocessed {
+        commitment: commitment.clone(),
+        instances,
+        matrix_to_instance,
+    });
     let publics = public_values_per_chip(chips, public);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         verify_batch(config, chips, stark, &publics, &common)
