@@ -27,6 +27,7 @@ mod cuda_backend;
 mod device;
 mod discovery;
 mod error;
+pub mod faulty;
 // Device-word conversions serve the device backends only.
 #[cfg_attr(not(any(feature = "opencl", feature = "cuda")), allow(dead_code))]
 mod field;

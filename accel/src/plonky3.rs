@@ -199,15 +199,28 @@ impl<B: Backend> DeviceMmcs<B> {
             .merkle_tree(upload_all(&*self.backend, inputs)?)
     }
 
-    /// Sibling path of leaf `index`, leaf level first, up to (not including) the root.
-    fn full_path<M>(
+    /// Sibling path of leaf `index`, leaf level first, up to (not including) the root. A
+    /// device that fails to read a path hands the tree to the host, which rebuilds it from
+    /// the committed matrices once (the same tree, so the same path) and answers this and
+    /// every later path of the commitment.
+    fn full_path<M: Matrix<BabyBear>>(
         &self,
         data: &DeviceProverData<M, B>,
         index: usize,
     ) -> Result<Vec<Digest>, AccelError> {
-        match &data.tree {
-            TreeOn::Device(tree) => self.backend.merkle_path(tree, index),
-            TreeOn::Host(tree) => self.host.merkle_path(tree, index),
+        let host_path = |tree: &CpuMerkleTree| self.host.merkle_path(tree, index);
+        match (&data.tree, data.host_copy.get()) {
+            (TreeOn::Host(tree), _) | (TreeOn::Device(_), Some(tree)) => host_path(tree),
+            (TreeOn::Device(tree), None) => match self.backend.merkle_path(tree, index) {
+                Ok(path) => Ok(path),
+                Err(err) => {
+                    tracing::warn!(device = %self.backend.info().id, %err, "Merkle path falls back to the host");
+                    self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    let tree = upload_all(&*self.host, &data.leaves)
+                        .and_then(|matrices| self.host.merkle_tree(matrices))?;
+                    host_path(data.host_copy.get_or_init(|| tree))
+                }
+            },
         }
     }
 
@@ -260,6 +273,8 @@ pub struct DeviceProverData<M, B: Backend> {
     leaves: Vec<M>,
     tree: TreeOn<B>,
     max_height: usize,
+    /// The host's rebuild of a device tree whose device failed to read a path.
+    host_copy: std::sync::OnceLock<CpuMerkleTree>,
 }
 
 impl<B: Backend + 'static> Mmcs<BabyBear> for DeviceMmcs<B> {
@@ -298,6 +313,7 @@ impl<B: Backend + 'static> Mmcs<BabyBear> for DeviceMmcs<B> {
             leaves: inputs,
             tree,
             max_height,
+            host_copy: std::sync::OnceLock::new(),
         };
         (MerkleCap::new(cap), data)
     }

@@ -23,7 +23,8 @@ mod witness;
 
 pub use error::{ProveError, VerifyError};
 pub use proof::{
-    Proof, ProveOptions, ProvingDevice, Stage, prove, prove_on, prove_with_progress, verify,
+    Proof, ProveOptions, ProvingDevice, Stage, prove, prove_on, prove_with_backend,
+    prove_with_progress, verify,
 };
 pub use witness::{
     CarriedMemory, ImageWord, Witness, generate, generate_segment, generate_with_results,

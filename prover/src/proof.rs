@@ -229,12 +229,6 @@ pub fn prove_on(
     options: ProveOptions,
     progress: impl FnMut(Stage),
 ) -> Result<Proof, ProveError> {
-    if !(1..=MAX_SEGMENT_CYCLES).contains(&options.segment_cycles) {
-        return Err(ProveError::TooManyCycles {
-            cycles: options.segment_cycles,
-            max: MAX_SEGMENT_CYCLES,
-        });
-    }
     let run = ProveRun {
         program,
         input,
@@ -246,6 +240,25 @@ pub fn prove_on(
         ProvingDevice::Accel(id) => zkbox_accel::with_backend(id, run)
             .map_err(|source| ProveError::Device { device: id, source })?,
     }
+}
+
+/// [`prove_on`] with an already opened accel backend (for instance a wrapper that injects
+/// faults, `zkbox_accel::faulty::FaultyBackend`).
+pub fn prove_with_backend<B: zkbox_accel::Backend + 'static>(
+    backend: Arc<B>,
+    program: &Program,
+    input: Vec<u8>,
+    options: ProveOptions,
+    progress: impl FnMut(Stage),
+) -> Result<Proof, ProveError> {
+    use zkbox_accel::BackendVisitor;
+    ProveRun {
+        program,
+        input,
+        options,
+        progress,
+    }
+    .visit(backend)
 }
 
 /// One run to execute and prove.
@@ -264,11 +277,17 @@ impl<P: FnMut(Stage)> ProveRun<'_, P> {
         mut self,
         mut stark: impl FnMut(&[Chip], &[RowMajorMatrix<Val>], &[Vec<Val>]) -> StarkOutput,
     ) -> Result<Proof, ProveError> {
-        (self.progress)(Stage::Executing);
         let ProveOptions {
             max_cycles,
             segment_cycles,
         } = self.options;
+        if !(1..=MAX_SEGMENT_CYCLES).contains(&segment_cycles) {
+            return Err(ProveError::TooManyCycles {
+                cycles: segment_cycles,
+                max: MAX_SEGMENT_CYCLES,
+            });
+        }
+        (self.progress)(Stage::Executing);
         let mut counter = Executor::new(self.program, self.input.clone());
         counter.run(max_cycles)?;
         let segments = u32::try_from(counter.cycles().div_ceil(segment_cycles))

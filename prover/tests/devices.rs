@@ -3,6 +3,8 @@
 //! verifies; proving the same run twice gives the same bytes too. Devices: accel's CPU backend always; PoCL's OpenCL device where one is
 //! installed (scripts/setup.sh installs it, so CI always has it).
 
+use std::sync::Arc;
+
 use zkbox_accel::{BackendKind, DeviceId};
 use zkbox_executor::asm::{self, addi, li};
 use zkbox_executor::{Executor, Program};
@@ -97,5 +99,44 @@ fn a_missing_device_is_a_typed_error_before_any_work() {
         Err(ProveError::Device { device: named, .. }) => assert_eq!(named, device),
         Err(other) => panic!("expected a device error, got {other}"),
         Ok(_) => panic!("proved on a device that does not exist"),
+    }
+}
+
+/// A device that fails mid-proof, once or for good, at a range of points of the run: the
+/// adapters hand the failed call to the host, and the proof is still the reference proof,
+/// byte for byte; never a wrong or partial one.
+#[test]
+fn a_device_failing_mid_proof_never_changes_the_proof() {
+    use zkbox_accel::CpuBackend;
+    use zkbox_accel::faulty::{Fault, FaultyBackend};
+
+    let program = program();
+    let options = ProveOptions::new(10_000);
+    let reference = prove_on(ProvingDevice::Cpu, &program, vec![], options, |_| {})
+        .unwrap()
+        .to_bytes();
+    let prove = |fault| {
+        let backend = Arc::new(FaultyBackend::new(CpuBackend::new(), fault));
+        let proof =
+            zkbox_prover::prove_with_backend(backend.clone(), &program, vec![], options, |_| {});
+        (proof, backend)
+    };
+    let (proof, healthy) = prove(Fault::Once(usize::MAX));
+    assert!(proof.unwrap().to_bytes() == reference);
+    let calls = healthy.calls();
+    assert!(calls > 20, "{calls} device calls");
+    let points = [0, 1, 2, calls / 3, calls / 2, calls - 2, calls - 1];
+    for fault in points
+        .iter()
+        .flat_map(|&at| [Fault::Once(at), Fault::From(at)])
+    {
+        let (proof, backend) = prove(fault);
+        let proof = proof.unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        assert!(backend.failures() >= 1, "{fault:?}: no fault injected");
+        assert!(
+            proof.to_bytes() == reference,
+            "{fault:?}: the proof differs from the reference"
+        );
+        verify(&proof, Some(&program)).unwrap();
     }
 }

@@ -1,0 +1,183 @@
+//! A backend wrapper that fails on purpose: for testing what callers do when a device
+//! fails mid-run.
+//!
+//! [`FaultyBackend`] forwards every call to the backend it wraps and counts the fallible
+//! ones (every method but `info`); from the chosen call on (once, or for good, as a device
+//! that fell off the bus would) it returns [`AccelError::DeviceLost`] instead of doing the
+//! work.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use p3_baby_bear::BabyBear;
+
+use crate::backend::{Backend, DeviceMatrix, Digest, Direction, RowOrder};
+use crate::device::DeviceInfo;
+use crate::error::AccelError;
+
+/// How a [`FaultyBackend`] fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Call number `n` (from 0) fails; every other call works.
+    Once(usize),
+    /// Every call from number `n` on fails: the device is gone.
+    From(usize),
+}
+
+/// A backend that fails as its [`Fault`] says and otherwise is the backend it wraps.
+#[derive(Debug)]
+pub struct FaultyBackend<B: Backend> {
+    inner: B,
+    fault: Fault,
+    calls: AtomicUsize,
+    failures: AtomicUsize,
+}
+
+impl<B: Backend> FaultyBackend<B> {
+    /// Wraps `inner`.
+    pub fn new(inner: B, fault: Fault) -> Self {
+        FaultyBackend {
+            inner,
+            fault,
+            calls: AtomicUsize::new(0),
+            failures: AtomicUsize::new(0),
+        }
+    }
+
+    /// Fallible calls made so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Calls failed on purpose so far.
+    pub fn failures(&self) -> usize {
+        self.failures.load(Ordering::SeqCst)
+    }
+
+    /// Counts a call; fails it if the fault says so.
+    fn call(&self, operation: &'static str) -> Result<(), AccelError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let fails = match self.fault {
+            Fault::Once(at) => n == at,
+            Fault::From(at) => n >= at,
+        };
+        if !fails {
+            return Ok(());
+        }
+        self.failures.fetch_add(1, Ordering::SeqCst);
+        Err(AccelError::DeviceLost {
+            device: self.inner.info().id,
+            operation,
+            reason: format!("injected fault at call {n}"),
+        })
+    }
+
+    /// The wrapped backend's matrix, viewed as this backend's.
+    fn outer(matrix: DeviceMatrix<B>) -> DeviceMatrix<Self> {
+        DeviceMatrix {
+            width: matrix.width,
+            height: matrix.height,
+            order: matrix.order,
+            buffer: matrix,
+        }
+    }
+}
+
+impl<B: Backend> Backend for FaultyBackend<B> {
+    type Buffer = DeviceMatrix<B>;
+    type MerkleTree = B::MerkleTree;
+
+    fn info(&self) -> &DeviceInfo {
+        self.inner.info()
+    }
+
+    fn upload(&self, values: &[BabyBear], width: usize) -> Result<DeviceMatrix<Self>, AccelError> {
+        self.call("upload")?;
+        self.inner.upload(values, width).map(Self::outer)
+    }
+
+    fn download(&self, matrix: &DeviceMatrix<Self>) -> Result<Vec<BabyBear>, AccelError> {
+        self.call("download")?;
+        self.inner.download(&matrix.buffer)
+    }
+
+    fn copy_into(
+        &self,
+        source: &DeviceMatrix<Self>,
+        destination: &mut DeviceMatrix<Self>,
+    ) -> Result<(), AccelError> {
+        self.call("copy")?;
+        self.inner
+            .copy_into(&source.buffer, &mut destination.buffer)?;
+        destination.order = destination.buffer.order;
+        Ok(())
+    }
+
+    fn synchronize(&self) -> Result<(), AccelError> {
+        self.call("synchronize")?;
+        self.inner.synchronize()
+    }
+
+    fn ntt(
+        &self,
+        matrix: &mut DeviceMatrix<Self>,
+        direction: Direction,
+        output: RowOrder,
+    ) -> Result<(), AccelError> {
+        self.call("ntt")?;
+        // The outer order may have been declared with `assume_order`; the inner follows it.
+        matrix.buffer.order = matrix.order;
+        self.inner.ntt(&mut matrix.buffer, direction, output)?;
+        matrix.order = matrix.buffer.order;
+        Ok(())
+    }
+
+    fn coset_lde(
+        &self,
+        evaluations: &DeviceMatrix<Self>,
+        added_bits: usize,
+        shift: BabyBear,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        self.call("coset LDE")?;
+        if evaluations.order != evaluations.buffer.order {
+            return Err(AccelError::ShapeMismatch {
+                detail: "a row order declared with assume_order does not reach the wrapped \
+                         backend's matrix"
+                    .into(),
+            });
+        }
+        self.inner
+            .coset_lde(&evaluations.buffer, added_bits, shift)
+            .map(Self::outer)
+    }
+
+    fn merkle_tree(&self, leaves: Vec<DeviceMatrix<Self>>) -> Result<Self::MerkleTree, AccelError> {
+        self.call("Merkle tree")?;
+        let leaves = leaves
+            .into_iter()
+            .map(|m| {
+                let mut inner = m.buffer;
+                inner.order = m.order;
+                inner
+            })
+            .collect();
+        self.inner.merkle_tree(leaves)
+    }
+
+    fn merkle_cap(
+        &self,
+        tree: &Self::MerkleTree,
+        cap_height: usize,
+    ) -> Result<Vec<Digest>, AccelError> {
+        self.call("Merkle cap")?;
+        self.inner.merkle_cap(tree, cap_height)
+    }
+
+    fn merkle_path(
+        &self,
+        tree: &Self::MerkleTree,
+        index: usize,
+    ) -> Result<Vec<Digest>, AccelError> {
+        self.call("Merkle path")?;
+        self.inner.merkle_path(tree, index)
+    }
+}
