@@ -236,7 +236,12 @@ pub fn prove_on(
         progress,
     };
     match device {
-        ProvingDevice::Cpu => run.prove_with(stark_on_cpu),
+        ProvingDevice::Cpu => {
+            let mut cache = None;
+            run.prove_with(|chips, traces, publics| {
+                stark_on_cpu(&mut cache, chips, traces, publics)
+            })
+        }
         ProvingDevice::Accel(id) => zkbox_accel::with_backend(id, run)
             .map_err(|source| ProveError::Device { device: id, source })?,
     }
@@ -352,8 +357,9 @@ impl<P: FnMut(Stage)> zkbox_accel::BackendVisitor for ProveRun<'_, P> {
     type Output = Result<Proof, ProveError>;
 
     fn visit<B: zkbox_accel::Backend + 'static>(self, backend: Arc<B>) -> Self::Output {
+        let mut cache = None;
         self.prove_with(|chips, traces, publics| {
-            stark_on_device(backend.clone(), chips, traces, publics)
+            stark_on_device(backend.clone(), &mut cache, chips, traces, publics)
         })
     }
 }
@@ -365,14 +371,20 @@ pub fn prove_segment(
 ) -> Result<Proof, ProveError> {
     let tables = program_tables(program);
     let witness = generate(&tables.0, &tables.1, segment)?;
-    prove_with_tables(&tables, witness, stark_on_cpu)
+    prove_with_tables(&tables, witness, |chips, traces, publics| {
+        stark_on_cpu(&mut None, chips, traces, publics)
+    })
 }
 
 /// Proves one witness on the CPU: a whole run's, or one segment's (a proof of a single
 /// segment verifies only once joined with the rest of its run by [`Proof::join`]). Exposed
 /// so segments can be proven apart, and so soundness tests can prove tampered witnesses.
 pub fn prove_witness(program: &Program, witness: crate::Witness) -> Result<Proof, ProveError> {
-    prove_with_tables(&program_tables(program), witness, stark_on_cpu)
+    prove_with_tables(
+        &program_tables(program),
+        witness,
+        |chips, traces, publics| stark_on_cpu(&mut None, chips, traces, publics),
+    )
 }
 
 /// A program's decoded code and memory image, built once per proof.
@@ -439,7 +451,7 @@ type StarkOutput = Result<(BatchProof<ZkboxConfig>, Commitment), ProveError>;
 /// than a generic function: Plonky3's bounds on a generic configuration run to dozens of
 /// clauses, while each concrete configuration satisfies them on its own.
 macro_rules! prove_stark {
-    ($config:expr, $chips:expr, $traces:expr, $publics:expr) => {{
+    ($config:expr, $cache:expr, $chips:expr, $traces:expr, $publics:expr) => {{
         let (config, chips, traces, publics): (_, &[Chip], &[RowMajorMatrix<Val>], &[Vec<Val>]) =
             ($config, $chips, $traces, $publics);
         let degree_bits: Vec<usize> = traces
@@ -452,8 +464,25 @@ macro_rules! prove_stark {
                     .trailing_zeros() as usize
             })
             .collect();
-        let prover_data = ProverData::from_airs_and_degrees(config, chips, &degree_bits)
-            .map_err(|e| ProveError::Stark(format!("{e:?}")))?;
+        // The preprocessed tables are the program's, the same in every segment: commit them
+        // once per run and only lay out each segment's lookups again.
+        let layout = |chips: &[_]| {
+            ProverData::from_airs_and_degrees(config, chips, &degree_bits)
+                .map_err(|e| ProveError::Stark(format!("{e:?}")))
+        };
+        let prover_data = match $cache.take() {
+            Some(mut data) => {
+                let views: Vec<WithoutPreprocessedTrace<'_>> =
+                    chips.iter().map(WithoutPreprocessedTrace).collect();
+                data.common.lookups =
+                    ProverData::from_airs_and_degrees(config, &views, &degree_bits)
+                        .map_err(|e| ProveError::Stark(format!("{e:?}")))?
+                        .common
+                        .lookups;
+                data
+            }
+            None => layout(chips)?,
+        };
         let instances: Vec<StarkInstance<'_, _, Chip>> = chips
             .iter()
             .zip(traces)
@@ -475,27 +504,35 @@ macro_rules! prove_stark {
             .as_ref()
             .map(|p| &p.commitment)
             .ok_or_else(|| ProveError::Stark("no preprocessed commitment".into()))?;
-        Ok((reencode(&stark)?, reencode(commitment)?))
+        let output = (reencode(&stark)?, reencode(commitment)?);
+        *$cache = Some(prover_data);
+        Ok(output)
     }};
 }
 
+/// The prover data of a run's preprocessed tables, kept from one segment's proof to the
+/// next (`None` before the first).
+type PreprocessedCache<C> = Option<ProverData<C>>;
+
 /// The STARK step on the reference CPU path.
 fn stark_on_cpu(
+    cache: &mut PreprocessedCache<ZkboxConfig>,
     chips: &[Chip],
     traces: &[RowMajorMatrix<Val>],
     publics: &[Vec<Val>],
 ) -> StarkOutput {
-    prove_stark!(&stark_config(), chips, traces, publics)
+    prove_stark!(&stark_config(), cache, chips, traces, publics)
 }
 
 /// The STARK step with LDEs and Merkle trees on `backend`.
 fn stark_on_device<B: zkbox_accel::Backend + 'static>(
     backend: Arc<B>,
+    cache: &mut PreprocessedCache<crate::config::DeviceConfig<B>>,
     chips: &[Chip],
     traces: &[RowMajorMatrix<Val>],
     publics: &[Vec<Val>],
 ) -> StarkOutput {
-    prove_stark!(&device_config(backend), chips, traces, publics)
+    prove_stark!(&device_config(backend), cache, chips, traces, publics)
 }
 
 /// `value` read back as `T` through its postcard encoding.
