@@ -252,8 +252,8 @@ fn prove_once(
     let start = Instant::now();
     // Each workload is one segment of its size.
     let options = zkbox_prover::ProveOptions {
-        max_cycles: u64::MAX,
         segment_cycles: zkbox_prover::chips::MAX_SEGMENT_CYCLES,
+        ..zkbox_prover::ProveOptions::new(u64::MAX)
     };
     let proof = zkbox_prover::prove_on(device, program, input.to_vec(), options, |_| {
         marks.push(Instant::now())

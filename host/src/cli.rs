@@ -128,10 +128,14 @@ pub struct ProveArgs {
     /// Stop the guest after this many cycles [config: executor.max_cycles].
     #[arg(long, value_name = "N")]
     pub max_cycles: Option<u64>,
-    /// Prove a longer run as segments of this many cycles (1 to 16777216; a 2^22-cycle
-    /// segment needs about 10 GiB on the CPU path).
-    #[arg(long, value_name = "N", default_value_t = zkbox_prover::chips::DEFAULT_SEGMENT_CYCLES)]
-    pub segment_cycles: u64,
+    /// Prove a longer run as segments of at most this many cycles (1 to 16777216; a
+    /// 2^22-cycle segment needs about 10 GiB on the CPU path); smaller when that would not
+    /// fit the memory there is [config: executor.segment_cycles].
+    #[arg(long, value_name = "N")]
+    pub segment_cycles: Option<u64>,
+    /// Host memory the proof may use, in MiB (default: what the machine has available).
+    #[arg(long, value_name = "MIB")]
+    pub memory_mib: Option<u64>,
 }
 
 /// `zkbox verify` arguments.

@@ -454,10 +454,10 @@ impl Config {
             return Err(("executor.max_cycles", "must be at least 1".to_owned()));
         }
         let seg = self.executor.segment_cycles;
-        if !seg.is_power_of_two() || !(1 << 10..=1 << 26).contains(&seg) {
+        if !seg.is_power_of_two() || !(1 << 10..=1 << 24).contains(&seg) {
             return Err((
                 "executor.segment_cycles",
-                format!("{seg} is not a power of two between 2^10 and 2^26"),
+                format!("{seg} is not a power of two between 2^10 and 2^24"),
             ));
         }
         let seq = &self.sequencer;

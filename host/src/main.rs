@@ -90,7 +90,7 @@ fn dispatch(command: &Command, config: &Config) -> anyhow::Result<ExitCode> {
         Command::Bench(args) if args.target == BenchTarget::Exec => bench_exec::run(args),
         Command::Bench(args) => zkbox_host::bench::run(args),
         Command::Run(args) => run::run(args, config.executor.max_cycles),
-        Command::Prove(args) => prove::prove(args, config.executor.max_cycles),
+        Command::Prove(args) => prove::prove(args, &config.executor),
         Command::Verify(args) => prove::verify_command(args),
         Command::Loadgen(args) => loadgen::run(args).map(|()| ExitCode::SUCCESS),
         Command::Client(_) => Ok(not_built("client", "the host gRPC issue")),

@@ -22,6 +22,7 @@ use zkbox_prover::chips::MAX_SEGMENT_CYCLES;
 use zkbox_prover::{Proof, ProveError, ProveOptions, ProvingDevice, Stage, prove_on, verify};
 
 use crate::cli::{ProveArgs, VerifyArgs};
+use crate::config::ExecutorConfig;
 use crate::run::{EXIT_BAD_ELF, EXIT_EXECUTION_ERROR, EXIT_UNREADABLE, hex};
 
 /// Exit status for a malformed command line.
@@ -50,8 +51,10 @@ fn load(command: &str, path: &Path) -> Result<Program, ExitCode> {
     })
 }
 
-/// Runs `zkbox prove`.
-pub fn prove(args: &ProveArgs, max_cycles: u64) -> anyhow::Result<ExitCode> {
+/// Runs `zkbox prove` (`executor` gives the defaults of the cycle limit and segment size).
+pub fn prove(args: &ProveArgs, executor: &ExecutorConfig) -> anyhow::Result<ExitCode> {
+    let max_cycles = args.max_cycles.unwrap_or(executor.max_cycles);
+    let segment_cycles = args.segment_cycles.unwrap_or(executor.segment_cycles);
     let device: ProvingDevice = match args.backend.parse() {
         Ok(device) => device,
         Err(err) => {
@@ -59,10 +62,9 @@ pub fn prove(args: &ProveArgs, max_cycles: u64) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
-    if !(1..=MAX_SEGMENT_CYCLES).contains(&args.segment_cycles) {
+    if !(1..=MAX_SEGMENT_CYCLES).contains(&segment_cycles) {
         eprintln!(
-            "zkbox prove: --segment-cycles {} is not between 1 and {MAX_SEGMENT_CYCLES}",
-            args.segment_cycles
+            "zkbox prove: --segment-cycles {segment_cycles} is not between 1 and {MAX_SEGMENT_CYCLES}"
         );
         return Ok(ExitCode::from(EXIT_USAGE));
     }
@@ -98,7 +100,8 @@ pub fn prove(args: &ProveArgs, max_cycles: u64) -> anyhow::Result<ExitCode> {
     };
     let options = ProveOptions {
         max_cycles,
-        segment_cycles: args.segment_cycles,
+        segment_cycles,
+        memory_limit: args.memory_mib.map(|mib| mib << 20),
     };
     let proof = match prove_on(device, &program, input, options, report) {
         Ok(proof) => proof,

@@ -45,8 +45,8 @@ fn prove_block(kind: TransferKind, count: usize, segment_cycles: u64) {
     );
 
     let options = ProveOptions {
-        max_cycles: 1 << 30,
         segment_cycles,
+        ..ProveOptions::new(1 << 30)
     };
     let started = std::time::Instant::now();
     let proof = prove_on(ProvingDevice::Cpu, &program, input, options, |_| {}).unwrap();

@@ -100,6 +100,23 @@ fn prove_then_verify_a_guest() {
     assert!(text(&out.stdout).contains("output: 11250100"));
     let out = zkbox(&["prove", elf, "--segment-cycles", "0", "-o", segmented_path]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // Too little memory for any segment: refused before proving, exit 1.
+    let out = zkbox(&[
+        "prove",
+        elf,
+        "--input",
+        input,
+        "--memory-mib",
+        "64",
+        "-o",
+        segmented_path,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not enough memory"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Another program's ELF: invalid, exit 1.
     let out = zkbox(&["verify", proof_path, "--elf", keccak.to_str().unwrap()]);

@@ -41,6 +41,25 @@ pub enum ProveError {
     /// The STARK prover failed.
     #[error("the STARK prover failed: {0}")]
     Stark(String),
+    /// Not even the smallest segment fits the memory there is (decided before any work).
+    #[error(
+        "not enough memory to prove: a segment needs about {} MiB of host memory ({} MiB \
+         available) and {} MiB on the device ({} MiB available)",
+        needed_host >> 20,
+        available_host >> 20,
+        needed_device >> 20,
+        available_device >> 20
+    )]
+    InsufficientMemory {
+        /// Estimated host bytes for the smallest segment.
+        needed_host: u64,
+        /// Host bytes available.
+        available_host: u64,
+        /// Estimated device bytes (0 on the CPU path).
+        needed_device: u64,
+        /// Device bytes available.
+        available_device: u64,
+    },
     /// The proving device could not be opened; nothing was proven and the job can be retried
     /// on another device.
     #[error("proving device {device}: {source}")]

@@ -17,6 +17,7 @@
 pub mod chips;
 pub mod config;
 mod error;
+pub mod plan;
 pub mod proof;
 pub mod transcript;
 mod witness;

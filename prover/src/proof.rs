@@ -156,16 +156,22 @@ pub enum Stage {
 pub struct ProveOptions {
     /// The run may take at most this many cycles.
     pub max_cycles: u64,
-    /// Cut the run into segments of this many cycles (at most [`MAX_SEGMENT_CYCLES`]).
+    /// Cut the run into segments of at most this many cycles (at most
+    /// [`MAX_SEGMENT_CYCLES`]); smaller when a segment of this size would not fit the
+    /// memory there is (see [`crate::plan`]).
     pub segment_cycles: u64,
+    /// Host memory the job may use, in bytes; `None`: what the machine has available.
+    pub memory_limit: Option<u64>,
 }
 
 impl ProveOptions {
-    /// At most `max_cycles` cycles, in segments of [`DEFAULT_SEGMENT_CYCLES`].
+    /// At most `max_cycles` cycles, in segments of [`DEFAULT_SEGMENT_CYCLES`], within the
+    /// machine's available memory.
     pub fn new(max_cycles: u64) -> ProveOptions {
         ProveOptions {
             max_cycles,
             segment_cycles: DEFAULT_SEGMENT_CYCLES,
+            memory_limit: None,
         }
     }
 }
@@ -234,6 +240,7 @@ pub fn prove_on(
         input,
         options,
         progress,
+        device_memory: None,
     };
     match device {
         ProvingDevice::Cpu => {
@@ -262,6 +269,7 @@ pub fn prove_with_backend<B: zkbox_accel::Backend + 'static>(
         input,
         options,
         progress,
+        device_memory: None,
     }
     .visit(backend)
 }
@@ -272,6 +280,8 @@ struct ProveRun<'a, P> {
     input: Vec<u8>,
     options: ProveOptions,
     progress: P,
+    /// The accel device's memory, on the device path.
+    device_memory: Option<u64>,
 }
 
 impl<P: FnMut(Stage)> ProveRun<'_, P> {
@@ -285,6 +295,7 @@ impl<P: FnMut(Stage)> ProveRun<'_, P> {
         let ProveOptions {
             max_cycles,
             segment_cycles,
+            memory_limit,
         } = self.options;
         if !(1..=MAX_SEGMENT_CYCLES).contains(&segment_cycles) {
             return Err(ProveError::TooManyCycles {
@@ -295,6 +306,8 @@ impl<P: FnMut(Stage)> ProveRun<'_, P> {
         (self.progress)(Stage::Executing);
         let mut counter = Executor::new(self.program, self.input.clone());
         counter.run(max_cycles)?;
+        let tables = program_tables(self.program);
+        let segment_cycles = self.plan(segment_cycles, counter.cycles(), &tables, memory_limit)?;
         let segments = u32::try_from(counter.cycles().div_ceil(segment_cycles))
             .ok()
             .filter(|&n| n as usize <= MAX_SEGMENTS)
@@ -304,7 +317,6 @@ impl<P: FnMut(Stage)> ProveRun<'_, P> {
             })?;
         drop(counter);
 
-        let tables = program_tables(self.program);
         let mut carried = CarriedMemory::default();
         let mut proven = Vec::new();
         let mut failure = None;
@@ -353,10 +365,46 @@ impl<P: FnMut(Stage)> ProveRun<'_, P> {
     }
 }
 
+impl<P: FnMut(Stage)> ProveRun<'_, P> {
+    /// The segment size that fits this job's memory (see [`crate::plan`]).
+    fn plan(
+        &self,
+        requested: u64,
+        run_cycles: u64,
+        (table, _): &ProgramTables,
+        memory_limit: Option<u64>,
+    ) -> Result<u64, ProveError> {
+        use crate::plan::{MemoryBudget, Path, available_host_memory, plan_segment_cycles};
+        let host = match (memory_limit, available_host_memory()) {
+            (Some(limit), Some(available)) => limit.min(available),
+            (Some(limit), None) => limit,
+            (None, available) => available.unwrap_or(u64::MAX),
+        };
+        let (path, device) = match self.device_memory {
+            Some(bytes) => (Path::Device, bytes),
+            None => (Path::Cpu, 0),
+        };
+        let budget = MemoryBudget { host, device };
+        let planned =
+            plan_segment_cycles(path, requested, run_cycles, table.height() as u64, budget)?;
+        if planned < requested {
+            tracing::info!(
+                requested,
+                planned,
+                host_bytes = budget.host,
+                device_bytes = budget.device,
+                "segments made smaller to fit the memory there is"
+            );
+        }
+        Ok(planned)
+    }
+}
+
 impl<P: FnMut(Stage)> zkbox_accel::BackendVisitor for ProveRun<'_, P> {
     type Output = Result<Proof, ProveError>;
 
-    fn visit<B: zkbox_accel::Backend + 'static>(self, backend: Arc<B>) -> Self::Output {
+    fn visit<B: zkbox_accel::Backend + 'static>(mut self, backend: Arc<B>) -> Self::Output {
+        self.device_memory = Some(backend.info().memory_bytes);
         let mut cache = None;
         self.prove_with(|chips, traces, publics| {
             stark_on_device(backend.clone(), &mut cache, chips, traces, publics)

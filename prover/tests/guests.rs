@@ -104,8 +104,8 @@ fn a_guest_proves_in_segments() {
     // the output is written in the last.
     let input = 30u32.to_le_bytes().to_vec();
     let options = ProveOptions {
-        max_cycles: 1 << 24,
         segment_cycles: 512,
+        ..ProveOptions::new(1 << 24)
     };
     let proof = prove_on(ProvingDevice::Cpu, &program, input, options, |_| {}).expect("proves");
     assert!(

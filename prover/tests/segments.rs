@@ -101,8 +101,8 @@ fn a_long_run_proves_in_segments_and_verifies() {
     let cycles = executor.cycles();
 
     let options = ProveOptions {
-        max_cycles: 100_000,
         segment_cycles: SEGMENT,
+        ..ProveOptions::new(100_000)
     };
     let mut stages = Vec::new();
     let proof = prove_on(ProvingDevice::Cpu, &program, input(20), options, |s| {
@@ -239,4 +239,32 @@ fn a_lying_memory_boundary_is_rejected() {
         cell.before = cell.before.map(|v| v ^ 4);
         set_cells(&mut witnesses[2], cells);
     });
+}
+
+#[test]
+fn a_job_that_cannot_fit_its_memory_is_refused_before_proving() {
+    let program = program();
+    let options = ProveOptions {
+        memory_limit: Some(64 << 20),
+        ..ProveOptions::new(100_000)
+    };
+    let mut stages = Vec::new();
+    match prove_on(ProvingDevice::Cpu, &program, input(20), options, |s| {
+        stages.push(s)
+    }) {
+        Err(zkbox_prover::ProveError::InsufficientMemory {
+            needed_host,
+            available_host,
+            ..
+        }) => assert!(needed_host > available_host),
+        Err(other) => panic!("expected a memory error, got {other}"),
+        Ok(_) => panic!("proved within 64 MiB"),
+    }
+    // Nothing past execution started.
+    assert!(
+        stages
+            .iter()
+            .all(|s| matches!(s, zkbox_prover::Stage::Executing)),
+        "{stages:?}"
+    );
 }

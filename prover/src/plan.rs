@@ -1,0 +1,162 @@
+//! Memory planning: how much memory proving one segment takes, and the segment size that
+//! fits the memory there is, decided before any proving work starts.
+//!
+//! The model is linear in the segment's cycles plus the program's tables, with coefficients
+//! measured by `zkbox bench prove` and the EVM proof test (docs/benchmarks.md): on the CPU
+//! path a segment peaks at about 2.5 KiB per cycle (2.5 GiB at 2^20 cycles, 10.3 GiB at
+//! 2^22), the device path holds about 3.6 KiB per cycle on the host (14.8 GiB at 2^22 with
+//! CUDA), and a program's tables (program table, memory image, final table) about 1.6 KiB
+//! per row of the program table (the evm-stf guest's 2^20-row tables added 1.6 GiB). The
+//! planner adds a quarter on top of the measured figures, so a plan is an upper bound with
+//! a margin, not a promise to the byte.
+
+use crate::error::ProveError;
+
+/// Where the proving work's memory comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Plonky3's CPU DFT and Merkle trees: everything in host memory.
+    Cpu,
+    /// An accel device: traces on the host, LDEs and Merkle trees on the device.
+    Device,
+}
+
+/// Bytes of host memory per segment cycle on the CPU path (measured 2.5 KiB, plus a quarter).
+const CPU_BYTES_PER_CYCLE: u64 = 3200;
+/// Bytes of host memory per segment cycle on the device path (measured 3.6 KiB, plus a quarter).
+const DEVICE_HOST_BYTES_PER_CYCLE: u64 = 4600;
+/// Bytes of device memory per segment cycle: the LDEs (blowup 2) and Merkle trees of the
+/// committed matrices, which stay on the device until the openings; estimated from the
+/// trace area (not yet measured on a GPU), with the same margin.
+const DEVICE_BYTES_PER_CYCLE: u64 = 2600;
+/// Bytes per row of the program's tables (measured 1.6 KiB, plus a quarter).
+const BYTES_PER_PROGRAM_ROW: u64 = 2048;
+/// What a proof needs whatever its size: the byte table, buffers, the process itself.
+const BASE_BYTES: u64 = 512 << 20;
+/// The smallest segment the planner picks.
+pub const MIN_PLANNED_SEGMENT_CYCLES: u64 = 1 << 14;
+
+/// Estimated memory for proving one segment of `cycles` cycles of a program whose program
+/// table has `program_rows` rows: `(host bytes, device bytes)`, device bytes 0 on the CPU.
+pub fn segment_footprint(path: Path, cycles: u64, program_rows: u64) -> (u64, u64) {
+    let rows = cycles.next_power_of_two();
+    let tables = BASE_BYTES + BYTES_PER_PROGRAM_ROW * program_rows;
+    match path {
+        Path::Cpu => (tables + CPU_BYTES_PER_CYCLE * rows, 0),
+        Path::Device => (
+            tables + DEVICE_HOST_BYTES_PER_CYCLE * rows,
+            DEVICE_BYTES_PER_CYCLE * rows,
+        ),
+    }
+}
+
+/// The memory a plan may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBudget {
+    /// Host bytes available.
+    pub host: u64,
+    /// Device bytes available (ignored on the CPU path).
+    pub device: u64,
+}
+
+/// The segment size to prove a run of `run_cycles` cycles with: `requested` if one segment
+/// of it fits the budget, else the largest power of two below it that fits (at least
+/// [`MIN_PLANNED_SEGMENT_CYCLES`]); a [`ProveError::InsufficientMemory`] when not even that
+/// fits. A run shorter than a segment is planned at its own length.
+pub fn plan_segment_cycles(
+    path: Path,
+    requested: u64,
+    run_cycles: u64,
+    program_rows: u64,
+    budget: MemoryBudget,
+) -> Result<u64, ProveError> {
+    let fits = |cycles: u64| {
+        let (host, device) = segment_footprint(path, cycles.min(run_cycles.max(1)), program_rows);
+        host <= budget.host && (path == Path::Cpu || device <= budget.device)
+    };
+    if fits(requested) {
+        return Ok(requested);
+    }
+    let mut cycles = requested.next_power_of_two() / 2;
+    while cycles >= MIN_PLANNED_SEGMENT_CYCLES {
+        if fits(cycles) {
+            return Ok(cycles);
+        }
+        cycles /= 2;
+    }
+    let smallest = MIN_PLANNED_SEGMENT_CYCLES.min(requested);
+    let (host, device) = segment_footprint(path, smallest, program_rows);
+    Err(ProveError::InsufficientMemory {
+        needed_host: host,
+        available_host: budget.host,
+        needed_device: if path == Path::Cpu { 0 } else { device },
+        available_device: budget.device,
+    })
+}
+
+/// Host memory available for new work: `MemAvailable` from /proc/meminfo, or `None` where it
+/// cannot be read.
+pub fn available_host_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn the_model_covers_the_measured_peaks() {
+        // 10.3 GiB measured for 2^22 cycles of a small program on the CPU path.
+        let (host, _) = segment_footprint(Path::Cpu, 1 << 22, 1 << 10);
+        assert!(host > 103 * GIB / 10 && host < 14 * GIB, "{host}");
+        // 11.9 GiB for the evm-stf guest's 2^22-cycle segments (2^20-row tables).
+        let (host, _) = segment_footprint(Path::Cpu, 1 << 22, 1 << 20);
+        assert!(host > 119 * GIB / 10, "{host}");
+    }
+
+    #[test]
+    fn plans_shrink_segments_to_fit_and_refuse_what_cannot() {
+        let roomy = MemoryBudget {
+            host: 64 * GIB,
+            device: 80 * GIB,
+        };
+        assert_eq!(
+            plan_segment_cycles(Path::Cpu, 1 << 22, 1 << 30, 1 << 12, roomy).unwrap(),
+            1 << 22
+        );
+        let tight = MemoryBudget {
+            host: 4 * GIB,
+            device: 80 * GIB,
+        };
+        let planned = plan_segment_cycles(Path::Cpu, 1 << 22, 1 << 30, 1 << 12, tight).unwrap();
+        assert!((MIN_PLANNED_SEGMENT_CYCLES..1 << 22).contains(&planned));
+        assert!(segment_footprint(Path::Cpu, planned, 1 << 12).0 <= tight.host);
+        // A short run is planned at its own length.
+        assert_eq!(
+            plan_segment_cycles(Path::Cpu, 1 << 22, 1000, 1 << 12, tight).unwrap(),
+            1 << 22
+        );
+        // The device's memory bounds the device path.
+        let small_device = MemoryBudget {
+            host: 64 * GIB,
+            device: GIB,
+        };
+        let planned =
+            plan_segment_cycles(Path::Device, 1 << 22, 1 << 30, 1 << 12, small_device).unwrap();
+        assert!(segment_footprint(Path::Device, planned, 1 << 12).1 <= GIB);
+        // Too little for the smallest segment: a clear error.
+        let tiny = MemoryBudget {
+            host: 256 << 20,
+            device: 0,
+        };
+        assert!(matches!(
+            plan_segment_cycles(Path::Cpu, 1 << 22, 1 << 30, 1 << 12, tiny),
+            Err(ProveError::InsufficientMemory { .. })
+        ));
+    }
+}
