@@ -5,18 +5,22 @@
 //! [`Overlay`] holds what the block reads and writes on top of it. At the end each side
 //! applies [`Overlay::changes`] to its own state and computes its own post-state root.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::vec::Vec;
 
 use alloy_consensus::{Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction as _, TxEnvelope};
 use alloy_eips::Typed2718 as _;
-use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, TxKind, U256};
+use alloy_primitives::map::B256Map;
+use alloy_primitives::{
+    Address, B256, Bloom, Bytes, KECCAK256_EMPTY, Log, TxKind, U256, keccak256,
+};
 use revm::context::result::EVMError;
 use revm::context::{BlockEnv as RevmBlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::block::BlobExcessGasAndPrice;
 use revm::database_interface::{Database, DatabaseCommit};
-use revm::primitives::{AddressMap, StorageKey, StorageValue};
+use revm::primitives::{AddressMap, StorageKey, StorageValue, U256Map};
 use revm::state::{AccountInfo as RevmAccountInfo, Bytecode};
 use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
 
@@ -58,14 +62,49 @@ pub struct AccountChange {
     pub storage: BTreeMap<U256, U256>,
 }
 
+/// What the block has done to one account so far: an [`AccountChange`] with its slots in a
+/// hash map, put in order once, when the changes are asked for.
+#[derive(Debug)]
+struct Pending {
+    info: Option<AccountInfo>,
+    storage_cleared: bool,
+    storage: U256Map<U256>,
+}
+
+impl From<&Pending> for AccountChange {
+    fn from(pending: &Pending) -> Self {
+        AccountChange {
+            info: pending.info,
+            storage_cleared: pending.storage_cleared,
+            storage: pending.storage.iter().map(|(k, v)| (*k, *v)).collect(),
+        }
+    }
+}
+
 /// The block's reads and writes over a [`StateReader`]; revm's database during execution.
+///
+/// revm's journal forgets every account, slot and code after each transaction and asks for
+/// them again in the next, so the overlay answers from hash maps: the accounts and slots the
+/// block changed, the pre-state slots it read, and analysed code. The ordered maps its
+/// results come in are built once, from the hash maps, when they are asked for.
 #[derive(Debug)]
 pub struct Overlay<R> {
     reader: R,
+    /// Pre-state accounts, each read from the reader once. Looked up only until the block
+    /// changes the account, so an ordered map serves (and costs no page faults: see
+    /// `changes`).
     pre_accounts: BTreeMap<Address, Option<AccountInfo>>,
-    pre_storage: BTreeMap<(Address, U256), U256>,
-    changes: BTreeMap<Address, AccountChange>,
+    pre_storage: AddressMap<U256Map<U256>>,
+    /// Boxed so that the table holds only an address and a pointer per account: a table of
+    /// whole entries grew past glibc's mmap threshold at a thousand accounts and was handed
+    /// back to the kernel, and faulted in again, with every block (measured: the ETH
+    /// transfer benchmark ran slower than with ordered maps).
+    changes: AddressMap<Box<Pending>>,
     new_codes: BTreeMap<B256, Bytes>,
+    /// Code revm has asked for, already analysed (jump table, padding), by hash: without
+    /// this each call into a contract would analyse its code again. [`Bytecode`] is
+    /// reference-counted; a hit is a clone of the pointer.
+    bytecodes: B256Map<Bytecode>,
 }
 
 impl<R: StateReader> Overlay<R> {
@@ -74,9 +113,10 @@ impl<R: StateReader> Overlay<R> {
         Self {
             reader,
             pre_accounts: BTreeMap::new(),
-            pre_storage: BTreeMap::new(),
-            changes: BTreeMap::new(),
+            pre_storage: AddressMap::default(),
+            changes: AddressMap::default(),
             new_codes: BTreeMap::new(),
+            bytecodes: B256Map::default(),
         }
     }
 
@@ -85,9 +125,12 @@ impl<R: StateReader> Overlay<R> {
         self.pre_accounts.keys().copied().collect()
     }
 
-    /// The final changes, by account, in address order.
-    pub fn changes(&self) -> &BTreeMap<Address, AccountChange> {
-        &self.changes
+    /// The changes so far, by account, in address order (put in order on each call).
+    pub fn changes(&self) -> BTreeMap<Address, AccountChange> {
+        self.changes
+            .iter()
+            .map(|(address, pending)| (*address, pending.as_ref().into()))
+            .collect()
     }
 
     /// Code created by the block, by hash.
@@ -102,7 +145,8 @@ impl<R: StateReader> Overlay<R> {
 
     /// Splits the overlay into its reader and its changes.
     pub fn into_parts(self) -> (R, BTreeMap<Address, AccountChange>, BTreeMap<B256, Bytes>) {
-        (self.reader, self.changes, self.new_codes)
+        let changes = self.changes();
+        (self.reader, changes, self.new_codes)
     }
 
     fn pre_account(&mut self, address: Address) -> Result<Option<AccountInfo>, Error> {
@@ -130,14 +174,17 @@ impl<R: StateReader> Overlay<R> {
                 return Ok(U256::ZERO);
             }
         }
-        if let Some(value) = self.pre_storage.get(&(address, slot)) {
+        if let Some(value) = self.pre_storage.get(&address).and_then(|s| s.get(&slot)) {
             return Ok(*value);
         }
         let value = match self.pre_account(address)? {
             Some(_) => self.reader.storage(address, slot)?,
             None => U256::ZERO,
         };
-        self.pre_storage.insert((address, slot), value);
+        self.pre_storage
+            .entry(address)
+            .or_default()
+            .insert(slot, value);
         Ok(value)
     }
 }
@@ -146,19 +193,32 @@ impl<R: StateReader> Database for Overlay<R> {
     type Error = Error;
 
     fn basic(&mut self, address: Address) -> Result<Option<RevmAccountInfo>, Error> {
-        Ok(self.current_account(address)?.map(|info| RevmAccountInfo {
+        let Some(info) = self.current_account(address)? else {
+            return Ok(None);
+        };
+        // The default holds the empty code, which is what an account without code has.
+        let mut revm_info = RevmAccountInfo {
             balance: info.balance,
             nonce: info.nonce,
             code_hash: info.code_hash,
-            // Code is loaded lazily (code_by_hash), only for accounts whose code runs.
-            code: None,
             ..RevmAccountInfo::default()
-        }))
+        };
+        if info.code_hash != KECCAK256_EMPTY {
+            // Code already analysed goes with the account; other code is loaded lazily
+            // (code_by_hash), only for accounts whose code runs.
+            revm_info.code = self.bytecodes.get(&info.code_hash).cloned();
+        }
+        Ok(Some(revm_info))
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Error> {
         if code_hash == KECCAK256_EMPTY || code_hash == B256::ZERO {
             return Ok(Bytecode::default());
+        }
+        // The hash determines the code, so a cached analysis is right whichever source the
+        // code first came from.
+        if let Some(bytecode) = self.bytecodes.get(&code_hash) {
+            return Ok(bytecode.clone());
         }
         let code = match self.new_codes.get(&code_hash) {
             Some(code) => code.clone(),
@@ -166,8 +226,10 @@ impl<R: StateReader> Database for Overlay<R> {
         };
         // Code starting 0xEF01 is an EIP-7702 delegation; a malformed one is refused here
         // (revm's `new_raw` would panic on it).
-        Bytecode::new_raw_checked(code)
-            .map_err(|e| Error::BadInput(format!("bad code {code_hash}: {e}")))
+        let bytecode = Bytecode::new_raw_checked(code)
+            .map_err(|e| Error::BadInput(format!("bad code {code_hash}: {e}")))?;
+        self.bytecodes.insert(code_hash, bytecode.clone());
+        Ok(bytecode)
     }
 
     fn storage(&mut self, address: Address, index: StorageKey) -> Result<StorageValue, Error> {
@@ -191,14 +253,13 @@ impl<R: StateReader> DatabaseCommit for Overlay<R> {
             // Reads of these accounts already happened during execution, so the pre-state
             // is cached; a failure here would have failed the transaction first.
             let before = self.current_account(address).ok().flatten();
-            let entry = self
-                .changes
-                .entry(address)
-                .or_insert_with(|| AccountChange {
+            let entry = self.changes.entry(address).or_insert_with(|| {
+                Box::new(Pending {
                     info: before,
                     storage_cleared: false,
-                    storage: BTreeMap::new(),
-                });
+                    storage: U256Map::default(),
+                })
+            });
             if account.is_selfdestructed() {
                 entry.info = None;
                 entry.storage_cleared = true;
@@ -268,6 +329,7 @@ pub fn execute_transactions<R: StateReader>(
         .with_cfg(cfg)
         .build_mainnet();
     let mut receipts = Vec::with_capacity(transactions.len());
+    let mut blooms = BloomHashes::default();
     let mut cumulative_gas_used = 0u64;
     for (index, recovered) in transactions.iter().enumerate() {
         let tx = tx_env(recovered);
@@ -285,12 +347,13 @@ pub fn execute_transactions<R: StateReader>(
         cumulative_gas_used += result.tx_gas_used();
         let success = result.is_success();
         let logs = result.into_logs();
+        let logs_bloom = blooms.logs_bloom(&logs);
         let receipt = Receipt {
             status: success.into(),
             cumulative_gas_used,
             logs,
         };
-        let with_bloom: ReceiptWithBloom<Receipt> = receipt.into();
+        let with_bloom = ReceiptWithBloom::new(receipt, logs_bloom);
         receipts.push(match &recovered.tx {
             TxEnvelope::Legacy(_) => ReceiptEnvelope::Legacy(with_bloom),
             TxEnvelope::Eip2930(_) => ReceiptEnvelope::Eip2930(with_bloom),
@@ -298,6 +361,38 @@ pub fn execute_transactions<R: StateReader>(
         });
     }
     Ok(receipts)
+}
+
+/// The keccak hashes a block's log blooms are built from, computed once per distinct log
+/// address and topic: a block's logs repeat the same few (a token's address, its `Transfer`
+/// topic, the accounts that trade), and hashing each again was most of the cost of a
+/// receipt. The blooms are bit for bit those of [`Receipt::bloom_slow`].
+#[derive(Default)]
+struct BloomHashes {
+    addresses: AddressMap<B256>,
+    topics: B256Map<B256>,
+}
+
+impl BloomHashes {
+    /// The bloom of one receipt's logs.
+    fn logs_bloom(&mut self, logs: &[Log]) -> Bloom {
+        let mut bloom = Bloom::ZERO;
+        for log in logs {
+            let hash = self
+                .addresses
+                .entry(log.address)
+                .or_insert_with(|| keccak256(log.address));
+            bloom.m3_2048_hashed(hash);
+            for topic in log.topics() {
+                let hash = self
+                    .topics
+                    .entry(*topic)
+                    .or_insert_with(|| keccak256(topic));
+                bloom.m3_2048_hashed(hash);
+            }
+        }
+        bloom
+    }
 }
 
 /// revm's view of a transaction (types 0-2; [`crate::Block::recover_senders`] refused others).

@@ -330,6 +330,100 @@ fn random_blocks_agree_natively_and_through_witnesses() {
     );
 }
 
+/// `STORE`'s calldata for writing `value` to `slot`.
+fn store_input(value: u64, slot: u64) -> Vec<u8> {
+    let mut input = word(U256::from(value)).to_vec();
+    input.extend_from_slice(&word(U256::from(slot)));
+    input
+}
+
+/// Transactions whose later ones see what the earlier ones did to the same accounts and
+/// slots: a contract paid before it is created, created, then written, overwritten and
+/// cleared; a pre-state slot cleared and set again; a paid address where a contract is
+/// created and destroyed in one transaction, then called and paid again; an empty account
+/// touched (EIP-161), funded and touched again. All of them succeed.
+fn dependent_txs(chain: &mut Chain) -> Vec<TxEnvelope> {
+    let mut txs = Vec::new();
+    let created = chain.addresses[1].create(chain.nonces[1]);
+    txs.push(chain.tx(0, TxKind::Call(created), U256::from(50), vec![], 21_000));
+    let mut init = vec![0x60, STORE.len() as u8, 0x60, 0x0c, 0x60, 0x00, 0x39];
+    init.extend_from_slice(&[0x60, STORE.len() as u8, 0x60, 0x00, 0xf3]);
+    init.extend_from_slice(STORE);
+    txs.push(chain.tx(1, TxKind::Create, U256::ZERO, init, 200_000));
+    for value in [7, 9, 0, 3] {
+        let input = store_input(value, 5);
+        txs.push(chain.tx(2, TxKind::Call(created), U256::ZERO, input, 60_000));
+    }
+    for value in [0, 1, 1] {
+        let input = store_input(value, 3);
+        txs.push(chain.tx(3, TxKind::Call(STORE_ADDRESS), U256::ZERO, input, 60_000));
+    }
+    // Init code `SELFDESTRUCT(addresses[5])`, run where a payment arrived first.
+    let doomed = chain.addresses[4].create(chain.nonces[4]);
+    txs.push(chain.tx(5, TxKind::Call(doomed), U256::from(40), vec![], 21_000));
+    let mut init = vec![0x73];
+    init.extend_from_slice(chain.addresses[5].as_slice());
+    init.push(0xff);
+    txs.push(chain.tx(4, TxKind::Create, U256::from(1_000), init, 100_000));
+    let input = store_input(1, 1);
+    txs.push(chain.tx(5, TxKind::Call(doomed), U256::ZERO, input, 60_000));
+    txs.push(chain.tx(5, TxKind::Call(doomed), U256::from(3), vec![], 60_000));
+    let fresh = Address::repeat_byte(0x77);
+    txs.push(chain.tx(6, TxKind::Call(fresh), U256::ZERO, vec![], 21_000));
+    txs.push(chain.tx(6, TxKind::Call(fresh), U256::from(5), vec![], 21_000));
+    txs.push(chain.tx(7, TxKind::Call(fresh), U256::ZERO, vec![], 21_000));
+    txs
+}
+
+/// A block gives what its transactions give executed one block each: what execution keeps
+/// for a whole block (accounts and slots read or written, analysed code, the hashes behind
+/// log blooms) never changes what a later transaction sees of an earlier one.
+#[test]
+fn a_block_executes_as_its_transactions_one_by_one() {
+    let mut chain = Chain::new(0xb10c);
+    let deploy = chain.deploy_token();
+    let first = (0..5).map(|_| chain.random_tx()).collect::<Vec<_>>();
+    chain.run_block([vec![deploy], first].concat());
+    let mut blocks = vec![dependent_txs(&mut chain)];
+    for _ in 0..4 {
+        let count = 20 + chain.rng.below(30) as usize;
+        blocks.push((0..count).map(|_| chain.random_tx()).collect());
+    }
+    for (i, transactions) in blocks.into_iter().enumerate() {
+        let env = chain.env();
+        let mut one_by_one = chain.state.clone();
+        let singles: Vec<_> = transactions
+            .iter()
+            .map(|tx| {
+                let block = Block {
+                    env: env.clone(),
+                    transactions: vec![tx.clone()],
+                };
+                let out = execute_block(&mut one_by_one, &block, &BlockHashes::new()).unwrap();
+                out.receipts[0].clone()
+            })
+            .collect();
+        let (whole, _) = chain.run_block(transactions);
+        assert_eq!(chain.state, one_by_one, "block {i}: the states differ");
+        let mut before = 0;
+        for (n, (receipt, single)) in whole.receipts.iter().zip(&singles).enumerate() {
+            assert_eq!(receipt.status(), single.status(), "block {i}, tx {n}");
+            assert!(i > 0 || receipt.status(), "dependent tx {n} failed");
+            assert_eq!(receipt.logs(), single.logs(), "block {i}, tx {n}");
+            assert_eq!(
+                receipt.logs_bloom(),
+                single.logs_bloom(),
+                "block {i}, tx {n}"
+            );
+            let slow = receipt.as_receipt().unwrap().bloom_slow();
+            assert_eq!(*receipt.logs_bloom(), slow, "block {i}, tx {n}");
+            let gas = receipt.cumulative_gas_used() - before;
+            assert_eq!(gas, single.cumulative_gas_used(), "block {i}, tx {n}");
+            before = receipt.cumulative_gas_used();
+        }
+    }
+}
+
 /// A block over the STORE contract, whose witness tamper tests edit.
 fn tamper_fixture() -> (Chain, Witness, BlockOutput) {
     let mut chain = Chain::new(42);
