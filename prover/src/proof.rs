@@ -514,10 +514,6 @@ macro_rules! prove_stark {
             .collect();
         // The preprocessed tables are the program's, the same in every segment: commit them
         // once per run and only lay out each segment's lookups again.
-        let layout = |chips: &[_]| {
-            ProverData::from_airs_and_degrees(config, chips, &degree_bits)
-                .map_err(|e| ProveError::Stark(format!("{e:?}")))
-        };
         let prover_data = match $cache.take() {
             Some(mut data) => {
                 let views: Vec<WithoutPreprocessedTrace<'_>> =
@@ -529,7 +525,8 @@ macro_rules! prove_stark {
                         .lookups;
                 data
             }
-            None => layout(chips)?,
+            None => ProverData::from_airs_and_degrees(config, chips, &degree_bits)
+                .map_err(|e| ProveError::Stark(format!("{e:?}")))?,
         };
         let instances: Vec<StarkInstance<'_, _, Chip>> = chips
             .iter()
@@ -804,7 +801,7 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
     let commitment = match program {
         Some(_) => {
             let first = &body.segments[0];
-            let chips = machine(table.clone(), image.clone(), Claim::of(first, 0, body));
+            let chips = machine(table.clone(), image.clone(), Claim::of(first, 0, body, 0));
             check_heights(&chips, &first.stark.degree_bits)?;
             let commitment = program_commitment(&config, &chips, &first.stark.degree_bits)?;
             if commitment != body.program_commitment {
@@ -855,7 +852,7 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
         } else if !segment.cells.is_empty() {
             return Err(at("a whole run has no memory boundary".into()));
         }
-        let claim = Claim::of(segment, index, body);
+        let claim = Claim::of(segment, index, body, output_start);
         let chips = machine(table.clone(), image.clone(), claim);
         verify_stark(&config, &chips, public, segment, &commitment)?;
         carried.apply(&segment.cells);
@@ -914,12 +911,9 @@ fn check_boundary(
 }
 
 impl Claim {
-    /// The claim of the `index`th segment of a proof file's body.
-    fn of(segment: &SegmentBody, index: usize, body: &ProofBody) -> Claim {
-        let output_start = body.segments[..index]
-            .iter()
-            .map(|s| s.output.len() as u32)
-            .sum();
+    /// The claim of the `index`th segment of a proof file's body, whose share of the output
+    /// starts at `output_start`.
+    fn of(segment: &SegmentBody, index: usize, body: &ProofBody, output_start: u32) -> Claim {
         Claim {
             mode: if body.segmented {
                 MemoryMode::Segment { first: index == 0 }
