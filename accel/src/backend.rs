@@ -41,6 +41,7 @@ use p3_baby_bear::BabyBear;
 
 use crate::AccelError;
 use crate::device::DeviceInfo;
+use crate::quotient::{QuotientInputs, QuotientProgram};
 
 /// log2 of the largest transform BabyBear supports: its multiplicative group has a
 /// subgroup of order 2^27 and none larger of power-of-two order.
@@ -185,6 +186,17 @@ pub trait Backend: Send + Sync {
     /// The sibling digests from leaf `index` up to (not including) the root, leaf level first.
     fn merkle_path(&self, tree: &Self::MerkleTree, index: usize)
     -> Result<Vec<Digest>, AccelError>;
+
+    /// Runs one AIR's constraint `program` at every point of the quotient domain (see
+    /// [`crate::quotient`]) and returns the quotient values as an `n × 4` matrix of their
+    /// extension coefficients, natural row order, left on the device.
+    fn evaluate_quotient(
+        &self,
+        program: &QuotientProgram,
+        inputs: &QuotientInputs<'_, Self>,
+    ) -> Result<DeviceMatrix<Self>, AccelError>
+    where
+        Self: Sized;
 }
 
 /// Checks a matrix shape for a transform and returns log2 of its height.

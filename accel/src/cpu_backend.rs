@@ -7,6 +7,7 @@
 use p3_baby_bear::BabyBear;
 use p3_commit::Mmcs;
 use p3_dft::{Radix2DitParallel, TwoAdicSubgroupDft};
+use p3_field::BasedVectorSpace;
 use p3_matrix::Matrix;
 use p3_matrix::bitrev::BitReversibleMatrix;
 use p3_matrix::dense::RowMajorMatrix;
@@ -20,6 +21,7 @@ use crate::backend::{
 };
 use crate::device::DeviceInfo;
 use crate::merkle::{ReferenceMmcs, reference_mmcs};
+use crate::quotient::{QuotientInputs, QuotientProgram, evaluate_on_host};
 
 /// Plonky3's tree over host matrices.
 pub type CpuMerkleTree = MerkleTree<BabyBear, BabyBear, RowMajorMatrix<BabyBear>, 2, 8>;
@@ -163,6 +165,25 @@ impl Backend for CpuBackend {
     ) -> Result<Vec<Digest>, AccelError> {
         let cap_height = cap_height.min(tree.num_layers() - 1);
         Ok(tree.cap(cap_height).into_roots())
+    }
+
+    fn evaluate_quotient(
+        &self,
+        program: &QuotientProgram,
+        inputs: &QuotientInputs<'_, Self>,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        let n = inputs.check(program)?;
+        let values = evaluate_on_host(program, inputs);
+        let buffer = values
+            .iter()
+            .flat_map(|v| v.as_basis_coefficients_slice().iter().copied())
+            .collect();
+        Ok(DeviceMatrix {
+            buffer,
+            width: 4,
+            height: n,
+            order: RowOrder::Natural,
+        })
     }
 
     fn merkle_path(&self, tree: &CpuMerkleTree, index: usize) -> Result<Vec<Digest>, AccelError> {

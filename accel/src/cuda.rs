@@ -38,7 +38,7 @@ pub(crate) const NTT_STRIDED_THREADS: usize = 512;
 pub const MIN_COMPUTE_CAPABILITY: (u32, u32) = (6, 0);
 
 /// The kernel names the module must export, in the order `CudaBackend` keeps them.
-pub(crate) const KERNEL_NAMES: [&str; 9] = [
+pub(crate) const KERNEL_NAMES: [&str; 10] = [
     "ntt_stage",
     "ntt_stage_pair",
     "ntt_tile",
@@ -48,6 +48,7 @@ pub(crate) const KERNEL_NAMES: [&str; 9] = [
     "poseidon2_permute_states",
     "poseidon2_absorb_rows",
     "merkle_compress_level",
+    "quotient_eval",
 ];
 
 /// The CUDA program exactly as the backend hands it to NVRTC: the CUDA prelude, the generated
@@ -156,6 +157,7 @@ pub(crate) fn program_text(prelude: &str) -> String {
     let constants = poseidon2_constants();
     let mut source = String::from(prelude);
     source.push_str(&field_defines());
+    source.push_str(&crate::quotient::kernel_defines());
     source.push_str(&format!(
         "#define P2_HALF_FULL_ROUNDS {}u\n#define P2_PARTIAL_ROUNDS {}u\n\
          #define NTT_TILE_LOG {NTT_TILE_LOG}u\n#define NTT_TILE_COLS {NTT_TILE_COLS}u\n\

@@ -30,12 +30,16 @@ use crate::cuda::{
 };
 use crate::device::{BackendKind, DeviceId, DeviceInfo};
 use crate::field::{from_words, montgomery, poseidon2_constants, to_words, write_words};
+use crate::quotient::{DeviceTables, QuotientInputs, QuotientProgram};
 
 /// Threads per block of the one-dimensional Poseidon2 kernels (16 state words in registers
 /// per thread).
 const P2_BLOCK: u32 = 128;
 /// Threads per block of the two-dimensional element-wise kernels.
 const ELEMENTWISE_BLOCK: u32 = 256;
+/// Threads per block of `quotient_eval`: each holds a private register file of a few KiB,
+/// so blocks stay small.
+const QUOTIENT_BLOCK: u32 = 128;
 /// The most blocks a grid's y (or z) dimension may have.
 const MAX_GRID_YZ: u32 = 65_535;
 
@@ -770,6 +774,35 @@ impl Backend for CudaBackend {
             width,
             height: 1 << log_out,
             order: RowOrder::BitReversed,
+        })
+    }
+
+    fn evaluate_quotient(
+        &self,
+        program: &QuotientProgram,
+        inputs: &QuotientInputs<'_, Self>,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        let n = inputs.check(program)?;
+        let tables = DeviceTables::build(program, inputs, false);
+        let table_buffer = self.upload_words(&tables.words)?;
+        let output = self.alloc(4 * n)?;
+        let [main, preprocessed, permutation] = inputs.buffers();
+        self.launch(
+            "quotient_eval",
+            grid_1d(n, QUOTIENT_BLOCK),
+            &[
+                Arg::Buffer(&table_buffer),
+                Arg::Buffer(main),
+                Arg::Buffer(preprocessed),
+                Arg::Buffer(permutation),
+                Arg::Buffer(&output),
+            ],
+        )?;
+        Ok(DeviceMatrix {
+            buffer: output,
+            width: 4,
+            height: n,
+            order: RowOrder::Natural,
         })
     }
 

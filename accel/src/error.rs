@@ -72,6 +72,13 @@ pub enum AccelError {
         /// What differs.
         detail: String,
     },
+    /// A constraint program that reads or writes outside its shape or the interpreters'
+    /// limits (see `zkbox_accel::quotient`).
+    #[error("invalid quotient program: {reason}")]
+    InvalidProgram {
+        /// What is wrong, and where.
+        reason: String,
+    },
     /// Matrices committed in one Merkle tree whose heights this backend cannot combine.
     #[error("unsupported Merkle tree heights {heights:?}: {reason}")]
     UnsupportedTreeHeights {

@@ -13,6 +13,7 @@ use p3_baby_bear::BabyBear;
 use crate::backend::{Backend, DeviceMatrix, Digest, Direction, RowOrder};
 use crate::device::DeviceInfo;
 use crate::error::AccelError;
+use crate::quotient::{QuotientInputs, QuotientProgram};
 
 /// How a [`FaultyBackend`] fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,21 @@ impl<B: Backend> FaultyBackend<B> {
     }
 }
 
+/// A row order declared on the wrapper with `assume_order` is not seen by the wrapped
+/// backend's matrix, so operations that read the order refuse such a matrix.
+fn check_order_reaches_inner<B: Backend>(
+    matrix: &DeviceMatrix<FaultyBackend<B>>,
+) -> Result<(), AccelError> {
+    if matrix.order != matrix.buffer.order {
+        return Err(AccelError::ShapeMismatch {
+            detail: "a row order declared with assume_order does not reach the wrapped \
+                     backend's matrix"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 impl<B: Backend> Backend for FaultyBackend<B> {
     type Buffer = DeviceMatrix<B>;
     type MerkleTree = B::MerkleTree;
@@ -138,13 +154,7 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         shift: BabyBear,
     ) -> Result<DeviceMatrix<Self>, AccelError> {
         self.call("coset LDE")?;
-        if evaluations.order != evaluations.buffer.order {
-            return Err(AccelError::ShapeMismatch {
-                detail: "a row order declared with assume_order does not reach the wrapped \
-                         backend's matrix"
-                    .into(),
-            });
-        }
+        check_order_reaches_inner(evaluations)?;
         self.inner
             .coset_lde(&evaluations.buffer, added_bits, shift)
             .map(Self::outer)
@@ -161,6 +171,36 @@ impl<B: Backend> Backend for FaultyBackend<B> {
             })
             .collect();
         self.inner.merkle_tree(leaves)
+    }
+
+    fn evaluate_quotient(
+        &self,
+        program: &QuotientProgram,
+        inputs: &QuotientInputs<'_, Self>,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        self.call("quotient")?;
+        for matrix in [Some(inputs.main), inputs.preprocessed, inputs.permutation]
+            .into_iter()
+            .flatten()
+        {
+            check_order_reaches_inner(matrix)?;
+        }
+        let inner = QuotientInputs {
+            main: &inputs.main.buffer,
+            preprocessed: inputs.preprocessed.map(|m| &m.buffer),
+            permutation: inputs.permutation.map(|m| &m.buffer),
+            next_step: inputs.next_step,
+            selectors: inputs.selectors,
+            periodic: inputs.periodic,
+            periodic_rows: inputs.periodic_rows,
+            public_values: inputs.public_values,
+            challenges: inputs.challenges,
+            permutation_values: inputs.permutation_values,
+            weights: inputs.weights,
+        };
+        self.inner
+            .evaluate_quotient(program, &inner)
+            .map(Self::outer)
     }
 
     fn merkle_cap(

@@ -38,6 +38,7 @@ mod opencl;
 #[cfg(feature = "opencl")]
 mod opencl_backend;
 mod plonky3;
+pub mod quotient;
 #[cfg(feature = "vulkan")]
 mod vulkan;
 #[cfg(feature = "vulkan")]

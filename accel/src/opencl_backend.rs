@@ -19,6 +19,7 @@ use crate::backend::{
 };
 use crate::device::{BackendKind, DeviceId, DeviceInfo};
 use crate::field::{field_defines, from_words, montgomery, poseidon2_constants, to_words};
+use crate::quotient::{DeviceTables, QuotientInputs, QuotientProgram};
 
 /// Columns one NTT tile work-group covers (work-item dimension 0).
 const NTT_TILE_COLS: usize = 4;
@@ -603,6 +604,40 @@ impl Backend for OpenClBackend {
         })
     }
 
+    fn evaluate_quotient(
+        &self,
+        program: &QuotientProgram,
+        inputs: &QuotientInputs<'_, Self>,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        let n = inputs.check(program)?;
+        let tables = DeviceTables::build(program, inputs, false);
+        let table_buffer = self.alloc(tables.words.len())?;
+        table_buffer
+            .write(&tables.words)
+            .enq()
+            .map_err(self.driver("upload"))?;
+        let output = self.alloc(4 * n)?;
+        let [main, preprocessed, permutation] = inputs.buffers();
+        self.launch(
+            "quotient_eval",
+            SpatialDims::One(n),
+            None,
+            &[
+                Arg::Buffer(&table_buffer),
+                Arg::Buffer(main),
+                Arg::Buffer(preprocessed),
+                Arg::Buffer(permutation),
+                Arg::Buffer(&output),
+            ],
+        )?;
+        Ok(DeviceMatrix {
+            buffer: output,
+            width: 4,
+            height: n,
+            order: RowOrder::Natural,
+        })
+    }
+
     fn merkle_tree(&self, leaves: Vec<DeviceMatrix<Self>>) -> Result<OpenClMerkleTree, AccelError> {
         let heights: Vec<usize> = leaves.iter().map(|m| m.height).collect();
         let max_height = tree_max_height(&heights)?;
@@ -685,6 +720,7 @@ fn program_source(tile_log: usize) -> String {
     let constants = poseidon2_constants();
     let mut source = String::from(zkbox_kernels::PRELUDE_OPENCL.text);
     source.push_str(&field_defines());
+    source.push_str(&crate::quotient::kernel_defines());
     source.push_str(&format!(
         "#define P2_HALF_FULL_ROUNDS {}u\n#define P2_PARTIAL_ROUNDS {}u\n\
          #define NTT_TILE_LOG {tile_log}u\n#define NTT_TILE_COLS {NTT_TILE_COLS}u\n\

@@ -25,6 +25,7 @@ use crate::backend::{
 };
 use crate::device::{DeviceId, DeviceInfo};
 use crate::field::{MODULUS, from_words, montgomery, poseidon2_constants, to_words};
+use crate::quotient::{DeviceTables, QuotientInputs, QuotientProgram};
 use crate::vulkan_device::{
     BINDINGS, BufferKind, Command, Limits, PUSH_WORDS, SPEC_CONSTANTS, Shader, VulkanBuffer,
     VulkanDevice,
@@ -181,6 +182,9 @@ impl VulkanBackend {
             (1u32 << tile_log) / 2,
             P2_GROUP_ROWS as u32,
             ITEMS_PER_GROUP as u32,
+            crate::quotient::MAX_BASE_REGISTERS,
+            crate::quotient::MAX_EXT_REGISTERS,
+            crate::quotient::ext_w_montgomery(),
         ];
         device.specialization = specialization;
         let device = Arc::new(device);
@@ -631,6 +635,44 @@ impl Backend for VulkanBackend {
             width,
             height: 1 << log_out,
             order: RowOrder::BitReversed,
+        })
+    }
+
+    fn evaluate_quotient(
+        &self,
+        program: &QuotientProgram,
+        inputs: &QuotientInputs<'_, Self>,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        let n = inputs.check(program)?;
+        let tables = DeviceTables::build(program, inputs, true);
+        let output_at = tables.words[15] as usize;
+        let table_buffer = upload_words(&self.device, &tables.words, self.poison)?;
+        let output = self.alloc(4 * n)?;
+        let [main, preprocessed, permutation] = inputs.buffers();
+        let evaluate = Command::Dispatch {
+            shader: Shader::QuotientEval,
+            buffers: [
+                table_buffer.buffer,
+                main.buffer,
+                preprocessed.buffer,
+                permutation.buffer,
+            ],
+            params: params(&[]),
+            groups: item_groups(n),
+        };
+        let copy_out = Command::Copy {
+            source: table_buffer.buffer,
+            source_offset: output_at,
+            destination: output.buffer,
+            destination_offset: 0,
+            words: 4 * n,
+        };
+        self.device.run("quotient", &[evaluate, copy_out])?;
+        Ok(DeviceMatrix {
+            buffer: output,
+            width: 4,
+            height: n,
+            order: RowOrder::Natural,
         })
     }
 

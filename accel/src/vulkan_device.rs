@@ -5,7 +5,7 @@
 //!
 //! Every shader shares one pipeline layout: descriptor set 0 with four storage buffers
 //! (bindings 0-3) and [`PUSH_WORDS`] words of push constants; every pipeline gets the same
-//! specialization constants (ids 0-8, listed in `kernels/glsl/babybear.glsl`).
+//! specialization constants (ids 0-11, listed in `kernels/glsl/babybear.glsl`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,7 +23,7 @@ pub(crate) const PUSH_WORDS: usize = 8;
 /// Storage-buffer bindings in descriptor set 0.
 pub(crate) const BINDINGS: usize = 4;
 /// Specialization constants passed to every pipeline (ids `0..SPEC_CONSTANTS`).
-pub(crate) const SPEC_CONSTANTS: usize = 9;
+pub(crate) const SPEC_CONSTANTS: usize = 12;
 
 /// The compute shaders of `zkbox_kernels::SPIRV_MODULES`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,6 +36,7 @@ pub(crate) enum Shader {
     NttTile,
     Poseidon2AbsorbRows,
     Poseidon2PermuteStates,
+    QuotientEval,
 }
 
 impl Shader {
@@ -50,6 +51,7 @@ impl Shader {
             Shader::NttTile => "ntt_tile",
             Shader::Poseidon2AbsorbRows => "poseidon2_absorb_rows",
             Shader::Poseidon2PermuteStates => "poseidon2_permute_states",
+            Shader::QuotientEval => "quotient_eval",
         }
     }
 
@@ -915,6 +917,7 @@ mod tests {
             Shader::NttTile,
             Shader::Poseidon2AbsorbRows,
             Shader::Poseidon2PermuteStates,
+            Shader::QuotientEval,
         ] {
             assert!(!shader.spirv().is_empty(), "{}", shader.name());
         }

@@ -54,6 +54,7 @@ pub const SOURCES: &[KernelSource] = &[
     embed!("device/babybear.h"),
     embed!("device/ntt.h"),
     embed!("device/poseidon2.h"),
+    embed!("device/quotient.h"),
 ];
 
 /// One compute shader compiled from `glsl/NAME.comp` to SPIR-V at build time.
@@ -90,6 +91,7 @@ pub const SPIRV_MODULES: &[SpirvModule] = &[
     spirv!("ntt_tile"),
     spirv!("poseidon2_absorb_rows"),
     spirv!("poseidon2_permute_states"),
+    spirv!("quotient_eval"),
 ];
 
 #[cfg(test)]

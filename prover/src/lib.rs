@@ -19,13 +19,14 @@ pub mod config;
 mod error;
 pub mod plan;
 pub mod proof;
+pub mod quotient;
 pub mod transcript;
 mod witness;
 
 pub use error::{ProveError, VerifyError};
 pub use proof::{
-    Proof, ProveOptions, ProvingDevice, Stage, prove, prove_on, prove_with_backend,
-    prove_with_progress, verify,
+    Proof, ProveOptions, ProvingDevice, Stage, chips_with_lookups, prove, prove_on,
+    prove_with_backend, prove_with_progress, verify,
 };
 pub use witness::{
     CarriedMemory, ImageWord, Witness, generate, generate_segment, generate_with_results,

@@ -424,6 +424,44 @@ pub fn prove_segment(
     })
 }
 
+/// A chip and the LogUp lookups laid out for it.
+pub type ChipLookups = (Chip, Vec<p3_lookup::Lookup<Val>>);
+
+/// The chips of `witness`'s proof, each with the LogUp lookups the prover lays out for it at
+/// the witness's trace heights: what [`crate::quotient::compile`] turns into device programs.
+pub fn chips_with_lookups(
+    program: &Program,
+    witness: &crate::Witness,
+) -> Result<Vec<ChipLookups>, ProveError> {
+    let (table, image) = program_tables(program);
+    let chips = machine(
+        table,
+        image,
+        Claim {
+            mode: witness.mode,
+            output: Arc::new(witness.output.clone()),
+            output_start: witness.public.output_start,
+            cells: Arc::new(witness.cells.clone()),
+        },
+    );
+    let degree_bits: Vec<usize> = witness
+        .traces
+        .iter()
+        .map(|t| p3_matrix::Matrix::height(t).trailing_zeros() as usize)
+        .collect();
+    let views: Vec<WithoutPreprocessedTrace<'_>> =
+        chips.iter().map(WithoutPreprocessedTrace).collect();
+    let lookups = ProverData::from_airs_and_degrees(&stark_config(), &views, &degree_bits)
+        .map_err(|e| ProveError::Stark(format!("{e:?}")))?
+        .common
+        .lookups;
+    Ok(chips
+        .into_iter()
+        .zip(lookups)
+        .map(|(chip, lookups)| (chip, lookups.to_vec()))
+        .collect())
+}
+
 /// Proves one witness on the CPU: a whole run's, or one segment's (a proof of a single
 /// segment verifies only once joined with the rest of its run by [`Proof::join`]). Exposed
 /// so segments can be proven apart, and so soundness tests can prove tampered witnesses.

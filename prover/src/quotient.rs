@@ -1,0 +1,481 @@
+//! Compiles a chip's constraints into the quotient bytecode device kernels interpret
+//! (`zkbox_accel::quotient`), and builds the host side of a quotient evaluation (selectors,
+//! periodic table, weights) exactly as Plonky3's batch prover does.
+//!
+//! The constraints come from Plonky3's symbolic builder run over the chip's AIR together with
+//! its LogUp lookups (`get_symbolic_constraints`), so the program is the AIR, never a hand
+//! copy of it. Compilation:
+//!
+//! 1. walks every constraint's expression DAG once (shared `Arc` sub-trees are visited once)
+//!    and interns each node by its operation and operands, so equal sub-expressions, and
+//!    every column load, become one value (commutative operands are ordered first);
+//! 2. types each value as base field or extension, so base arithmetic stays in base registers
+//!    and mixed operations use the mixed opcodes;
+//! 3. folds constant operations and multiplications by one;
+//! 4. allocates registers by liveness (a register is reused once its last reader has run).
+//!
+//! Constraint `j` (in Plonky3's global emission order) is accumulated with weight slot `j`;
+//! [`weights`] gives the weights Plonky3 folds with, `α^{K−1−j}`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use p3_air::symbolic::{
+    AirLayout, BaseEntry, BaseLeaf, ExtEntry, ExtLeaf, SymbolicExpr, SymbolicExpression,
+    SymbolicExpressionExt,
+};
+use p3_air::{Air, BaseAir};
+use p3_batch_stark::symbolic::{get_constraint_layout, get_symbolic_constraints};
+use p3_commit::{PolynomialSpace, UnivariateStarkPcs};
+use p3_field::{BasedVectorSpace, ExtensionField, PrimeCharacteristicRing, PrimeField32};
+use p3_lookup::logup::LogUpGadget;
+use p3_lookup::{InteractionSymbolicBuilder, Lookup, LookupProtocol};
+use zkbox_accel::quotient::{
+    Instruction, Opcode, QuotientProgram, QuotientSelectors, QuotientShape,
+};
+
+use crate::config::{Challenge, Val};
+
+/// A compiled value: an SSA id and the register file it lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Value {
+    Base(u32),
+    Ext(u32),
+}
+
+impl Value {
+    fn id(self) -> u32 {
+        match self {
+            Value::Base(id) | Value::Ext(id) => id,
+        }
+    }
+}
+
+/// An instruction over SSA ids, before register allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Node {
+    op: Opcode,
+    a: u32,
+    b: u32,
+}
+
+impl Node {
+    /// The SSA ids this node reads (register operands only).
+    fn operands(&self) -> [Option<u32>; 2] {
+        use Opcode::*;
+        match self.op {
+            Main | Preprocessed | Periodic | Public | Constant | Selector | Permutation
+            | Challenge | PermutationValue | ExtConstant => [None, None],
+            Neg | Lift | ExtNeg => [Some(self.a), None],
+            AccumulateBase | AccumulateExt => [Some(self.a), None],
+            _ => [Some(self.a), Some(self.b)],
+        }
+    }
+}
+
+/// Builds the SSA program.
+#[derive(Default)]
+struct Compiler {
+    /// Nodes in emission order; node `i` defines SSA id `i` (accumulations define nothing).
+    nodes: Vec<Node>,
+    /// The value each node defines, by SSA id.
+    values: Vec<Value>,
+    interned: HashMap<Node, Value>,
+    base_seen: HashMap<*const SymbolicExpression<Val>, Value>,
+    ext_seen: HashMap<*const SymbolicExpressionExt<Val, Challenge>, Value>,
+    /// The base constant each constant node holds (for folding).
+    constants: HashMap<u32, Val>,
+    ext_constants: Vec<Challenge>,
+}
+
+impl Compiler {
+    /// Emits `node` unless an equal one exists; returns its value.
+    fn emit(&mut self, mut node: Node, ext: bool) -> Value {
+        use Opcode::*;
+        if matches!(node.op, Add | Mul | ExtAdd | ExtMul) && node.a > node.b {
+            std::mem::swap(&mut node.a, &mut node.b);
+        }
+        if let Some(&value) = self.interned.get(&node) {
+            return value;
+        }
+        let id = self.nodes.len() as u32;
+        let value = if ext { Value::Ext(id) } else { Value::Base(id) };
+        self.nodes.push(node);
+        self.values.push(value);
+        self.interned.insert(node, value);
+        value
+    }
+
+    fn constant(&mut self, c: Val) -> Value {
+        let value = self.emit(
+            Node {
+                op: Opcode::Constant,
+                a: c.as_canonical_u32(),
+                b: 0,
+            },
+            false,
+        );
+        self.constants.insert(value.id(), c);
+        value
+    }
+
+    fn constant_of(&self, value: Value) -> Option<Val> {
+        match value {
+            Value::Base(id) => self.constants.get(&id).copied(),
+            Value::Ext(_) => None,
+        }
+    }
+
+    fn accumulate(&mut self, value: Value, slot: usize) {
+        let op = match value {
+            Value::Base(_) => Opcode::AccumulateBase,
+            Value::Ext(_) => Opcode::AccumulateExt,
+        };
+        // Accumulations are never shared: push directly (they define no value).
+        self.nodes.push(Node {
+            op,
+            a: value.id(),
+            b: slot as u32,
+        });
+        self.values.push(value);
+    }
+
+    fn base_leaf(&mut self, leaf: &BaseLeaf<Val>) -> Value {
+        let node = |op, a: usize, b: usize| Node {
+            op,
+            a: a as u32,
+            b: b as u32,
+        };
+        match leaf {
+            BaseLeaf::Variable(v) => {
+                let n = match v.entry {
+                    BaseEntry::Main { offset } => node(Opcode::Main, v.index, offset),
+                    BaseEntry::Preprocessed { offset } => {
+                        node(Opcode::Preprocessed, v.index, offset)
+                    }
+                    BaseEntry::Periodic => node(Opcode::Periodic, v.index, 0),
+                    BaseEntry::Public => node(Opcode::Public, v.index, 0),
+                };
+                self.emit(n, false)
+            }
+            BaseLeaf::IsFirstRow => self.emit(node(Opcode::Selector, 0, 0), false),
+            BaseLeaf::IsLastRow => self.emit(node(Opcode::Selector, 1, 0), false),
+            BaseLeaf::IsTransition => self.emit(node(Opcode::Selector, 2, 0), false),
+            BaseLeaf::Constant(c) => self.constant(*c),
+        }
+    }
+
+    fn ext_leaf(&mut self, leaf: &ExtLeaf<Val, Challenge>) -> Value {
+        match leaf {
+            ExtLeaf::Base(e) => self.base(e),
+            ExtLeaf::ExtVariable(v) => {
+                let (op, a, b) = match v.entry {
+                    ExtEntry::Permutation { offset } => (Opcode::Permutation, v.index, offset),
+                    ExtEntry::Challenge => (Opcode::Challenge, v.index, 0),
+                    ExtEntry::PermutationValue => (Opcode::PermutationValue, v.index, 0),
+                };
+                let node = Node {
+                    op,
+                    a: a as u32,
+                    b: b as u32,
+                };
+                self.emit(node, true)
+            }
+            ExtLeaf::ExtConstant(c) => {
+                if ExtensionField::<Val>::is_in_basefield(c) {
+                    return self.constant(c.as_basis_coefficients_slice()[0]);
+                }
+                let index = match self.ext_constants.iter().position(|k| k == c) {
+                    Some(i) => i,
+                    None => {
+                        self.ext_constants.push(*c);
+                        self.ext_constants.len() - 1
+                    }
+                };
+                let node = Node {
+                    op: Opcode::ExtConstant,
+                    a: index as u32,
+                    b: 0,
+                };
+                self.emit(node, true)
+            }
+        }
+    }
+
+    /// Compiles a base-field expression.
+    fn base(&mut self, expr: &SymbolicExpression<Val>) -> Value {
+        let key: *const SymbolicExpression<Val> = expr;
+        if let Some(&v) = self.base_seen.get(&key) {
+            return v;
+        }
+        let value = match expr {
+            SymbolicExpr::Leaf(leaf) => self.base_leaf(leaf),
+            SymbolicExpr::Add { x, y, .. } => {
+                let (x, y) = (self.base(x), self.base(y));
+                self.binary(Arith::Add, x, y)
+            }
+            SymbolicExpr::Sub { x, y, .. } => {
+                let (x, y) = (self.base(x), self.base(y));
+                self.binary(Arith::Sub, x, y)
+            }
+            SymbolicExpr::Mul { x, y, .. } => {
+                let (x, y) = (self.base(x), self.base(y));
+                self.binary(Arith::Mul, x, y)
+            }
+            SymbolicExpr::Neg { x, .. } => {
+                let x = self.base(x);
+                self.negate(x)
+            }
+        };
+        self.base_seen.insert(key, value);
+        value
+    }
+
+    /// Compiles an extension-field expression (its base sub-trees stay in base registers).
+    fn ext(&mut self, expr: &SymbolicExpressionExt<Val, Challenge>) -> Value {
+        let key: *const SymbolicExpressionExt<Val, Challenge> = expr;
+        if let Some(&v) = self.ext_seen.get(&key) {
+            return v;
+        }
+        let value = match expr {
+            SymbolicExpr::Leaf(leaf) => self.ext_leaf(leaf),
+            SymbolicExpr::Add { x, y, .. } => {
+                let (x, y) = (self.ext(x), self.ext(y));
+                self.binary(Arith::Add, x, y)
+            }
+            SymbolicExpr::Sub { x, y, .. } => {
+                let (x, y) = (self.ext(x), self.ext(y));
+                self.binary(Arith::Sub, x, y)
+            }
+            SymbolicExpr::Mul { x, y, .. } => {
+                let (x, y) = (self.ext(x), self.ext(y));
+                self.binary(Arith::Mul, x, y)
+            }
+            SymbolicExpr::Neg { x, .. } => {
+                let x = self.ext(x);
+                self.negate(x)
+            }
+        };
+        self.ext_seen.insert(key, value);
+        value
+    }
+
+    fn negate(&mut self, x: Value) -> Value {
+        if let Some(c) = self.constant_of(x) {
+            return self.constant(-c);
+        }
+        match x {
+            Value::Base(a) => self.emit(
+                Node {
+                    op: Opcode::Neg,
+                    a,
+                    b: 0,
+                },
+                false,
+            ),
+            Value::Ext(a) => self.emit(
+                Node {
+                    op: Opcode::ExtNeg,
+                    a,
+                    b: 0,
+                },
+                true,
+            ),
+        }
+    }
+
+    /// `x op y` with the opcode the operand types call for, folding constants.
+    fn binary(&mut self, arith: Arith, x: Value, y: Value) -> Value {
+        use Opcode::*;
+        if let (Some(cx), Some(cy)) = (self.constant_of(x), self.constant_of(y)) {
+            return self.constant(match arith {
+                Arith::Add => cx + cy,
+                Arith::Sub => cx - cy,
+                Arith::Mul => cx * cy,
+            });
+        }
+        let (cx, cy) = (self.constant_of(x), self.constant_of(y));
+        match arith {
+            Arith::Add if cy == Some(Val::ZERO) => return x,
+            Arith::Add if cx == Some(Val::ZERO) => return y,
+            Arith::Sub if cy == Some(Val::ZERO) => return x,
+            Arith::Mul if cy == Some(Val::ONE) => return x,
+            Arith::Mul if cx == Some(Val::ONE) => return y,
+            _ => {}
+        }
+        let node = |op, a, b| Node { op, a, b };
+        match (arith, x, y) {
+            (Arith::Add, Value::Base(a), Value::Base(b)) => self.emit(node(Add, a, b), false),
+            (Arith::Sub, Value::Base(a), Value::Base(b)) => self.emit(node(Sub, a, b), false),
+            (Arith::Mul, Value::Base(a), Value::Base(b)) => self.emit(node(Mul, a, b), false),
+            (Arith::Add, Value::Ext(a), Value::Ext(b)) => self.emit(node(ExtAdd, a, b), true),
+            (Arith::Sub, Value::Ext(a), Value::Ext(b)) => self.emit(node(ExtSub, a, b), true),
+            (Arith::Mul, Value::Ext(a), Value::Ext(b)) => self.emit(node(ExtMul, a, b), true),
+            (Arith::Add, Value::Ext(e), Value::Base(b))
+            | (Arith::Add, Value::Base(b), Value::Ext(e)) => {
+                self.emit(node(ExtAddBase, e, b), true)
+            }
+            (Arith::Sub, Value::Ext(e), Value::Base(b)) => self.emit(node(ExtSubBase, e, b), true),
+            (Arith::Sub, Value::Base(b), Value::Ext(e)) => self.emit(node(BaseSubExt, b, e), true),
+            (Arith::Mul, Value::Ext(e), Value::Base(b))
+            | (Arith::Mul, Value::Base(b), Value::Ext(e)) => {
+                self.emit(node(ExtMulBase, e, b), true)
+            }
+        }
+    }
+
+    /// Allocates registers by liveness and returns the finished program.
+    fn finish(self, shape: QuotientShape) -> QuotientProgram {
+        let count = self.nodes.len();
+        let mut last_use = vec![None::<usize>; count];
+        for (at, node) in self.nodes.iter().enumerate() {
+            for id in node.operands().into_iter().flatten() {
+                last_use[id as usize] = Some(at);
+            }
+        }
+        let mut register = vec![0u32; count];
+        let mut free = [BTreeSet::new(), BTreeSet::new()];
+        let mut used = [0u32; 2];
+        let mut instructions = Vec::with_capacity(count);
+        for (at, node) in self.nodes.iter().enumerate() {
+            let operands = node.operands();
+            let reg_of =
+                |id: Option<u32>, fallback: u32| id.map_or(fallback, |i| register[i as usize]);
+            let (a, b) = (reg_of(operands[0], node.a), reg_of(operands[1], node.b));
+            // Operands whose last reader is this instruction free their registers first, so
+            // the result may reuse one (interpreters read operands before writing).
+            for id in operands.into_iter().flatten() {
+                if last_use[id as usize] == Some(at) {
+                    let file = usize::from(matches!(self.values[id as usize], Value::Ext(_)));
+                    free[file].insert(register[id as usize]);
+                }
+            }
+            let defines = !matches!(node.op, Opcode::AccumulateBase | Opcode::AccumulateExt);
+            let dst = if defines {
+                let file = usize::from(matches!(self.values[at], Value::Ext(_)));
+                let reg = free[file].pop_first().unwrap_or_else(|| {
+                    used[file] += 1;
+                    used[file] - 1
+                });
+                register[at] = reg;
+                if last_use[at].is_none() {
+                    free[file].insert(reg);
+                }
+                reg
+            } else {
+                0
+            };
+            instructions.push(Instruction {
+                op: node.op,
+                dst,
+                a,
+                b,
+            });
+        }
+        QuotientProgram {
+            instructions,
+            ext_constants: self.ext_constants,
+            base_registers: used[0],
+            ext_registers: used[1],
+            shape,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Arith {
+    Add,
+    Sub,
+    Mul,
+}
+
+/// The layout Plonky3's batch prover evaluates `air` with.
+pub fn air_layout<A: BaseAir<Val>>(air: &A) -> AirLayout {
+    AirLayout {
+        preprocessed_width: air.preprocessed_width(),
+        main_width: air.width(),
+        num_public_values: air.num_public_values(),
+        num_periodic_columns: air.num_periodic_columns(),
+        ..Default::default()
+    }
+}
+
+/// Compiles `air`'s constraints, with its `lookups` as the prover lays them out, into a
+/// program for `zkbox_accel`'s quotient interpreters.
+pub fn compile<A>(air: &A, lookups: &[Lookup<Val>]) -> QuotientProgram
+where
+    A: Air<InteractionSymbolicBuilder<Val, Challenge>> + BaseAir<Val>,
+{
+    let gadget = LogUpGadget::new();
+    let layout = air_layout(air);
+    let (base, ext) =
+        get_symbolic_constraints::<Val, Challenge, _, _>(air, layout, lookups, &gadget);
+    let order = get_constraint_layout::<Val, Challenge, _, _>(air, layout, lookups, &gadget);
+    let mut compiler = Compiler::default();
+    for (constraint, &slot) in base.iter().zip(&order.base_indices) {
+        let value = compiler.base(constraint);
+        compiler.accumulate(value, slot);
+    }
+    for (constraint, &slot) in ext.iter().zip(&order.ext_indices) {
+        let value = compiler.ext(constraint);
+        compiler.accumulate(value, slot);
+    }
+    let has_lookups = !lookups.is_empty();
+    let shape = QuotientShape {
+        main_width: layout.main_width,
+        preprocessed_width: layout.preprocessed_width,
+        permutation_columns: if has_lookups { lookups.len() + 1 } else { 0 },
+        periodic_width: layout.num_periodic_columns,
+        public_values: layout.num_public_values,
+        challenges: lookups.len() * gadget.num_challenges(),
+        permutation_values: usize::from(has_lookups),
+        weights: order.total_constraints(),
+    };
+    compiler.finish(shape)
+}
+
+/// The weight of constraint `j` of `count`: `α^{count−1−j}`, as Plonky3 folds them.
+pub fn weights(alpha: Challenge, count: usize) -> Vec<Challenge> {
+    let mut powers: Vec<Challenge> = alpha.powers().take(count).collect();
+    powers.reverse();
+    powers
+}
+
+/// The selectors of `trace_domain` on `quotient_domain`, as the prover computes them.
+pub fn selectors<D>(trace_domain: D, quotient_domain: D) -> QuotientSelectors
+where
+    D: PolynomialSpace<Val = Val>,
+{
+    let s = trace_domain.selectors_on_coset(quotient_domain);
+    QuotientSelectors {
+        is_first_row: s.is_first_row,
+        is_last_row: s.is_last_row,
+        is_transition: s.is_transition,
+        inv_vanishing: s.inv_vanishing,
+    }
+}
+
+/// `air`'s periodic columns on the quotient domain as `(row-major values, rows)`, from the
+/// PCS's own table builder; `(empty, 0)` for an AIR without periodic columns.
+pub fn periodic_table<A, P>(
+    pcs: &P,
+    air: &A,
+    trace_domain: P::Domain,
+    quotient_domain: P::Domain,
+) -> (Vec<Val>, usize)
+where
+    A: BaseAir<Val>,
+    P: UnivariateStarkPcs<Challenge, crate::config::Challenger>,
+    P::Domain: PolynomialSpace<Val = Val> + Clone,
+{
+    let columns = air.periodic_columns();
+    if columns.is_empty() {
+        return (Vec::new(), 0);
+    }
+    let table = pcs.build_periodic_lde_table(&columns, trace_domain, quotient_domain);
+    let rows = table.height();
+    let values = (0..rows)
+        .flat_map(|r| (0..table.width()).map(move |c| (r, c)))
+        .map(|(r, c)| *table.get(r, c))
+        .collect();
+    (values, rows)
+}
