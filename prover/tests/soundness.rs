@@ -2,7 +2,7 @@
 //! proof the verifier rejects (or no proof at all). Each case changes one thing in an
 //! honest witness and proves the result with the real prover.
 
-use std::borrow::BorrowMut;
+use std::borrow::{Borrow, BorrowMut};
 use std::sync::Arc;
 
 use p3_field::PrimeCharacteristicRing;
@@ -368,4 +368,115 @@ fn a_short_read_that_does_not_end_the_input_is_rejected() {
             "a short read left the input open"
         );
     }
+}
+
+const IO_ECALL: usize = 13;
+const IO_WORD: usize = 14;
+
+/// Reads up to 8 bytes of input into a buffer, then writes those 8 buffer bytes (from an
+/// unaligned address) to the public output, and exits 0.
+fn io_program() -> Program {
+    let mut code = Vec::new();
+    code.extend(li(17, 63)); // read(0, 0x100001, 8)
+    code.push(addi(10, 0, 0));
+    code.extend(li(11, 0x0010_0001));
+    code.extend(li(12, 8));
+    code.push(asm::ECALL);
+    code.extend(li(17, 64)); // write(1, 0x100001, 8)
+    code.push(addi(10, 0, 1));
+    code.extend(li(11, 0x0010_0001));
+    code.extend(li(12, 8));
+    code.push(asm::ECALL);
+    code.push(addi(10, 0, 0));
+    code.extend(asm::exit());
+    Program::from_words(0x1000, &code).unwrap()
+}
+
+/// The honest witness of [`io_program`] on five input bytes (a short read).
+fn io_witness(program: &Program) -> Witness {
+    let mut executor = Executor::new(program, vec![11, 22, 33, 44, 55]);
+    let mut segment = None;
+    executor
+        .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
+        .unwrap();
+    let table = Arc::new(ProgramTable::new(program));
+    generate(&table, &memory_image(program), &segment.unwrap()).unwrap()
+}
+
+/// Breaks [`io_program`]'s honest witness with `tamper` and asserts no proof of it verifies.
+fn assert_io_rejected(name: &str, tamper: impl FnOnce(&mut Witness)) {
+    let program = io_program();
+    let mut witness = io_witness(&program);
+    tamper(&mut witness);
+    if let Ok(proof) = prove_witness(&program, witness) {
+        assert!(
+            verify(&proof, Some(&program)).is_err(),
+            "{name}: a proof of a broken witness verified"
+        );
+    }
+}
+
+#[test]
+fn the_honest_io_witness_verifies_and_outputs_what_was_read() {
+    let program = io_program();
+    let proof = prove_witness(&program, io_witness(&program)).unwrap();
+    verify(&proof, Some(&program)).unwrap();
+    assert_eq!(proof.output(), vec![11, 22, 33, 44, 55, 0, 0, 0]);
+}
+
+#[test]
+fn a_read_count_that_claims_the_whole_buffer_is_rejected() {
+    assert_io_rejected("a read claiming 8 bytes when 5 came", |w| {
+        let cols: &mut IoEcallCols<Val> = row(w, IO_ECALL, 0).borrow_mut();
+        assert_eq!((cols.read, cols.count[0]), (Val::ONE, Val::from_u32(5)));
+        cols.count[0] = Val::from_u32(8);
+        cols.shortfall[0] = Val::ZERO;
+        cols.short = Val::ZERO;
+    });
+}
+
+#[test]
+fn a_forged_output_cursor_is_rejected() {
+    assert_io_rejected("a public write moving the cursor by 9", |w| {
+        let cols: &mut IoEcallCols<Val> = row(w, IO_ECALL, 1).borrow_mut();
+        assert_eq!(cols.public, Val::ONE);
+        cols.cursor_next[0] += Val::ONE;
+    });
+}
+
+#[test]
+fn a_public_write_that_skips_a_byte_is_rejected() {
+    assert_io_rejected("a public write word with a byte masked out", |w| {
+        let height = w.traces[IO_WORD].values.len() / w.traces[IO_WORD].width;
+        let index = (0..height)
+            .find(|&i| {
+                let cols: &IoWordCols<Val> = (*row(w, IO_WORD, i)).borrow();
+                cols.public == Val::ONE && cols.mask[1] == Val::ONE
+            })
+            .expect("a public write word moving byte 1");
+        let cols: &mut IoWordCols<Val> = row(w, IO_WORD, index).borrow_mut();
+        cols.mask[1] = Val::ZERO;
+    });
+}
+
+#[test]
+fn a_transfer_word_with_a_forged_remainder_is_rejected() {
+    assert_io_rejected("a read word claiming the transfer ends later", |w| {
+        let cols: &mut IoWordCols<Val> = row(w, IO_WORD, 0).borrow_mut();
+        assert_eq!(cols.read, Val::ONE);
+        cols.rest[0] += Val::ONE;
+    });
+}
+
+#[test]
+fn a_read_byte_written_outside_the_buffer_is_rejected() {
+    assert_io_rejected("a read word moving a byte before the buffer", |w| {
+        let cols: &mut IoWordCols<Val> = row(w, IO_WORD, 0).borrow_mut();
+        assert_eq!(
+            (cols.read, cols.mask[0]),
+            (Val::ONE, Val::ZERO),
+            "unaligned start"
+        );
+        cols.mask[0] = Val::ONE;
+    });
 }
