@@ -4,8 +4,10 @@
 #
 #   1. the accel equality tests on the GPU: CUDA backend against the CPU backend and Plonky3
 #      (accel/tests/cuda_equality.rs), plus the accel unit tests (discovery, typed errors);
-#   2. `zkbox devices`;
-#   3. `zkbox bench all --backend cuda:0,cpu --json FILE`, and prints the table.
+#   2. the quotient interpreter against Plonky3 for every chip (prover/tests/quotient_kernels.rs);
+#   3. `zkbox devices`;
+#   4. `zkbox bench all --backend cuda:0,cpu --json FILE`, and prints the table; then
+#      `zkbox bench quotient --backend cuda:0,cpu` (per-chip interpreter times).
 #
 # Binaries: a GPU machine usually cannot build (no crate registry), so prepare them on a
 # machine that can, then take .tools/gpu-check (and the repository) to the GPU machine:
@@ -26,7 +28,8 @@
 # as new as the NVRTC that produced it (12.9 for .tools/cuda).
 #
 # Options for the benchmark: BENCH_LOG_N (default 16..24), BENCH_COLS (default 256), BENCH_JSON
-# (where the JSON goes; default .tools/gpu-check-bench.json).
+# (where the JSON goes; default .tools/gpu-check-bench.json), BENCH_ALL=0 (skip `bench all`),
+# QUOTIENT_LOG_N (cycles of the `bench quotient` workload, default 20).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -39,6 +42,13 @@ if [[ ${1:-} == --prepare ]]; then
   cargo test --release --locked -p zkbox-accel --test cuda_compile -- --nocapture
   mapfile -t tests < <(cargo test --release --locked -p zkbox-accel --lib --test cuda_equality \
     --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        print(m["target"]["name"] + " " + m["executable"])')
+  mapfile -t -O "${#tests[@]}" tests < <(cargo test --release --locked -p zkbox-prover \
+    --test quotient_kernels --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -96,6 +106,7 @@ if [[ -x $bundle/zkbox ]]; then
   zkbox=$bundle/zkbox
   lib_tests=$bundle/test-zkbox_accel
   equality_tests=$bundle/test-cuda_equality
+  quotient_tests=$bundle/test-quotient_kernels
 else
   echo "no .tools/gpu-check: building offline"
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
@@ -104,6 +115,8 @@ else
   cargo test --release --offline -p zkbox-accel --lib --test cuda_equality --no-run
   lib_tests=$(ls -t "$CARGO_TARGET_DIR"/release/deps/zkbox_accel-* | grep -v '\.d$' | head -1)
   equality_tests=$(ls -t "$CARGO_TARGET_DIR"/release/deps/cuda_equality-* | grep -v '\.d$' | head -1)
+  cargo test --release --offline -p zkbox-prover --test quotient_kernels --no-run
+  quotient_tests=$(ls -t "$CARGO_TARGET_DIR"/release/deps/quotient_kernels-* | grep -v '\.d$' | head -1)
 fi
 
 echo "== zkbox devices"
@@ -114,9 +127,19 @@ echo "== accel unit tests"
 "$lib_tests" --test-threads=1 cuda discovery
 echo "== CUDA equality tests (GPU against CPU and Plonky3)"
 "$equality_tests" --test-threads=1 --nocapture
+echo "== quotient interpreter against Plonky3, every chip, on cuda:0"
+quotient_log=$root/.tools/gpu-check-quotient.log
+"$quotient_tests" --test-threads=1 --nocapture cuda 2>&1 | tee "$quotient_log"
+grep -q "on cuda:0" "$quotient_log" ||
+  { echo "gpu-check: the quotient test did not run on cuda:0" >&2; exit 1; }
 
-echo "== zkbox bench all --backend cuda:0,cpu"
 json=${BENCH_JSON:-$root/.tools/gpu-check-bench.json}
-"$zkbox" bench all --backend cuda:0,cpu --log-n "${BENCH_LOG_N:-16..24}" --cols "${BENCH_COLS:-256}" \
-  --json "$json"
-echo "gpu-check: passed; benchmark JSON in $json"
+if [[ ${BENCH_ALL:-1} == 1 ]]; then
+  echo "== zkbox bench all --backend cuda:0,cpu"
+  "$zkbox" bench all --backend cuda:0,cpu --log-n "${BENCH_LOG_N:-16..24}" --cols "${BENCH_COLS:-256}" \
+    --json "$json"
+fi
+echo "== zkbox bench quotient --backend cuda:0,cpu"
+"$zkbox" bench quotient --backend cuda:0,cpu --log-n "${QUOTIENT_LOG_N:-20}" \
+  --json "${json%.json}-quotient.json"
+echo "gpu-check: passed; benchmark JSON in $json and ${json%.json}-quotient.json"

@@ -621,7 +621,9 @@ impl Backend for OpenClBackend {
         self.launch(
             "quotient_eval",
             SpatialDims::One(n),
-            None,
+            // Each work-item holds a private register file of a few KiB; PoCL keeps one per
+            // work-item of a group on its worker's stack, so groups stay small.
+            Some(SpatialDims::One(n.min(QUOTIENT_GROUP))),
             &[
                 Arg::Buffer(&table_buffer),
                 Arg::Buffer(main),
@@ -714,6 +716,10 @@ impl Backend for OpenClBackend {
             .collect()
     }
 }
+
+/// Work-items per group of `quotient_eval` (n is a power of two, so small domains take
+/// all of theirs in one group).
+const QUOTIENT_GROUP: usize = 64;
 
 /// The program text: prelude, generated defines, shared sources.
 fn program_source(tile_log: usize) -> String {

@@ -24,6 +24,7 @@ use crate::bench_exec::{self, Machine};
 use crate::cli::BenchArgs;
 use crate::stage_clock::{self, ProverStage};
 use zkbox_prover::chips::CHIP_NAMES;
+use zkbox_prover::quotient::QuotientCase;
 
 const DEFAULT_LOG_CYCLES: &str = "14..18";
 const REPEATS: usize = 3;
@@ -293,6 +294,14 @@ pub struct ChipQuotient {
     pub median_ms: f64,
     /// That time per trace row, nanoseconds.
     pub ns_per_row: f64,
+    /// Median time of the bytecode interpreter (`zkbox_accel::quotient`) on the device for
+    /// the same chip and height, random inputs, milliseconds.
+    pub interpreter_ms: f64,
+    /// Bytes of trace (main, preprocessed, permutation) on the quotient domain.
+    pub trace_bytes: u64,
+    /// Time to read those bytes once at the device's measured copy bandwidth, milliseconds:
+    /// the floor the issue's "quotient ≤ 3× one read of the trace" target is measured from.
+    pub read_floor_ms: f64,
 }
 
 /// One workload's quotient evaluation, per chip.
@@ -308,6 +317,12 @@ pub struct QuotientResult {
     pub stage_median_seconds: f64,
     /// Per chip, in proof order.
     pub chips: Vec<ChipQuotient>,
+    /// The device the interpreter ran on (`cpu` for the reference path: accel's CPU backend).
+    pub interpreter_device: String,
+    /// Sum of the chips' interpreter times, milliseconds (one chip at a time).
+    pub interpreter_total_ms: f64,
+    /// The device's measured copy bandwidth (bytes read + written per second), GB/s.
+    pub copy_gb_per_s: f64,
 }
 
 /// The report of `zkbox bench quotient`.
@@ -350,24 +365,39 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 proof = Some(p);
             }
             let proof = proof.expect("REPEATS > 0");
+            let kernel_device = match device {
+                ProvingDevice::Cpu => zkbox_accel::DeviceId::CPU,
+                ProvingDevice::Accel(id) => id,
+            };
+            let cases = quotient_cases(program, input)?;
+            let interpreter = zkbox_accel::with_backend(kernel_device, InterpreterTimes(&cases))
+                .with_context(|| format!("opening {kernel_device}"))??;
             let chips = CHIP_NAMES
                 .iter()
                 .zip(proof.log_trace_heights())
                 .zip(&mut per_chip)
-                .map(|((chip, &log_rows), times)| {
-                    let rows = 1u64 << log_rows;
-                    let median_ms = if times.is_empty() {
-                        0.0
-                    } else {
-                        bench_exec::quantile(times, 0.5)
-                    };
-                    ChipQuotient {
-                        chip: (*chip).to_owned(),
-                        rows,
-                        median_ms,
-                        ns_per_row: median_ms * 1e6 / rows as f64,
-                    }
-                })
+                .zip(&interpreter.chips)
+                .map(
+                    |(((chip, &log_rows), times), &(interpreter_ms, trace_bytes))| {
+                        let rows = 1u64 << log_rows;
+                        let median_ms = if times.is_empty() {
+                            0.0
+                        } else {
+                            bench_exec::quantile(times, 0.5)
+                        };
+                        ChipQuotient {
+                            chip: (*chip).to_owned(),
+                            rows,
+                            median_ms,
+                            ns_per_row: median_ms * 1e6 / rows as f64,
+                            interpreter_ms,
+                            trace_bytes,
+                            read_floor_ms: 2.0 * trace_bytes as f64
+                                / interpreter.copy_bytes_per_second
+                                * 1e3,
+                        }
+                    },
+                )
                 .collect();
             results.push(QuotientResult {
                 workload: name.clone(),
@@ -375,6 +405,9 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 cycles: proof.cycles(),
                 stage_median_seconds: bench_exec::quantile(&mut stage, 0.5),
                 chips,
+                interpreter_device: kernel_device.to_string(),
+                interpreter_total_ms: interpreter.chips.iter().map(|c| c.0).sum(),
+                copy_gb_per_s: interpreter.copy_bytes_per_second / 1e9,
             });
         }
     }
@@ -398,24 +431,132 @@ fn render_quotient_table(report: &QuotientReport) -> String {
     let mut out = String::new();
     for r in &report.results {
         out += &format!(
-            "{} on {} ({} cycles): quotient stage {:.3} s (median; chips overlap)\n{:<14} {:>10} {:>12} {:>10}\n",
+            "{} on {} ({} cycles): quotient stage {:.3} s (median; chips overlap); \
+             interpreter on {}: {:.3} s (chips one by one), copy bandwidth {:.1} GB/s\n\
+             {:<16} {:>9} {:>11} {:>8} | {:>11} {:>10} {:>9}\n",
             r.workload,
             r.backend,
             r.cycles,
             r.stage_median_seconds,
+            r.interpreter_device,
+            r.interpreter_total_ms / 1e3,
+            r.copy_gb_per_s,
             "CHIP",
             "ROWS",
-            "MEDIAN ms",
-            "ns/row"
+            "PLONKY3 ms",
+            "ns/row",
+            "INTERP ms",
+            "READ ms",
+            "x READ"
         );
         for c in &r.chips {
             out += &format!(
-                "{:<14} {:>10} {:>12.3} {:>10.1}\n",
-                c.chip, c.rows, c.median_ms, c.ns_per_row
+                "{:<16} {:>9} {:>11.3} {:>8.1} | {:>11.3} {:>10.3} {:>9.1}\n",
+                c.chip,
+                c.rows,
+                c.median_ms,
+                c.ns_per_row,
+                c.interpreter_ms,
+                c.read_floor_ms,
+                c.interpreter_ms / c.read_floor_ms.max(1e-9)
             );
         }
     }
     out + &report.machine.footer() + "\n"
+}
+
+/// Every chip of `program`'s proof (first segment) at its real trace height, with random
+/// inputs, for timing the quotient interpreter.
+fn quotient_cases(program: &Program, input: &[u8]) -> anyhow::Result<Vec<QuotientCase>> {
+    let table = std::sync::Arc::new(zkbox_prover::chips::ProgramTable::new(program));
+    let image = zkbox_prover::memory_image(program);
+    let mut witness = None;
+    zkbox_executor::Executor::new(program, input.to_vec()).run_traced(
+        u64::MAX,
+        zkbox_prover::chips::MAX_SEGMENT_CYCLES,
+        |segment| {
+            if witness.is_none() {
+                witness = Some(zkbox_prover::generate(&table, &image, segment));
+            }
+        },
+    )?;
+    let witness = witness.context("the run has no segment")??;
+    let chips = zkbox_prover::chips_with_lookups(program, &witness)?;
+    Ok(chips
+        .into_iter()
+        .zip(&witness.traces)
+        .enumerate()
+        .map(|(i, ((chip, lookups), trace))| {
+            let log_height = (trace.values.len() / trace.width.max(1)).trailing_zeros() as usize;
+            QuotientCase::random(
+                CHIP_NAMES[i].to_owned(),
+                chip,
+                lookups,
+                log_height,
+                i as u64,
+            )
+        })
+        .collect())
+}
+
+/// The interpreter's median time and trace bytes per chip, and the device's copy bandwidth.
+struct InterpreterTiming {
+    chips: Vec<(f64, u64)>,
+    copy_bytes_per_second: f64,
+}
+
+/// Times every case's quotient program on the backend it visits.
+struct InterpreterTimes<'a>(&'a [QuotientCase]);
+
+impl zkbox_accel::BackendVisitor for InterpreterTimes<'_> {
+    type Output = anyhow::Result<InterpreterTiming>;
+
+    fn visit<B: zkbox_accel::Backend + 'static>(self, backend: std::sync::Arc<B>) -> Self::Output {
+        let mut chips = Vec::with_capacity(self.0.len());
+        let mut widest: Option<(u64, f64)> = None;
+        for case in self.0 {
+            let uploaded = case.upload(&*backend, zkbox_accel::RowOrder::BitReversed)?;
+            // One warm-up run (kernel compilation, first-touch allocation), then timed runs.
+            case.evaluate(&*backend, &uploaded)?;
+            backend.synchronize()?;
+            let mut times = Vec::with_capacity(REPEATS);
+            for _ in 0..REPEATS {
+                let start = Instant::now();
+                let values = case.evaluate(&*backend, &uploaded)?;
+                backend.synchronize()?;
+                times.push(start.elapsed().as_secs_f64() * 1e3);
+                drop(values);
+            }
+            chips.push((
+                bench_exec::quantile(&mut times, 0.5),
+                uploaded.trace_bytes(),
+            ));
+            // Copy bandwidth, measured on the largest main trace.
+            let bytes = uploaded.main().size_bytes();
+            if widest.is_none_or(|(b, _)| bytes > b) {
+                let mut copy = backend.upload(
+                    &vec![
+                        zkbox_prover::config::Val::new(1);
+                        uploaded.main().width() * uploaded.main().height()
+                    ],
+                    uploaded.main().width(),
+                )?;
+                let mut times = Vec::with_capacity(REPEATS);
+                for _ in 0..REPEATS {
+                    let start = Instant::now();
+                    backend.copy_into(uploaded.main(), &mut copy)?;
+                    backend.synchronize()?;
+                    times.push(start.elapsed().as_secs_f64());
+                }
+                let seconds = bench_exec::quantile(&mut times, 0.5);
+                widest = Some((bytes, 2.0 * bytes as f64 / seconds.max(1e-12)));
+            }
+        }
+        Ok(InterpreterTiming {
+            chips,
+            copy_bytes_per_second: widest.map_or(f64::INFINITY, |w| w.1),
+        })
+    }
 }
 
 /// Resets the kernel's peak-RSS mark for this process (Linux `clear_refs` 5).

@@ -24,16 +24,25 @@ use p3_air::symbolic::{
     SymbolicExpressionExt,
 };
 use p3_air::{Air, BaseAir};
+use p3_batch_stark::prover::quotient_values;
 use p3_batch_stark::symbolic::{get_constraint_layout, get_symbolic_constraints};
 use p3_commit::{PolynomialSpace, UnivariateStarkPcs};
 use p3_field::{BasedVectorSpace, ExtensionField, PrimeCharacteristicRing, PrimeField32};
 use p3_lookup::logup::LogUpGadget;
 use p3_lookup::{InteractionSymbolicBuilder, Lookup, LookupProtocol};
+use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::util::reverse_matrix_index_bits;
+use p3_uni_stark::StarkGenericConfig;
 use zkbox_accel::quotient::{
-    Instruction, Opcode, QuotientProgram, QuotientSelectors, QuotientShape,
+    Instruction, Opcode, QuotientInputs, QuotientProgram, QuotientSelectors, QuotientShape,
 };
+use zkbox_accel::{AccelError, Backend, DeviceMatrix, RowOrder};
 
-use crate::config::{Challenge, Val};
+use crate::chips::Chip;
+use crate::config::{Challenge, Challenger, Val, ZkboxConfig, stark_config};
+
+/// The two-adic cosets traces and quotients live on.
+pub type Domain = p3_field::coset::TwoAdicMultiplicativeCoset<Val>;
 
 /// A compiled value: an SSA id and the register file it lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -478,4 +487,210 @@ where
         .map(|(r, c)| *table.get(r, c))
         .collect();
     (values, rows)
+}
+
+/// One chip's quotient evaluation on random non-zero inputs: its program, and main,
+/// preprocessed and permutation matrices on the quotient domain (twice the trace height),
+/// public values, challenges and α drawn from a seed. What the kernel equality tests compare
+/// backends on and `zkbox bench quotient` times.
+#[derive(Debug, Clone)]
+pub struct QuotientCase {
+    /// A name for messages and reports.
+    pub name: String,
+    /// The chip.
+    pub chip: Chip,
+    /// Its lookups as the prover lays them out.
+    pub lookups: Vec<Lookup<Val>>,
+    /// Its compiled constraints.
+    pub program: QuotientProgram,
+    /// log2 of the trace height.
+    pub log_height: usize,
+    /// The main trace on the quotient domain (natural order).
+    pub main: RowMajorMatrix<Val>,
+    /// The preprocessed trace on the quotient domain, if the chip has one.
+    pub preprocessed: Option<RowMajorMatrix<Val>>,
+    /// The permutation trace on the quotient domain, if the chip has lookups.
+    pub permutation: Option<RowMajorMatrix<Val>>,
+    /// Public values.
+    pub public_values: Vec<Val>,
+    /// Lookup challenges.
+    pub challenges: Vec<Challenge>,
+    /// Permutation (terminal) values.
+    pub permutation_values: Vec<Challenge>,
+    /// The folding challenge.
+    pub alpha: Challenge,
+}
+
+/// A chip and its case's host-side inputs uploaded to a backend.
+pub struct UploadedCase<B: Backend> {
+    main: DeviceMatrix<B>,
+    preprocessed: Option<DeviceMatrix<B>>,
+    permutation: Option<DeviceMatrix<B>>,
+    selectors: QuotientSelectors,
+    periodic: (Vec<Val>, usize),
+    weights: Vec<Challenge>,
+}
+
+impl<B: Backend> UploadedCase<B> {
+    /// Bytes of trace the evaluation reads once per point: main, preprocessed, permutation.
+    pub fn trace_bytes(&self) -> u64 {
+        [
+            Some(&self.main),
+            self.preprocessed.as_ref(),
+            self.permutation.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(DeviceMatrix::size_bytes)
+        .sum()
+    }
+
+    /// The main trace on the device.
+    pub fn main(&self) -> &DeviceMatrix<B> {
+        &self.main
+    }
+}
+
+/// A tiny deterministic generator (SplitMix64) for the cases' random field elements, so the
+/// prover needs no random-number dependency.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn field(&mut self) -> Val {
+        loop {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            let candidate = ((z ^ (z >> 31)) >> 33) as u32;
+            if candidate != 0 && candidate < Val::ORDER_U32 {
+                return Val::new(candidate);
+            }
+        }
+    }
+
+    fn ext(&mut self) -> Challenge {
+        Challenge::from_basis_coefficients_fn(|_| self.field())
+    }
+
+    fn matrix(&mut self, width: usize, height: usize) -> RowMajorMatrix<Val> {
+        RowMajorMatrix::new((0..width * height).map(|_| self.field()).collect(), width)
+    }
+}
+
+impl QuotientCase {
+    /// Compiles `chip` and draws its inputs for a trace of `2^log_height` rows from `seed`.
+    pub fn random(
+        name: String,
+        chip: Chip,
+        lookups: Vec<Lookup<Val>>,
+        log_height: usize,
+        seed: u64,
+    ) -> Self {
+        let program = compile(&chip, &lookups);
+        let shape = program.shape;
+        let n = 2usize << log_height;
+        let mut rng = SplitMix(seed);
+        QuotientCase {
+            main: rng.matrix(shape.main_width, n),
+            preprocessed: (shape.preprocessed_width > 0)
+                .then(|| rng.matrix(shape.preprocessed_width, n)),
+            permutation: (shape.permutation_columns > 0)
+                .then(|| rng.matrix(4 * shape.permutation_columns, n)),
+            public_values: (0..shape.public_values).map(|_| rng.field()).collect(),
+            challenges: (0..shape.challenges).map(|_| rng.ext()).collect(),
+            permutation_values: (0..shape.permutation_values).map(|_| rng.ext()).collect(),
+            alpha: rng.ext(),
+            name,
+            chip,
+            lookups,
+            program,
+            log_height,
+        }
+    }
+
+    /// The trace domain and the quotient domain (twice as large, disjoint from it).
+    pub fn domains(&self) -> (Domain, Domain) {
+        let pcs = stark_config();
+        let trace = <_ as p3_commit::Pcs<Challenge, Challenger>>::natural_domain_for_degree(
+            pcs.pcs(),
+            1 << self.log_height,
+        );
+        (trace, trace.create_disjoint_domain(2 << self.log_height))
+    }
+
+    /// Plonky3's quotient values on these inputs (`p3_batch_stark::prover::quotient_values`).
+    pub fn reference(&self) -> Vec<Challenge> {
+        let config = stark_config();
+        let (trace_domain, quotient_domain) = self.domains();
+        quotient_values::<ZkboxConfig, Chip, RowMajorMatrix<Val>, LogUpGadget>(
+            config.pcs(),
+            &self.chip,
+            &self.public_values,
+            air_layout(&self.chip),
+            trace_domain,
+            quotient_domain,
+            &self.main,
+            self.permutation.as_ref(),
+            &self.lookups,
+            &self.permutation_values,
+            &LogUpGadget::new(),
+            &self.challenges,
+            self.preprocessed.as_ref(),
+            self.alpha,
+        )
+    }
+
+    /// Uploads the matrices to `backend`, stored in `order`, and builds the host tables.
+    pub fn upload<B: Backend>(
+        &self,
+        backend: &B,
+        order: RowOrder,
+    ) -> Result<UploadedCase<B>, AccelError> {
+        let upload = |m: &RowMajorMatrix<Val>| {
+            let mut stored = m.clone();
+            if order == RowOrder::BitReversed {
+                reverse_matrix_index_bits(&mut stored);
+            }
+            Ok::<_, AccelError>(
+                backend
+                    .upload(&stored.values, stored.width)?
+                    .assume_order(order),
+            )
+        };
+        let (trace_domain, quotient_domain) = self.domains();
+        let config = stark_config();
+        Ok(UploadedCase {
+            main: upload(&self.main)?,
+            preprocessed: self.preprocessed.as_ref().map(upload).transpose()?,
+            permutation: self.permutation.as_ref().map(upload).transpose()?,
+            selectors: selectors(trace_domain, quotient_domain),
+            periodic: periodic_table(config.pcs(), &self.chip, trace_domain, quotient_domain),
+            weights: weights(self.alpha, self.program.shape.weights),
+        })
+    }
+
+    /// Runs the program on `backend` over `uploaded`; the values stay on the device.
+    pub fn evaluate<B: Backend>(
+        &self,
+        backend: &B,
+        uploaded: &UploadedCase<B>,
+    ) -> Result<DeviceMatrix<B>, AccelError> {
+        backend.evaluate_quotient(
+            &self.program,
+            &QuotientInputs {
+                main: &uploaded.main,
+                preprocessed: uploaded.preprocessed.as_ref(),
+                permutation: uploaded.permutation.as_ref(),
+                next_step: 2,
+                selectors: &uploaded.selectors,
+                periodic: &uploaded.periodic.0,
+                periodic_rows: uploaded.periodic.1,
+                public_values: &self.public_values,
+                challenges: &self.challenges,
+                permutation_values: &self.permutation_values,
+                weights: &uploaded.weights,
+            },
+        )
+    }
 }

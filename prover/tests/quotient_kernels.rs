@@ -10,27 +10,13 @@
 
 use std::sync::Arc;
 
-use p3_baby_bear::BabyBear;
-use p3_batch_stark::prover::quotient_values;
-use p3_commit::{Pcs, PolynomialSpace};
-use p3_field::{BasedVectorSpace, PrimeField32};
-use p3_lookup::Lookup;
-use p3_lookup::logup::LogUpGadget;
 use p3_matrix::Matrix;
-use p3_matrix::dense::RowMajorMatrix;
-use p3_matrix::util::reverse_matrix_index_bits;
-use p3_uni_stark::StarkGenericConfig;
-use rand::rngs::SmallRng;
-use rand::{RngExt, SeedableRng};
-use zkbox_accel::quotient::{QuotientInputs, QuotientProgram, download_values};
+use zkbox_accel::quotient::{Opcode, QuotientProgram, download_values};
 use zkbox_accel::{Backend, CpuBackend, RowOrder};
 use zkbox_executor::asm::{self, addi, li};
 use zkbox_executor::{Executor, Program};
-use zkbox_prover::chips::{CHIP_NAMES, Chip, ProgramTable};
-use zkbox_prover::config::{Challenge, Challenger, Val, ZkboxConfig, stark_config};
-
-type Domain = p3_field::coset::TwoAdicMultiplicativeCoset<Val>;
-use zkbox_prover::quotient::{air_layout, compile, periodic_table, selectors, weights};
+use zkbox_prover::chips::{CHIP_NAMES, ProgramTable};
+use zkbox_prover::quotient::QuotientCase;
 use zkbox_prover::{CarriedMemory, Witness, chips_with_lookups, generate_segment, memory_image};
 
 /// A word no interpreter may leave in its output (not a field element).
@@ -67,18 +53,13 @@ fn program() -> Program {
     Program::from_words(0x1000, &code).unwrap()
 }
 
-/// One chip to check: compiled, with the lookups and trace height it was compiled for.
-struct Case {
-    name: String,
-    chip: Chip,
-    lookups: Vec<Lookup<Val>>,
-    program: QuotientProgram,
-    log_height: usize,
+fn chip_periodic_is_empty(chip: &zkbox_prover::chips::Chip) -> bool {
+    p3_air::BaseAir::<zkbox_prover::config::Val>::num_periodic_columns(chip) == 0
 }
 
 /// Every chip of a whole run's proof, plus the chips whose constraints differ in a segment's
 /// proof (memory image, memory final, memory boundary) from a run cut into segments.
-fn cases() -> Vec<Case> {
+fn cases(seed: u64) -> Vec<QuotientCase> {
     let program = program();
     let table = Arc::new(ProgramTable::new(&program));
     let image = memory_image(&program);
@@ -113,171 +94,51 @@ fn cases() -> Vec<Case> {
             if *segmented && !differs_in_segments {
                 continue;
             }
-            let program = compile(&chip, &lookups);
-            program.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
             let witness_log = witness.traces[index].height().trailing_zeros() as usize;
             // Periodic columns fix the trace height; other chips are checked small.
-            let has_periodic = program.shape.periodic_width > 0;
+            let has_periodic = !chip_periodic_is_empty(&chip);
             let log_height = if has_periodic {
                 witness_log
             } else {
                 witness_log.min(5)
             };
-            cases.push(Case {
-                name: format!("{name}{}", if *segmented { " (segment)" } else { "" }),
-                chip,
-                lookups,
-                program,
-                log_height,
-            });
+            let name = format!("{name}{}", if *segmented { " (segment)" } else { "" });
+            let case = QuotientCase::random(name, chip, lookups, log_height, seed + index as u64);
+            case.program
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            cases.push(case);
         }
     }
     cases
 }
 
-fn random_field(rng: &mut SmallRng) -> Val {
-    BabyBear::new(rng.random_range(1..BabyBear::ORDER_U32))
-}
-
-fn random_ext(rng: &mut SmallRng) -> Challenge {
-    Challenge::from_basis_coefficients_fn(|_| random_field(rng))
-}
-
-fn random_matrix(rng: &mut SmallRng, width: usize, height: usize) -> RowMajorMatrix<Val> {
-    RowMajorMatrix::new(
-        (0..width * height).map(|_| random_field(rng)).collect(),
-        width,
-    )
-}
-
-/// Random inputs for one case on its quotient domain (twice the trace height).
-struct Inputs {
-    main: RowMajorMatrix<Val>,
-    preprocessed: Option<RowMajorMatrix<Val>>,
-    permutation: Option<RowMajorMatrix<Val>>,
-    public_values: Vec<Val>,
-    challenges: Vec<Challenge>,
-    permutation_values: Vec<Challenge>,
-    alpha: Challenge,
-}
-
-fn random_inputs(case: &Case, rng: &mut SmallRng) -> Inputs {
-    let shape = case.program.shape;
-    let n = 2usize << case.log_height;
-    Inputs {
-        main: random_matrix(rng, shape.main_width, n),
-        preprocessed: (shape.preprocessed_width > 0)
-            .then(|| random_matrix(rng, shape.preprocessed_width, n)),
-        permutation: (shape.permutation_columns > 0)
-            .then(|| random_matrix(rng, 4 * shape.permutation_columns, n)),
-        public_values: (0..shape.public_values)
-            .map(|_| random_field(rng))
-            .collect(),
-        challenges: (0..shape.challenges).map(|_| random_ext(rng)).collect(),
-        permutation_values: (0..shape.permutation_values)
-            .map(|_| random_ext(rng))
-            .collect(),
-        alpha: random_ext(rng),
-    }
-}
-
-/// The trace domain of `case` and its quotient domain (twice as large, disjoint).
-fn domains(config: &ZkboxConfig, case: &Case) -> (Domain, Domain) {
-    let trace_domain = <_ as Pcs<Challenge, Challenger>>::natural_domain_for_degree(
-        config.pcs(),
-        1 << case.log_height,
-    );
-    (
-        trace_domain,
-        trace_domain.create_disjoint_domain(2 << case.log_height),
-    )
-}
-
-/// Plonky3's quotient values for `case` on `inputs`.
-fn reference(config: &ZkboxConfig, case: &Case, inputs: &Inputs) -> Vec<Challenge> {
-    let pcs = config.pcs();
-    let (trace_domain, quotient_domain) = domains(config, case);
-    quotient_values::<ZkboxConfig, Chip, RowMajorMatrix<Val>, LogUpGadget>(
-        pcs,
-        &case.chip,
-        &inputs.public_values,
-        air_layout(&case.chip),
-        trace_domain,
-        quotient_domain,
-        &inputs.main,
-        inputs.permutation.as_ref(),
-        &case.lookups,
-        &inputs.permutation_values,
-        &LogUpGadget::new(),
-        &inputs.challenges,
-        inputs.preprocessed.as_ref(),
-        inputs.alpha,
-    )
-}
-
-/// `backend`'s quotient values for `case` on `inputs`, matrices stored in `order`.
+/// `backend`'s quotient values for `case`, matrices stored in `order`.
 fn on_device<B: Backend>(
     backend: &B,
-    config: &ZkboxConfig,
-    case: &Case,
-    inputs: &Inputs,
+    case: &QuotientCase,
     order: RowOrder,
-) -> Vec<Challenge> {
-    let pcs = config.pcs();
-    let (trace_domain, quotient_domain) = domains(config, case);
-    let upload = |m: &RowMajorMatrix<Val>| {
-        let mut stored = m.clone();
-        if order == RowOrder::BitReversed {
-            reverse_matrix_index_bits(&mut stored);
-        }
-        backend
-            .upload(&stored.values, stored.width)
-            .unwrap()
-            .assume_order(order)
+) -> Vec<zkbox_prover::config::Challenge> {
+    let run = || -> Result<_, zkbox_accel::AccelError> {
+        let uploaded = case.upload(backend, order)?;
+        let quotient = case.evaluate(backend, &uploaded)?;
+        download_values(backend, &quotient)
     };
-    let main = upload(&inputs.main);
-    let preprocessed = inputs.preprocessed.as_ref().map(upload);
-    let permutation = inputs.permutation.as_ref().map(upload);
-    let sels = selectors(trace_domain, quotient_domain);
-    let (periodic, periodic_rows) = periodic_table(pcs, &case.chip, trace_domain, quotient_domain);
-    let weights = weights(inputs.alpha, case.program.shape.weights);
-    let quotient = backend
-        .evaluate_quotient(
-            &case.program,
-            &QuotientInputs {
-                main: &main,
-                preprocessed: preprocessed.as_ref(),
-                permutation: permutation.as_ref(),
-                next_step: 2,
-                selectors: &sels,
-                periodic: &periodic,
-                periodic_rows,
-                public_values: &inputs.public_values,
-                challenges: &inputs.challenges,
-                permutation_values: &inputs.permutation_values,
-                weights: &weights,
-            },
-        )
-        .unwrap_or_else(|e| panic!("{} on {}: {e}", case.name, backend.info().id));
-    download_values(backend, &quotient)
-        .unwrap_or_else(|e| panic!("{} on {}: {e}", case.name, backend.info().id))
+    run().unwrap_or_else(|e| panic!("{} on {}: {e}", case.name, backend.info().id))
 }
 
 /// Runs every case on `backend` in both row orders against Plonky3.
 fn check_backend<B: Backend>(backend: &B, seed: u64) {
-    let config = stark_config();
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let cases = cases();
+    let cases = cases(seed);
     assert_eq!(
         cases.len(),
         CHIP_NAMES.len() + 3,
         "every chip, and the segment variants"
     );
     for case in &cases {
-        let inputs = random_inputs(case, &mut rng);
-        let expected = reference(&config, case, &inputs);
+        let expected = case.reference();
         for order in [RowOrder::Natural, RowOrder::BitReversed] {
-            let got = on_device(backend, &config, case, &inputs, order);
+            let got = on_device(backend, case, order);
             assert_eq!(got.len(), expected.len(), "{}", case.name);
             if let Some(i) = (0..got.len()).find(|&i| got[i] != expected[i]) {
                 panic!(
@@ -306,11 +167,11 @@ fn check_backend<B: Backend>(backend: &B, seed: u64) {
 
 #[test]
 fn every_chip_compiles_to_a_valid_program_that_reads_every_column() {
-    for case in cases() {
+    for case in cases(0) {
         let shape = case.program.shape;
         let mut read = vec![false; shape.main_width];
         for ins in &case.program.instructions {
-            if ins.op == zkbox_accel::quotient::Opcode::Main {
+            if ins.op == Opcode::Main {
                 read[ins.a as usize] = true;
             }
         }
@@ -369,17 +230,10 @@ fn cuda_matches_plonky3_for_every_chip() {
 
 #[test]
 fn a_program_that_differs_from_the_air_does_not_match() {
-    use zkbox_accel::quotient::Opcode;
-    let config = stark_config();
-    let mut rng = SmallRng::seed_from_u64(5);
-    let mut case = cases().into_iter().find(|c| c.name == "alu").unwrap();
-    let inputs = random_inputs(&case, &mut rng);
-    let expected = reference(&config, &case, &inputs);
+    let mut case = cases(5).into_iter().find(|c| c.name == "alu").unwrap();
+    let expected = case.reference();
     let cpu = CpuBackend::new();
-    assert_eq!(
-        on_device(&cpu, &config, &case, &inputs, RowOrder::Natural),
-        expected
-    );
+    assert_eq!(on_device(&cpu, &case, RowOrder::Natural), expected);
     let original = case.program.clone();
     let first = |op| {
         original
@@ -413,7 +267,7 @@ fn a_program_that_differs_from_the_air_does_not_match() {
     for (what, breakage) in &breakages {
         case.program = original.clone();
         breakage(&mut case.program);
-        let got = on_device(&cpu, &config, &case, &inputs, RowOrder::Natural);
+        let got = on_device(&cpu, &case, RowOrder::Natural);
         assert_ne!(got, expected, "{what} went unnoticed");
     }
 }
