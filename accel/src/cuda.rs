@@ -81,6 +81,17 @@ impl CudaProgram {
         CudaProgram { source }
     }
 
+    /// The program of one constraint program's specialized quotient kernel
+    /// (`quotient_specialized`, see `zkbox_accel::quotient`), as the backend builds it.
+    pub fn specialized_quotient(program: &crate::quotient::QuotientProgram) -> Self {
+        CudaProgram {
+            source: crate::quotient::specialized_program_text(
+                zkbox_kernels::PRELUDE_CUDA.text,
+                program,
+            ),
+        }
+    }
+
     /// The CUDA C++ text.
     pub fn source(&self) -> &str {
         &self.source

@@ -51,6 +51,9 @@ pub struct CudaOptions {
     /// Fill every buffer the backend allocates with this word before any kernel writes it
     /// (a test aid, see [`CudaBackend::poison_new_buffers`]).
     pub poison: Option<u32>,
+    /// Run quotient programs through the bytecode interpreter even where NVRTC could build
+    /// each one a specialized kernel (straight-line code in registers; the default).
+    pub interpret_quotients: bool,
 }
 
 /// Device memory holding one matrix's canonical words. Dropping it frees the memory once the
@@ -127,6 +130,11 @@ pub struct CudaBackend {
     /// Pinned, cached host memory downloads land in.
     download_staging: Mutex<Option<PinnedHostSlice<u32>>>,
     poison: Option<u32>,
+    /// Where compiled PTX is cached.
+    cache_dir: Option<PathBuf>,
+    /// Specialized quotient kernels loaded so far, by source text; `None` once NVRTC turned
+    /// out to be missing (quotients are then interpreted).
+    specialized: Mutex<Option<HashMap<String, CudaFunction>>>,
 }
 
 /// A kernel argument.
@@ -250,6 +258,8 @@ impl CudaBackend {
             upload_staging: Mutex::new(None),
             download_staging: Mutex::new(None),
             poison: options.poison,
+            specialized: Mutex::new((!options.interpret_quotients).then(HashMap::new)),
+            cache_dir,
         };
         backend.poseidon2_constants = backend.upload_words(&poseidon2_constants().words)?;
         Ok(backend)
@@ -444,7 +454,6 @@ impl CudaBackend {
         config: LaunchConfig,
         args: &[Arg<'_>],
     ) -> Result<(), AccelError> {
-        self.bind()?;
         let function = self
             .kernels
             .get(name)
@@ -452,6 +461,62 @@ impl CudaBackend {
                 device: self.id(),
                 log: format!("the module has no kernel {name}"),
             })?;
+        self.launch_function(function, name, config, args)
+    }
+
+    /// The specialized kernel of `program` (NVRTC-built on first use, PTX cached on disk);
+    /// `None` where quotients are interpreted (asked for, or no NVRTC here).
+    fn specialized_kernel(
+        &self,
+        program: &crate::quotient::QuotientProgram,
+    ) -> Result<Option<CudaFunction>, AccelError> {
+        let mut guard_map = self.specialized.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(built) = guard_map.as_mut() else {
+            return Ok(None);
+        };
+        let text =
+            crate::quotient::specialized_program_text(zkbox_kernels::PRELUDE_CUDA.text, program);
+        if let Some(function) = built.get(&text) {
+            return Ok(Some(function.clone()));
+        }
+        let source = CudaProgram::from_source(text.clone());
+        let ptx = match cached_ptx(
+            &source,
+            self.id(),
+            self.compute_capability,
+            self.cache_dir.as_deref(),
+        ) {
+            Ok(ptx) => ptx,
+            Err(AccelError::BackendUnavailable { reason, .. }) => {
+                tracing::warn!(device = %self.id(), %reason, "no NVRTC: quotients run through the interpreter");
+                *guard_map = None;
+                return Ok(None);
+            }
+            Err(err) => return Err(err),
+        };
+        self.bind()?;
+        let id = self.id();
+        let driver = |operation| move |err| driver_error(id, operation, err);
+        let function = guard(id, "loading a quotient kernel", || {
+            self.context
+                .load_module(Ptx::from_src(ptx))
+                .map_err(driver("loading a quotient kernel"))?
+                .load_function(crate::quotient::SPECIALIZED_KERNEL)
+                .map_err(driver("looking up a quotient kernel"))
+        })??;
+        built.insert(text, function.clone());
+        Ok(Some(function))
+    }
+
+    /// Queues `function` (kernel `name`) on the compute stream.
+    fn launch_function(
+        &self,
+        function: &CudaFunction,
+        name: &'static str,
+        config: LaunchConfig,
+        args: &[Arg<'_>],
+    ) -> Result<(), AccelError> {
+        self.bind()?;
         let values: Vec<u64> = args
             .iter()
             .map(|arg| match arg {
@@ -787,17 +852,22 @@ impl Backend for CudaBackend {
         let table_buffer = self.upload_words(&tables.words)?;
         let output = self.alloc(4 * n)?;
         let [main, preprocessed, permutation] = inputs.buffers();
-        self.launch(
-            "quotient_eval",
-            grid_1d(n, QUOTIENT_BLOCK),
-            &[
-                Arg::Buffer(&table_buffer),
-                Arg::Buffer(main),
-                Arg::Buffer(preprocessed),
-                Arg::Buffer(permutation),
-                Arg::Buffer(&output),
-            ],
-        )?;
+        let args = [
+            Arg::Buffer(&table_buffer),
+            Arg::Buffer(main),
+            Arg::Buffer(preprocessed),
+            Arg::Buffer(permutation),
+            Arg::Buffer(&output),
+        ];
+        match self.specialized_kernel(program)? {
+            Some(kernel) => self.launch_function(
+                &kernel,
+                crate::quotient::SPECIALIZED_KERNEL,
+                grid_1d(n, QUOTIENT_BLOCK),
+                &args,
+            )?,
+            None => self.launch("quotient_eval", grid_1d(n, QUOTIENT_BLOCK), &args)?,
+        }
         Ok(DeviceMatrix {
             buffer: output,
             width: 4,

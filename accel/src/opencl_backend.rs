@@ -113,6 +113,10 @@ pub struct OpenClBackend {
     poseidon2_constants: Buffer<u32>,
     twiddles: TwiddleCache,
     poison: Option<u32>,
+    /// Run quotient programs as specialized kernels (see [`Self::specialize_quotients`]).
+    specialize: bool,
+    /// Specialized quotient programs built so far, by their source text.
+    specialized: Mutex<HashMap<String, Program>>,
 }
 
 /// A kernel argument.
@@ -168,7 +172,36 @@ impl OpenClBackend {
             poseidon2_constants,
             twiddles: Mutex::new(HashMap::new()),
             poison: None,
+            specialize: false,
+            specialized: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Runs each quotient program as a kernel of its own, its interpreter loop unrolled into
+    /// straight-line code the device compiler keeps in registers (built once per program),
+    /// instead of through the bytecode interpreter. Off by default: on PoCL a build costs
+    /// about as much as interpreting; on a GPU it pays back at once.
+    pub fn specialize_quotients(mut self, on: bool) -> Self {
+        self.specialize = on;
+        self
+    }
+
+    /// The specialized program of `program`, built on first use.
+    fn specialized_program(
+        &self,
+        program: &crate::quotient::QuotientProgram,
+    ) -> Result<Program, AccelError> {
+        let text =
+            crate::quotient::specialized_program_text(zkbox_kernels::PRELUDE_OPENCL.text, program);
+        let mut built = self.specialized.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = built.get(&text) {
+            return Ok(found.clone());
+        }
+        let context = self.queue.context();
+        let device = self.queue.device();
+        let compiled = build_program(self.id(), &context, device, &text)?;
+        built.insert(text, compiled.clone());
+        Ok(compiled)
     }
 
     /// Fills every buffer this backend allocates from now on with `sentinel` before any
@@ -236,9 +269,21 @@ impl OpenClBackend {
         local: Option<SpatialDims>,
         args: &[Arg<'_>],
     ) -> Result<(), AccelError> {
+        self.launch_from(&self.program, name, global, local, args)
+    }
+
+    /// [`Self::launch`] of a kernel of `program`.
+    fn launch_from(
+        &self,
+        program: &Program,
+        name: &'static str,
+        global: SpatialDims,
+        local: Option<SpatialDims>,
+        args: &[Arg<'_>],
+    ) -> Result<(), AccelError> {
         let mut builder = Kernel::builder();
         builder
-            .program(&self.program)
+            .program(program)
             .name(name)
             .queue(self.queue.clone())
             .global_work_size(global);
@@ -618,8 +663,17 @@ impl Backend for OpenClBackend {
             .map_err(self.driver("upload"))?;
         let output = self.alloc(4 * n)?;
         let [main, preprocessed, permutation] = inputs.buffers();
-        self.launch(
-            "quotient_eval",
+        let (kernels, name) = if self.specialize {
+            (
+                self.specialized_program(program)?,
+                crate::quotient::SPECIALIZED_KERNEL,
+            )
+        } else {
+            (self.program.clone(), "quotient_eval")
+        };
+        self.launch_from(
+            &kernels,
+            name,
             SpatialDims::One(n),
             // Each work-item holds a private register file of a few KiB; PoCL keeps one per
             // work-item of a group on its worker's stack, so groups stay small.

@@ -520,7 +520,7 @@ pub(crate) mod lowered {
 }
 
 impl DeviceTables {
-    /// Lowers `program` and lays out the tables for `inputs` (already checked).
+    /// Lays out the tables for `program` (lowered by [`lower`]) and `inputs` (already checked).
     pub(crate) fn build<B: Backend + ?Sized>(
         program: &QuotientProgram,
         inputs: &QuotientInputs<'_, B>,
@@ -528,36 +528,30 @@ impl DeviceTables {
     ) -> Self {
         use crate::field::montgomery;
         let n = inputs.main.height();
-        let monty_ext = |e: &Ext| -> [u32; 4] {
-            let c = e.as_basis_coefficients_slice();
-            [
-                montgomery(c[0]),
-                montgomery(c[1]),
-                montgomery(c[2]),
-                montgomery(c[3]),
-            ]
-        };
-        // Values region: publics, then extension values 4 words each.
+        // Values region, in the order `lower` assumes: publics, then the extension values
+        // 4 Montgomery words each.
         let mut values: Vec<u32> = inputs
             .public_values
             .iter()
             .map(|&v| montgomery(v))
             .collect();
-        let ext_offset = |list: &[Ext], values: &mut Vec<u32>| -> usize {
-            let start = values.len();
+        for list in [
+            inputs.challenges,
+            inputs.permutation_values,
+            inputs.weights,
+            &program.ext_constants,
+        ] {
             for e in list {
-                values.extend_from_slice(&monty_ext(e));
+                values.extend(
+                    e.as_basis_coefficients_slice()
+                        .iter()
+                        .map(|&c| montgomery(c)),
+                );
             }
-            start
-        };
-        let challenges_at = ext_offset(inputs.challenges, &mut values);
-        let perm_values_at = ext_offset(inputs.permutation_values, &mut values);
-        let weights_at = ext_offset(inputs.weights, &mut values);
-        let constants_at = ext_offset(&program.ext_constants, &mut values);
-
+        }
+        let code = lower(program);
         let code_at = HEADER_WORDS + values.len();
-        let code_words = 4 * program.instructions.len();
-        let periodic_at = code_at + code_words;
+        let periodic_at = code_at + code.len();
         let selectors_at = periodic_at + inputs.periodic.len();
         let output_at = selectors_at + 4 * n;
         let total = output_at + if with_output { 4 * n } else { 0 };
@@ -586,23 +580,7 @@ impl DeviceTables {
             output_at as u32,
         ]);
         words.extend_from_slice(&values);
-        let at = |offset: usize, index: u32, stride: usize| {
-            (HEADER_WORDS + offset + stride * index as usize) as u32
-        };
-        for ins in &program.instructions {
-            let (op, a, b) = match ins.op {
-                Opcode::Public => (lowered::BASE_TABLE, at(0, ins.a, 1), 0),
-                Opcode::Constant => (lowered::BASE_IMMEDIATE, montgomery(BabyBear::new(ins.a)), 0),
-                Opcode::Challenge => (lowered::EXT_TABLE, at(challenges_at, ins.a, 4), 0),
-                Opcode::PermutationValue => (lowered::EXT_TABLE, at(perm_values_at, ins.a, 4), 0),
-                Opcode::ExtConstant => (lowered::EXT_TABLE, at(constants_at, ins.a, 4), 0),
-                Opcode::AccumulateBase | Opcode::AccumulateExt => {
-                    (ins.op as u32, ins.a, at(weights_at, ins.b, 4))
-                }
-                op => (op as u32, ins.a, ins.b),
-            };
-            words.extend_from_slice(&[op, ins.dst, a, b]);
-        }
+        words.extend_from_slice(&code);
         words.extend(inputs.periodic.iter().map(|&v| montgomery(v)));
         let s = inputs.selectors;
         for i in 0..n {
@@ -616,6 +594,227 @@ impl DeviceTables {
         words.resize(total, 0);
         DeviceTables { words, n }
     }
+}
+
+/// The lowered code of `program` (4 words per instruction: opcode, dst, a, b): value
+/// opcodes become absolute offsets into the tables' values region, whose layout depends on
+/// the program's shape only (publics, challenges, permutation values, weights, extension
+/// constants), and constants become Montgomery words.
+pub(crate) fn lower(program: &QuotientProgram) -> Vec<u32> {
+    use crate::field::montgomery;
+    let shape = &program.shape;
+    let challenges_at = shape.public_values;
+    let perm_values_at = challenges_at + 4 * shape.challenges;
+    let weights_at = perm_values_at + 4 * shape.permutation_values;
+    let constants_at = weights_at + 4 * shape.weights;
+    let at = |offset: usize, index: u32, stride: usize| {
+        (HEADER_WORDS + offset + stride * index as usize) as u32
+    };
+    let mut code = Vec::with_capacity(4 * program.instructions.len());
+    for ins in &program.instructions {
+        let (op, a, b) = match ins.op {
+            Opcode::Public => (lowered::BASE_TABLE, at(0, ins.a, 1), 0),
+            Opcode::Constant => (lowered::BASE_IMMEDIATE, montgomery(BabyBear::new(ins.a)), 0),
+            Opcode::Challenge => (lowered::EXT_TABLE, at(challenges_at, ins.a, 4), 0),
+            Opcode::PermutationValue => (lowered::EXT_TABLE, at(perm_values_at, ins.a, 4), 0),
+            Opcode::ExtConstant => (lowered::EXT_TABLE, at(constants_at, ins.a, 4), 0),
+            Opcode::AccumulateBase | Opcode::AccumulateExt => {
+                (ins.op as u32, ins.a, at(weights_at, ins.b, 4))
+            }
+            op => (op as u32, ins.a, ins.b),
+        };
+        code.extend_from_slice(&[op, ins.dst, a, b]);
+    }
+    code
+}
+
+/// The name of every specialized kernel (each is compiled into a program of its own).
+pub(crate) const SPECIALIZED_KERNEL: &str = "quotient_specialized";
+
+/// `program` as a kernel of its own: the interpreter's loop unrolled into straight-line C
+/// (the shared kernel vocabulary, so OpenCL and CUDA compile the same text), registers as
+/// local variables the device compiler keeps in hardware registers. Same arguments and tables
+/// as `quotient_eval`; needs `babybear.h` and `quotient.h` before it.
+pub(crate) fn specialized_source(program: &QuotientProgram) -> String {
+    let code = lower(program);
+    let mut body = String::new();
+    let ext = |r: u32, k: usize| format!("e{r}_{k}");
+    for word in code.chunks_exact(4) {
+        let (op, d, a, b) = (word[0], word[1], word[2], word[3]);
+        let line = match op {
+            0 => format!("b{d} = bb_to_monty(main_lde[m{b} + {a}u]);"),
+            1 => format!("b{d} = bb_to_monty(preprocessed_lde[p{b} + {a}u]);"),
+            2 => format!("b{d} = periodic[{a}u];"),
+            3 => format!("b{d} = tables[{a}u];"),
+            4 => format!("b{d} = {a}u;"),
+            5 => format!("b{d} = sels[{a}u];"),
+            6 => format!("b{d} = bb_add(b{a}, b{b});"),
+            7 => format!("b{d} = bb_sub(b{a}, b{b});"),
+            8 => format!("b{d} = bb_mul(b{a}, b{b});"),
+            9 => format!("b{d} = q_neg(b{a});"),
+            10 => (0..4)
+                .map(|k| {
+                    format!(
+                        "{} = bb_to_monty(permutation_lde[q{b} + {}u]);",
+                        ext(d, k),
+                        4 * a as usize + k
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            11 => (0..4)
+                .map(|k| format!("{} = tables[{}u];", ext(d, k), a as usize + k))
+                .collect::<Vec<_>>()
+                .join(" "),
+            14 => format!(
+                "{} = b{a}; {} = 0u; {} = 0u; {} = 0u;",
+                ext(d, 0),
+                ext(d, 1),
+                ext(d, 2),
+                ext(d, 3)
+            ),
+            15 | 16 => {
+                let f = if op == 15 { "bb_add" } else { "bb_sub" };
+                (0..4)
+                    .map(|k| format!("{} = {f}({}, {});", ext(d, k), ext(a, k), ext(b, k)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+            17 => format!(
+                "q_ext_mul({}, {}, {}, {}, {}, {}, {}, {}, c); {} = c[0]; {} = c[1]; {} = c[2]; {} = c[3];",
+                ext(a, 0),
+                ext(a, 1),
+                ext(a, 2),
+                ext(a, 3),
+                ext(b, 0),
+                ext(b, 1),
+                ext(b, 2),
+                ext(b, 3),
+                ext(d, 0),
+                ext(d, 1),
+                ext(d, 2),
+                ext(d, 3)
+            ),
+            18 => (0..4)
+                .map(|k| format!("{} = q_neg({});", ext(d, k), ext(a, k)))
+                .collect::<Vec<_>>()
+                .join(" "),
+            19 | 20 => {
+                let f = if op == 19 { "bb_add" } else { "bb_sub" };
+                format!(
+                    "{} = {f}({}, b{b}); {} = {}; {} = {}; {} = {};",
+                    ext(d, 0),
+                    ext(a, 0),
+                    ext(d, 1),
+                    ext(a, 1),
+                    ext(d, 2),
+                    ext(a, 2),
+                    ext(d, 3),
+                    ext(a, 3)
+                )
+            }
+            21 => format!(
+                "{} = bb_sub(b{a}, {}); {} = q_neg({}); {} = q_neg({}); {} = q_neg({});",
+                ext(d, 0),
+                ext(b, 0),
+                ext(d, 1),
+                ext(b, 1),
+                ext(d, 2),
+                ext(b, 2),
+                ext(d, 3),
+                ext(b, 3)
+            ),
+            22 => (0..4)
+                .map(|k| format!("{} = bb_mul({}, b{b});", ext(d, k), ext(a, k)))
+                .collect::<Vec<_>>()
+                .join(" "),
+            23 => (0..4)
+                .map(|k| {
+                    format!(
+                        "acc{k} = bb_add(acc{k}, bb_mul(tables[{}u], b{a}));",
+                        b as usize + k
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            24 => format!(
+                "q_ext_mul({}, {}, {}, {}, tables[{b}u], tables[{}u], tables[{}u], tables[{}u], c); \
+                 acc0 = bb_add(acc0, c[0]); acc1 = bb_add(acc1, c[1]); acc2 = bb_add(acc2, c[2]); acc3 = bb_add(acc3, c[3]);",
+                ext(a, 0),
+                ext(a, 1),
+                ext(a, 2),
+                ext(a, 3),
+                b + 1,
+                b + 2,
+                b + 3
+            ),
+            _ => unreachable!("lower emits only known opcodes"),
+        };
+        body.push_str("    ");
+        body.push_str(&line);
+        body.push('\n');
+    }
+    let base_decls: Vec<String> = (0..program.base_registers)
+        .map(|r| format!("b{r}"))
+        .collect();
+    let ext_decls: Vec<String> = (0..program.ext_registers)
+        .flat_map(|r| (0..4).map(move |k| format!("e{r}_{k}")))
+        .collect();
+    let declare = |names: &[String]| {
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!("    u32 {};\n", names.join(", "))
+        }
+    };
+    format!(
+        "KERNEL void {SPECIALIZED_KERNEL}(GLOBAL const u32* tables, GLOBAL const u32* main_lde,\n\
+         \x20                         GLOBAL const u32* preprocessed_lde,\n\
+         \x20                         GLOBAL const u32* permutation_lde, GLOBAL u32* out) {{\n\
+         \x20   u32 i = GLOBAL_ID(0);\n\
+         \x20   u32 n = tables[0];\n\
+         \x20   if (i >= n) return;\n\
+         \x20   u32 log_n = tables[1];\n\
+         \x20   u32 r0 = i;\n\
+         \x20   u32 r1 = (i + tables[2]) & (n - 1u);\n\
+         \x20   u64 m0 = (u64)q_row(r0, tables[5], log_n) * tables[4];\n\
+         \x20   u64 m1 = (u64)q_row(r1, tables[5], log_n) * tables[4];\n\
+         \x20   u64 p0 = (u64)q_row(r0, tables[7], log_n) * tables[6];\n\
+         \x20   u64 p1 = (u64)q_row(r1, tables[7], log_n) * tables[6];\n\
+         \x20   u64 q0 = (u64)q_row(r0, tables[9], log_n) * tables[8];\n\
+         \x20   u64 q1 = (u64)q_row(r1, tables[9], log_n) * tables[8];\n\
+         \x20   u32 periodic_row = tables[11] == 0u ? 0u : i % tables[11];\n\
+         \x20   GLOBAL const u32* periodic = tables + tables[13] + periodic_row * tables[10];\n\
+         \x20   GLOBAL const u32* sels = tables + tables[14] + 4u * i;\n\
+         \x20   u32 acc0 = 0u, acc1 = 0u, acc2 = 0u, acc3 = 0u;\n\
+         \x20   u32 c[4];\n\
+         {}{}{body}\
+         \x20   u32 inv_z = sels[3];\n\
+         \x20   out[4u * i] = bb_from_monty(bb_mul(acc0, inv_z));\n\
+         \x20   out[4u * i + 1u] = bb_from_monty(bb_mul(acc1, inv_z));\n\
+         \x20   out[4u * i + 2u] = bb_from_monty(bb_mul(acc2, inv_z));\n\
+         \x20   out[4u * i + 3u] = bb_from_monty(bb_mul(acc3, inv_z));\n\
+         \x20   (void)m0; (void)m1; (void)p0; (void)p1; (void)q0; (void)q1; (void)periodic; (void)c;\n\
+         }}\n",
+        declare(&base_decls),
+        declare(&ext_decls),
+    )
+}
+
+/// The text of a specialized program: `prelude`, the field's and the interpreter's defines,
+/// `babybear.h`, `quotient.h` (its helpers), then [`specialized_source`].
+pub(crate) fn specialized_program_text(prelude: &str, program: &QuotientProgram) -> String {
+    let mut text = String::from(prelude);
+    text.push_str(&crate::field::field_defines());
+    text.push_str(&kernel_defines());
+    for file in zkbox_kernels::SOURCES
+        .iter()
+        .filter(|f| matches!(f.path, "device/babybear.h" | "device/quotient.h"))
+    {
+        text.push_str(file.text);
+    }
+    text.push_str(&specialized_source(program));
+    text
 }
 
 /// Downloads the quotient values [`Backend::evaluate_quotient`] left on the device.

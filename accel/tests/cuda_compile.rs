@@ -245,3 +245,94 @@ fn a_kernel_nvrtc_rejects_is_a_typed_error_with_its_log() {
         other => panic!("expected a kernel build error, got {other:?}"),
     }
 }
+
+/// A specialized quotient kernel (a constraint program unrolled into straight-line CUDA, as
+/// the backend builds one per chip) compiles cleanly: a program that uses every opcode.
+#[test]
+fn a_specialized_quotient_kernel_compiles_for_sm80_and_sm90() {
+    use zkbox_accel::quotient::{Instruction, Opcode, QuotientProgram, QuotientShape};
+    let Some(tools) = tools() else { return };
+    let ins = |op, dst, a, b| Instruction { op, dst, a, b };
+    let program = QuotientProgram {
+        instructions: vec![
+            ins(Opcode::Main, 0, 0, 0),
+            ins(Opcode::Preprocessed, 1, 0, 1),
+            ins(Opcode::Periodic, 2, 0, 0),
+            ins(Opcode::Public, 3, 0, 0),
+            ins(Opcode::Constant, 4, 7, 0),
+            ins(Opcode::Selector, 5, 2, 0),
+            ins(Opcode::Add, 0, 0, 1),
+            ins(Opcode::Sub, 1, 2, 3),
+            ins(Opcode::Mul, 2, 4, 5),
+            ins(Opcode::Neg, 3, 0, 0),
+            ins(Opcode::Permutation, 0, 1, 1),
+            ins(Opcode::Challenge, 1, 0, 0),
+            ins(Opcode::PermutationValue, 2, 0, 0),
+            ins(Opcode::ExtConstant, 3, 0, 0),
+            ins(Opcode::Lift, 4, 1, 0),
+            ins(Opcode::ExtAdd, 0, 0, 1),
+            ins(Opcode::ExtSub, 1, 2, 3),
+            ins(Opcode::ExtMul, 2, 0, 4),
+            ins(Opcode::ExtNeg, 3, 2, 0),
+            ins(Opcode::ExtAddBase, 0, 3, 2),
+            ins(Opcode::ExtSubBase, 1, 0, 3),
+            ins(Opcode::BaseSubExt, 2, 3, 1),
+            ins(Opcode::ExtMulBase, 3, 2, 0),
+            ins(Opcode::AccumulateBase, 0, 1, 0),
+            ins(Opcode::AccumulateExt, 0, 3, 1),
+        ],
+        ext_constants: vec![<zkbox_accel::quotient::Ext as p3_field::BasedVectorSpace<
+            _,
+        >>::from_basis_coefficients_fn(|k| {
+            p3_baby_bear::BabyBear::new(k as u32 + 5)
+        })],
+        base_registers: 6,
+        ext_registers: 5,
+        shape: QuotientShape {
+            main_width: 1,
+            preprocessed_width: 1,
+            permutation_columns: 2,
+            periodic_width: 1,
+            public_values: 1,
+            challenges: 1,
+            permutation_values: 1,
+            weights: 2,
+        },
+    };
+    program.validate().expect("the test program is valid");
+    let source = CudaProgram::specialized_quotient(&program);
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cuda-kernels-specialized");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    for (major, minor) in TARGETS {
+        let compiled = source
+            .compile_ptx(nominal_device(), (major, minor))
+            .unwrap_or_else(|err| panic!("NVRTC failed for compute_{major}{minor}: {err}"));
+        // The kernel takes only the field helpers it needs, so NVRTC may note helpers
+        // (e.g. bb_pow_monty) it never calls; any other warning fails.
+        let other_warnings: Vec<&str> = compiled
+            .log
+            .lines()
+            .filter(|l| l.contains("warning #") && !l.contains("#177-D"))
+            .collect();
+        assert!(other_warnings.is_empty(), "NVRTC warned: {}", compiled.log);
+        let arch = format!("sm_{major}{minor}");
+        let ptx_path = out_dir.join(format!("{arch}.ptx"));
+        std::fs::write(&ptx_path, &compiled.ptx).unwrap();
+        let (succeeded, log) = ptxas(
+            &tools,
+            &ptx_path,
+            &arch,
+            &out_dir.join(format!("{arch}.cubin")),
+            &[],
+        );
+        assert!(
+            succeeded && !log.contains("warning"),
+            "ptxas for {arch}:\n{log}"
+        );
+        let kernels = parse_ptxas(&log);
+        assert!(
+            kernels.iter().any(|k| k.name == "quotient_specialized"),
+            "{arch}: no quotient_specialized in\n{log}"
+        );
+    }
+}

@@ -129,13 +129,18 @@ fn on_device<B: Backend>(
 
 /// Runs every case on `backend` in both row orders against Plonky3.
 fn check_backend<B: Backend>(backend: &B, seed: u64) {
+    check_chips(backend, seed, |_| true);
+}
+
+/// [`check_backend`] for the cases whose names `pick` accepts.
+fn check_chips<B: Backend>(backend: &B, seed: u64, pick: impl Fn(&str) -> bool) {
     let cases = cases(seed);
     assert_eq!(
         cases.len(),
         CHIP_NAMES.len() + 3,
         "every chip, and the segment variants"
     );
-    for case in &cases {
+    for case in cases.iter().filter(|c| pick(&c.name)) {
         let expected = case.reference();
         for order in [RowOrder::Natural, RowOrder::BitReversed] {
             let got = on_device(backend, case, order);
@@ -198,6 +203,27 @@ fn the_cpu_interpreter_matches_plonky3_for_every_chip() {
 fn opencl_matches_plonky3_for_every_chip() {
     match zkbox_accel::OpenClBackend::open(0) {
         Ok(backend) => check_backend(&backend.poison_new_buffers(POISON), 2),
+        Err(err) if std::env::var("ZKBOX_SKIP_OPENCL").as_deref() == Ok("1") => {
+            eprintln!("skipping OpenCL: {err}");
+        }
+        Err(err) => panic!("no OpenCL device (install PoCL or set ZKBOX_SKIP_OPENCL=1): {err}"),
+    }
+}
+
+/// Specialized kernels (the program as straight-line code): PoCL takes about 9 s to build
+/// each, so the suite checks three chips that between them read every kind of input
+/// (preprocessed columns, the next row, periodic columns, lookups, extension arithmetic);
+/// the CUDA test checks every chip with them.
+#[test]
+fn opencl_specialized_kernels_match_plonky3() {
+    match zkbox_accel::OpenClBackend::open(0) {
+        Ok(backend) => check_chips(
+            &backend
+                .poison_new_buffers(POISON)
+                .specialize_quotients(true),
+            6,
+            |name| matches!(name, "program" | "mul" | "memory-boundary (segment)"),
+        ),
         Err(err) if std::env::var("ZKBOX_SKIP_OPENCL").as_deref() == Ok("1") => {
             eprintln!("skipping OpenCL: {err}");
         }
