@@ -51,9 +51,11 @@ pub struct CudaOptions {
     /// Fill every buffer the backend allocates with this word before any kernel writes it
     /// (a test aid, see [`CudaBackend::poison_new_buffers`]).
     pub poison: Option<u32>,
-    /// Run quotient programs through the bytecode interpreter even where NVRTC could build
-    /// each one a specialized kernel (straight-line code in registers; the default).
-    pub interpret_quotients: bool,
+    /// Build each quotient program a specialized kernel with NVRTC (straight-line code)
+    /// instead of interpreting it. Off by default: on an H200 the specialized kernels were
+    /// slower than the interpreter (docs/benchmarks.md); without NVRTC this falls back to the
+    /// interpreter.
+    pub specialize_quotients: bool,
 }
 
 /// Device memory holding one matrix's canonical words. Dropping it frees the memory once the
@@ -132,8 +134,8 @@ pub struct CudaBackend {
     poison: Option<u32>,
     /// Where compiled PTX is cached.
     cache_dir: Option<PathBuf>,
-    /// Specialized quotient kernels loaded so far, by source text; `None` once NVRTC turned
-    /// out to be missing (quotients are then interpreted).
+    /// Specialized quotient kernels loaded so far, by source text; `None` when quotients are
+    /// interpreted (the default, or NVRTC turned out to be missing).
     specialized: Mutex<Option<HashMap<String, CudaFunction>>>,
 }
 
@@ -258,7 +260,7 @@ impl CudaBackend {
             upload_staging: Mutex::new(None),
             download_staging: Mutex::new(None),
             poison: options.poison,
-            specialized: Mutex::new((!options.interpret_quotients).then(HashMap::new)),
+            specialized: Mutex::new(options.specialize_quotients.then(HashMap::new)),
             cache_dir,
         };
         backend.poseidon2_constants = backend.upload_words(&poseidon2_constants().words)?;
@@ -465,7 +467,7 @@ impl CudaBackend {
     }
 
     /// The specialized kernel of `program` (NVRTC-built on first use, PTX cached on disk);
-    /// `None` where quotients are interpreted (asked for, or no NVRTC here).
+    /// `None` where quotients are interpreted (the default, or no NVRTC here).
     fn specialized_kernel(
         &self,
         program: &crate::quotient::QuotientProgram,

@@ -244,13 +244,20 @@ fn vulkan_matches_plonky3_for_every_chip() {
 
 #[test]
 fn cuda_matches_plonky3_for_every_chip() {
-    match zkbox_accel::CudaBackend::open(0) {
-        Ok(backend) => check_backend(&backend.poison_new_buffers(POISON), 4),
-        Err(
-            err @ (zkbox_accel::AccelError::BackendUnavailable { .. }
-            | zkbox_accel::AccelError::NoSuchDevice { .. }),
-        ) => eprintln!("skipping CUDA: {err}"),
-        Err(err) => panic!("cuda:0 exists but does not open: {err}"),
+    for specialize_quotients in [false, true] {
+        let options = zkbox_accel::CudaOptions {
+            poison: Some(POISON),
+            specialize_quotients,
+            ..Default::default()
+        };
+        match zkbox_accel::CudaBackend::open_with(0, &options) {
+            Ok(backend) => check_backend(&backend, 4),
+            Err(
+                err @ (zkbox_accel::AccelError::BackendUnavailable { .. }
+                | zkbox_accel::AccelError::NoSuchDevice { .. }),
+            ) => return eprintln!("skipping CUDA: {err}"),
+            Err(err) => panic!("cuda:0 exists but does not open: {err}"),
+        }
     }
 }
 
