@@ -36,7 +36,7 @@ use crate::witness::{
 /// The magic number that starts every proof file.
 pub const MAGIC: [u8; 8] = *b"ZKBXPRF\0";
 /// The proof file format version this build writes and reads.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Largest proof file the verifier reads.
 pub const MAX_PROOF_BYTES: usize = 1 << 30;
 /// Most segments one proof may have.
@@ -91,9 +91,14 @@ struct Claim {
 /// The chips of one proof of a program, in proof order.
 fn machine(table: Arc<ProgramTable>, image: Arc<Vec<ImageWord>>, claim: Claim) -> Vec<Chip> {
     vec![
-        Chip::Program(ProgramChip { table }),
+        Chip::Program(ProgramChip {
+            table,
+            starts_run: claim.mode.starts_run(),
+        }),
         Chip::Bytes(ByteChip),
-        Chip::Boundary(BoundaryChip),
+        Chip::Boundary(BoundaryChip {
+            starts_run: claim.mode.starts_run(),
+        }),
         Chip::MemoryImage(MemoryImageChip {
             words: image,
             mode: claim.mode,

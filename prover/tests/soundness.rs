@@ -480,3 +480,59 @@ fn a_read_byte_written_outside_the_buffer_is_rejected() {
         cols.mask[0] = Val::ONE;
     });
 }
+
+/// A program whose exit code depends on where it starts: from its entry it sets a0 = 1
+/// (an authorisation, say) before the shared exit; from the second instruction it skips that.
+fn guarded_program() -> Program {
+    let mut code = Vec::new();
+    code.push(addi(10, 0, 1)); // a0 = 1: the step a cheater wants to skip
+    code.push(addi(11, 0, 0));
+    code.extend(asm::exit());
+    Program::from_words(0x1000, &code).unwrap()
+}
+
+/// The same code entered at its second instruction.
+fn entered_late(program: &Program) -> Program {
+    let mut late = program.clone();
+    late.entry = program.entry + 4;
+    late
+}
+
+fn whole_run(program: &Program) -> Witness {
+    let table = Arc::new(ProgramTable::new(program));
+    generate(&table, &memory_image(program), &trace(program)).unwrap()
+}
+
+/// The entry point is part of the verifying key: the same code with another entry commits
+/// to another program.
+#[test]
+fn another_entry_point_is_another_verifying_key() {
+    let program = guarded_program();
+    let late = entered_late(&program);
+    let honest = prove_witness(&program, whole_run(&program)).unwrap();
+    let other = prove_witness(&late, whole_run(&late)).unwrap();
+    verify(&honest, None).unwrap();
+    verify(&other, None).unwrap();
+    assert_eq!((honest.exit_code(), other.exit_code()), (1, 0));
+    assert_ne!(
+        honest.program_commitment_hex(),
+        other.program_commitment_hex(),
+        "entering the code elsewhere must change the verifying key"
+    );
+}
+
+/// A run that starts after the entry, proven against the program's own tables (so under its
+/// verifying key), does not verify even without the ELF: the starting pc must be the one the
+/// committed program table flags as the entry.
+#[test]
+fn a_run_started_after_the_entry_is_rejected_under_the_programs_key() {
+    let program = guarded_program();
+    let late_run = whole_run(&entered_late(&program));
+    assert_eq!(late_run.public.pc_start, program.entry + 4);
+    if let Ok(proof) = prove_witness(&program, late_run) {
+        assert!(
+            verify(&proof, None).is_err(),
+            "a run that skipped the entry verified under the program's key"
+        );
+    }
+}

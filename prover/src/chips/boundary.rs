@@ -17,7 +17,7 @@ use p3_matrix::dense::RowMajorMatrix;
 use super::columns::AccessCols;
 use super::columns::impl_columns;
 use super::io::OUTPUT_CURSOR_CELL;
-use super::{EXEC, HALT, eval_access, exprs, timestamp, word_value};
+use super::{ENTRY, EXEC, HALT, eval_access, exprs, timestamp, word_value};
 
 /// The public values of one proof: a whole run, or one segment of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +101,11 @@ pub const BOUNDARY_HEIGHT: usize = 4;
 
 /// The boundary chip.
 #[derive(Debug, Clone, Default)]
-pub struct BoundaryChip;
+pub struct BoundaryChip {
+    /// Whether this proof starts the run: then its starting pc goes out on the entry bus,
+    /// which only the program table's entry row receives.
+    pub starts_run: bool,
+}
 
 impl BoundaryChip {
     /// Its trace for `public`, with the final read of the output cursor.
@@ -179,6 +183,13 @@ where
             &local.cursor_access,
             local.active.into(),
         );
+        if self.starts_run {
+            ENTRY.send(
+                builder,
+                [pc.clone()],
+                Count::bounded(local.active.into(), 1),
+            );
+        }
         EXEC.send(
             builder,
             [pc, clk_start],

@@ -51,6 +51,16 @@ pub enum MemoryMode {
         first: bool,
     },
 }
+
+impl MemoryMode {
+    /// Whether a proof in this mode starts the run at the program's entry.
+    pub fn starts_run(self) -> bool {
+        matches!(
+            self,
+            MemoryMode::Whole | MemoryMode::Segment { first: true }
+        )
+    }
+}
 /// Preprocessed columns of the image: word index, 4 bytes, is_real, writable.
 const IMAGE_WIDTH: usize = 7;
 

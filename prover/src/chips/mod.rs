@@ -85,6 +85,9 @@ pub const BOUNDARY: PermutationCheckBus<'static> = PermutationCheckBus::new("bou
 pub const OUTPUT: PermutationCheckBus<'static> = PermutationCheckBus::new("output");
 /// The `program` lookup: the decoded instruction at a pc.
 pub const PROGRAM: LookupBus<'static> = LookupBus::new("program");
+/// The run's entry pc: sent by the boundary chip, received by the program table's entry row
+/// (in the proof that starts the run).
+pub const ENTRY: PermutationCheckBus<'static> = PermutationCheckBus::new("entry");
 /// The `bytes` lookup: (tag, x, y, z) rows of the byte table.
 pub const BYTES: LookupBus<'static> = LookupBus::new("bytes");
 

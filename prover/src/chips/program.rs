@@ -2,7 +2,10 @@
 //!
 //! Its commitment is part of the verifying key, so a proof is a proof about one program:
 //! instruction rows can only execute what this table holds at their pc. The single main
-//! column counts how many times each instruction ran.
+//! column counts how many times each instruction ran. A last preprocessed column flags the
+//! entry point's row; in the proof of a run's first segment (or a whole run) the table
+//! receives that pc once on the entry bus, which the boundary chip sends its starting pc on,
+//! so the entry is bound by the verifying key too.
 
 use std::sync::Arc;
 
@@ -13,10 +16,14 @@ use p3_matrix::dense::RowMajorMatrix;
 use zkbox_executor::Program;
 use zkbox_executor::decode::{Instruction, Opcode, decode};
 
-use super::PROGRAM;
+use p3_lookup::Count;
 
-/// Preprocessed width: pc, op, rd, rs1, rs2, imm bytes (4), imm as field, rd_nz.
+use super::{ENTRY, PROGRAM};
+
+/// Width of an instruction's key: pc, op, rd, rs1, rs2, imm bytes (4), imm as field, rd_nz.
 pub const PROGRAM_WIDTH: usize = 11;
+/// Preprocessed width: the key, then the entry flag.
+pub const PROGRAM_PREPROCESSED_WIDTH: usize = PROGRAM_WIDTH + 1;
 
 /// The op id the program table stores for an opcode (0 is reserved for padding rows).
 pub const fn op_id(opcode: Opcode) -> u32 {
@@ -97,13 +104,14 @@ impl ProgramTable {
     }
 
     fn preprocessed<F: Field>(&self) -> RowMajorMatrix<F> {
-        let mut values = F::zero_vec(self.height() * PROGRAM_WIDTH);
+        const W: usize = PROGRAM_PREPROCESSED_WIDTH;
+        let mut values = F::zero_vec(self.height() * W);
         for (i, instruction) in self.instructions.iter().enumerate() {
             let pc = self.code_start + 4 * i as u32;
-            values[i * PROGRAM_WIDTH..(i + 1) * PROGRAM_WIDTH]
-                .copy_from_slice(&Self::key::<F>(pc, instruction));
+            values[i * W..i * W + PROGRAM_WIDTH].copy_from_slice(&Self::key::<F>(pc, instruction));
+            values[i * W + PROGRAM_WIDTH] = F::from_bool(pc == self.entry);
         }
-        RowMajorMatrix::new(values, PROGRAM_WIDTH)
+        RowMajorMatrix::new(values, W)
     }
 }
 
@@ -112,6 +120,9 @@ impl ProgramTable {
 pub struct ProgramChip {
     /// The decoded program.
     pub table: Arc<ProgramTable>,
+    /// Whether this proof starts the run (a whole run, or its first segment): then the
+    /// entry row is received on the entry bus.
+    pub starts_run: bool,
 }
 
 impl<F: Field> BaseAir<F> for ProgramChip {
@@ -122,7 +133,7 @@ impl<F: Field> BaseAir<F> for ProgramChip {
         Some(self.table.preprocessed())
     }
     fn preprocessed_width(&self) -> usize {
-        PROGRAM_WIDTH
+        PROGRAM_PREPROCESSED_WIDTH
     }
     fn main_next_row_columns(&self) -> Vec<usize> {
         vec![]
@@ -138,12 +149,15 @@ where
 {
     fn eval(&self, builder: &mut AB) {
         let prep = builder.preprocessed();
-        let key: Vec<AB::Expr> = p3_air::WindowAccess::current_slice(prep)
-            .iter()
-            .map(|&v| v.into())
-            .collect();
+        let row = p3_air::WindowAccess::current_slice(prep);
+        let key: Vec<AB::Expr> = row[..PROGRAM_WIDTH].iter().map(|&v| v.into()).collect();
+        let pc: AB::Expr = row[0].into();
+        let entry: AB::Expr = row[PROGRAM_WIDTH].into();
         let main = builder.main();
         let count: AB::Expr = p3_air::WindowAccess::current_slice(&main)[0].into();
         PROGRAM.table_entry(builder, key, count);
+        if self.starts_run {
+            ENTRY.receive(builder, [pc], Count::bounded(entry, 1));
+        }
     }
 }
