@@ -12,7 +12,8 @@
 //! write and exit `ecall`s and the public output are proven. A run that fits one segment
 //! is proven whole; a longer one as a chain of segment proofs linked through their boundary
 //! state, which the verifier checks link by link. An unproven instruction is refused with a
-//! [`ProveError`], never proven wrongly.
+//! [`ProveError`], never proven wrongly. [`quotient`] compiles each chip's constraints into
+//! the bytecode `zkbox_accel`'s device interpreters run (not yet called inside proofs).
 
 pub mod chips;
 pub mod config;
