@@ -178,12 +178,7 @@ impl Backend for CpuBackend {
             .iter()
             .flat_map(|v| v.as_basis_coefficients_slice().iter().copied())
             .collect();
-        Ok(DeviceMatrix {
-            buffer,
-            width: 4,
-            height: n,
-            order: RowOrder::Natural,
-        })
+        Ok(crate::quotient::values_matrix(buffer, n))
     }
 
     fn merkle_path(&self, tree: &CpuMerkleTree, index: usize) -> Result<Vec<Digest>, AccelError> {

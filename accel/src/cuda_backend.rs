@@ -134,9 +134,9 @@ pub struct CudaBackend {
     poison: Option<u32>,
     /// Where compiled PTX is cached.
     cache_dir: Option<PathBuf>,
-    /// Specialized quotient kernels loaded so far, by source text; `None` when quotients are
-    /// interpreted (the default, or NVRTC turned out to be missing).
-    specialized: Mutex<Option<HashMap<String, CudaFunction>>>,
+    /// Specialized quotient kernels loaded so far, by `quotient::specialization_key`; `None`
+    /// when quotients are interpreted (the default, or NVRTC turned out to be missing).
+    specialized: Mutex<Option<HashMap<Vec<u32>, CudaFunction>>>,
 }
 
 /// A kernel argument.
@@ -476,12 +476,11 @@ impl CudaBackend {
         let Some(built) = guard_map.as_mut() else {
             return Ok(None);
         };
-        let text =
-            crate::quotient::specialized_program_text(zkbox_kernels::PRELUDE_CUDA.text, program);
-        if let Some(function) = built.get(&text) {
+        let key = crate::quotient::specialization_key(program);
+        if let Some(function) = built.get(&key) {
             return Ok(Some(function.clone()));
         }
-        let source = CudaProgram::from_source(text.clone());
+        let source = CudaProgram::specialized_quotient(program);
         let ptx = match cached_ptx(
             &source,
             self.id(),
@@ -506,7 +505,7 @@ impl CudaBackend {
                 .load_function(crate::quotient::SPECIALIZED_KERNEL)
                 .map_err(driver("looking up a quotient kernel"))
         })??;
-        built.insert(text, function.clone());
+        built.insert(key, function.clone());
         Ok(Some(function))
     }
 
@@ -870,12 +869,7 @@ impl Backend for CudaBackend {
             )?,
             None => self.launch("quotient_eval", grid_1d(n, QUOTIENT_BLOCK), &args)?,
         }
-        Ok(DeviceMatrix {
-            buffer: output,
-            width: 4,
-            height: n,
-            order: RowOrder::Natural,
-        })
+        Ok(crate::quotient::values_matrix(output, n))
     }
 
     fn merkle_tree(&self, leaves: Vec<DeviceMatrix<Self>>) -> Result<CudaMerkleTree, AccelError> {

@@ -115,8 +115,8 @@ pub struct OpenClBackend {
     poison: Option<u32>,
     /// Run quotient programs as specialized kernels (see [`Self::specialize_quotients`]).
     specialize: bool,
-    /// Specialized quotient programs built so far, by their source text.
-    specialized: Mutex<HashMap<String, Program>>,
+    /// Specialized quotient programs built so far, by `quotient::specialization_key`.
+    specialized: Mutex<HashMap<Vec<u32>, Program>>,
 }
 
 /// A kernel argument.
@@ -191,16 +191,17 @@ impl OpenClBackend {
         &self,
         program: &crate::quotient::QuotientProgram,
     ) -> Result<Program, AccelError> {
-        let text =
-            crate::quotient::specialized_program_text(zkbox_kernels::PRELUDE_OPENCL.text, program);
+        let key = crate::quotient::specialization_key(program);
         let mut built = self.specialized.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = built.get(&text) {
+        if let Some(found) = built.get(&key) {
             return Ok(found.clone());
         }
+        let text =
+            crate::quotient::specialized_program_text(zkbox_kernels::PRELUDE_OPENCL.text, program);
         let context = self.queue.context();
         let device = self.queue.device();
         let compiled = build_program(self.id(), &context, device, &text)?;
-        built.insert(text, compiled.clone());
+        built.insert(key, compiled.clone());
         Ok(compiled)
     }
 
@@ -686,12 +687,7 @@ impl Backend for OpenClBackend {
                 Arg::Buffer(&output),
             ],
         )?;
-        Ok(DeviceMatrix {
-            buffer: output,
-            width: 4,
-            height: n,
-            order: RowOrder::Natural,
-        })
+        Ok(crate::quotient::values_matrix(output, n))
     }
 
     fn merkle_tree(&self, leaves: Vec<DeviceMatrix<Self>>) -> Result<OpenClMerkleTree, AccelError> {

@@ -249,14 +249,6 @@ impl QuotientProgram {
         }
         Ok(())
     }
-
-    /// Number of instructions that do arithmetic (not loads), for reports.
-    pub fn arithmetic_count(&self) -> usize {
-        self.instructions
-            .iter()
-            .filter(|i| matches!(i.op as u32, 6..=9 | 14..=24))
-            .count()
-    }
 }
 
 fn invalid(reason: String) -> AccelError {
@@ -626,6 +618,24 @@ pub(crate) fn lower(program: &QuotientProgram) -> Vec<u32> {
         code.extend_from_slice(&[op, ins.dst, a, b]);
     }
     code
+}
+
+/// The n × 4 matrix of quotient values an interpreter wrote into `buffer` (natural order).
+pub(crate) fn values_matrix<B: Backend>(buffer: B::Buffer, n: usize) -> DeviceMatrix<B> {
+    DeviceMatrix {
+        buffer,
+        width: 4,
+        height: n,
+        order: RowOrder::Natural,
+    }
+}
+
+/// What a specialized kernel is built from, and so the key its build is cached under: the
+/// lowered code and the register counts (extension constants travel in the tables).
+pub(crate) fn specialization_key(program: &QuotientProgram) -> Vec<u32> {
+    let mut key = lower(program);
+    key.extend_from_slice(&[program.base_registers, program.ext_registers]);
+    key
 }
 
 /// The name of every specialized kernel (each is compiled into a program of its own).

@@ -668,12 +668,7 @@ impl Backend for VulkanBackend {
             words: 4 * n,
         };
         self.device.run("quotient", &[evaluate, copy_out])?;
-        Ok(DeviceMatrix {
-            buffer: output,
-            width: 4,
-            height: n,
-            order: RowOrder::Natural,
-        })
+        Ok(crate::quotient::values_matrix(output, n))
     }
 
     fn merkle_tree(&self, leaves: Vec<DeviceMatrix<Self>>) -> Result<VulkanMerkleTree, AccelError> {

@@ -609,11 +609,11 @@ impl QuotientCase {
         }
     }
 
-    /// The trace domain and the quotient domain (twice as large, disjoint from it).
-    pub fn domains(&self) -> (Domain, Domain) {
-        let pcs = stark_config();
+    /// The trace domain and the quotient domain (twice as large, disjoint from it), as
+    /// `config`'s PCS makes them.
+    pub fn domains(&self, config: &ZkboxConfig) -> (Domain, Domain) {
         let trace = <_ as p3_commit::Pcs<Challenge, Challenger>>::natural_domain_for_degree(
-            pcs.pcs(),
+            config.pcs(),
             1 << self.log_height,
         );
         (trace, trace.create_disjoint_domain(2 << self.log_height))
@@ -622,7 +622,7 @@ impl QuotientCase {
     /// Plonky3's quotient values on these inputs (`p3_batch_stark::prover::quotient_values`).
     pub fn reference(&self) -> Vec<Challenge> {
         let config = stark_config();
-        let (trace_domain, quotient_domain) = self.domains();
+        let (trace_domain, quotient_domain) = self.domains(&config);
         quotient_values::<ZkboxConfig, Chip, RowMajorMatrix<Val>, LogUpGadget>(
             config.pcs(),
             &self.chip,
@@ -658,8 +658,8 @@ impl QuotientCase {
                     .assume_order(order),
             )
         };
-        let (trace_domain, quotient_domain) = self.domains();
         let config = stark_config();
+        let (trace_domain, quotient_domain) = self.domains(&config);
         Ok(UploadedCase {
             main: upload(&self.main)?,
             preprocessed: self.preprocessed.as_ref().map(upload).transpose()?,
