@@ -11,6 +11,13 @@
 //! coordinate is r. Leaving it out halves the cost of recovery, which dominates the EVM
 //! guest's cycles (docs/evm.md). The tests check the result against alloy's recovery on
 //! random and malformed signatures.
+//!
+//! Natively (the `std` feature) [`recover_address`] runs the same rules through
+//! libsecp256k1 (the `secp256k1` crate): about 4x faster than k256 on the sequencer's
+//! machine, where recovery is most of the CPU time spent accepting a transaction
+//! (docs/benchmarks.md). The guest keeps the pure-Rust path, [`recover_address_portable`];
+//! the tests hold the two to the same answers as alloy on valid, wrong and malformed
+//! signatures.
 
 use alloy_consensus::crypto::SECP256K1N_HALF;
 use alloy_primitives::{Address, B256, Signature};
@@ -25,6 +32,38 @@ use k256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
 /// The address that signed `prehash` with `signature`, or `None` if the signature is not a
 /// valid low-s secp256k1 signature of anything (see the module docs for the rules).
 pub fn recover_address(signature: &Signature, prehash: &B256) -> Option<Address> {
+    #[cfg(feature = "std")]
+    return recover_address_libsecp256k1(signature, prehash);
+    #[cfg(not(feature = "std"))]
+    return recover_address_portable(signature, prehash);
+}
+
+/// [`recover_address`] through libsecp256k1 (native builds).
+#[cfg(feature = "std")]
+pub fn recover_address_libsecp256k1(signature: &Signature, prehash: &B256) -> Option<Address> {
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    if signature.s() > SECP256K1N_HALF {
+        return None;
+    }
+    let mut compact = [0u8; 64];
+    compact[..32].copy_from_slice(&signature.r().to_be_bytes::<32>());
+    compact[32..].copy_from_slice(&signature.s().to_be_bytes::<32>());
+    let id = RecoveryId::from_u8_masked(u8::from(signature.v()));
+    // Parsing refuses r or s ≥ n; recovery refuses r or s = 0, an x with no point, and the
+    // point at infinity; the message is reduced mod n as k256 does.
+    let recoverable = RecoverableSignature::from_compact(&compact, id).ok()?;
+    let key = recoverable
+        .recover(secp256k1::Message::from_digest(prehash.0))
+        .ok()?;
+    // 0x04 ‖ x ‖ y; the address is the last 20 bytes of keccak(x ‖ y).
+    Some(Address::from_raw_public_key(
+        &key.serialize_uncompressed()[1..],
+    ))
+}
+
+/// [`recover_address`] in pure Rust over k256's curve arithmetic: the guest's path (RV32IM
+/// has no libsecp256k1 build), and the reference the native path is tested against.
+pub fn recover_address_portable(signature: &Signature, prehash: &B256) -> Option<Address> {
     if signature.s() > SECP256K1N_HALF {
         return None;
     }
@@ -79,28 +118,40 @@ mod tests {
         recover_signer(signature, *prehash).ok()
     }
 
+    type Recover = fn(&Signature, &B256) -> Option<Address>;
+
+    /// Every recovery path this build has, each held to alloy's answers.
+    const PATHS: &[(&str, Recover)] = &[
+        ("portable", recover_address_portable),
+        ("libsecp256k1", recover_address_libsecp256k1),
+        ("default", recover_address),
+    ];
+
     #[test]
     fn agrees_with_alloy_on_valid_signatures() {
-        for i in 0u32..40 {
-            let key = SigningKey::from_slice(keccak256(i.to_be_bytes()).as_slice()).unwrap();
-            let prehash = keccak256([i.to_be_bytes(), [7; 4]].concat());
-            let signature = sign(&key, &prehash);
-            let expected = Address::from_public_key(key.verifying_key());
-            assert_eq!(recover_address(&signature, &prehash), Some(expected));
-            assert_eq!(alloy(&signature, &prehash), Some(expected));
-            // Another message or the other parity gives another key (or none): never the signer.
-            let other = keccak256(prehash);
-            assert_eq!(
-                recover_address(&signature, &other),
-                alloy(&signature, &other)
-            );
-            assert_ne!(recover_address(&signature, &other), Some(expected));
-            let flipped = signature.with_parity(!signature.v());
-            assert_eq!(
-                recover_address(&flipped, &prehash),
-                alloy(&flipped, &prehash)
-            );
-            assert_ne!(recover_address(&flipped, &prehash), Some(expected));
+        for &(path, recover_address) in PATHS {
+            for i in 0u32..40 {
+                let key = SigningKey::from_slice(keccak256(i.to_be_bytes()).as_slice()).unwrap();
+                let prehash = keccak256([i.to_be_bytes(), [7; 4]].concat());
+                let signature = sign(&key, &prehash);
+                let expected = Address::from_public_key(key.verifying_key());
+                assert_eq!(
+                    recover_address(&signature, &prehash),
+                    Some(expected),
+                    "{path}"
+                );
+                assert_eq!(alloy(&signature, &prehash), Some(expected));
+                // Another message or the other parity gives another key (or none): never the
+                // signer.
+                let other = keccak256(prehash);
+                let theirs = alloy(&signature, &other);
+                assert_eq!(recover_address(&signature, &other), theirs, "{path}");
+                assert_ne!(theirs, Some(expected));
+                let flipped = signature.with_parity(!signature.v());
+                let theirs = alloy(&flipped, &prehash);
+                assert_eq!(recover_address(&flipped, &prehash), theirs, "{path}");
+                assert_ne!(theirs, Some(expected));
+            }
         }
     }
 
@@ -119,21 +170,45 @@ mod tests {
             ("s = n", Signature::new(r, N, good.v())),
             ("r = max", Signature::new(U256::MAX, s, good.v())),
         ];
-        for (what, signature) in cases {
-            assert_eq!(recover_address(&signature, &prehash), None, "{what}");
-            assert_eq!(alloy(&signature, &prehash), None, "{what}");
+        for &(path, recover_address) in PATHS {
+            for (what, signature) in &cases {
+                assert_eq!(recover_address(signature, &prehash), None, "{path}: {what}");
+                assert_eq!(alloy(signature, &prehash), None, "{what}");
+            }
+            // x values with no point on the curve: both refuse the same ones.
+            let mut refused = 0;
+            for x in 1u64..40 {
+                let signature = Signature::new(U256::from(x), s, false);
+                let ours = recover_address(&signature, &prehash);
+                assert_eq!(ours, alloy(&signature, &prehash), "{path}: r = {x}");
+                refused += usize::from(ours.is_none());
+            }
+            assert!(
+                refused > 5,
+                "about half of all x have no point: {refused} of 39"
+            );
         }
-        // x values with no point on the curve: both refuse the same ones.
-        let mut refused = 0;
-        for x in 1u64..40 {
-            let signature = Signature::new(U256::from(x), s, false);
-            let ours = recover_address(&signature, &prehash);
-            assert_eq!(ours, alloy(&signature, &prehash), "r = {x}");
-            refused += usize::from(ours.is_none());
+    }
+
+    #[test]
+    fn paths_agree_on_random_signatures_and_messages() {
+        // Random (r, s, parity, message): mostly not a signature of anything the signer
+        // meant, but each is either a key or a refusal, and every path must say the same.
+        let mut seed = keccak256(b"recover paths");
+        let mut agreed_keys = 0;
+        for _ in 0..200 {
+            let r = U256::from_be_bytes(seed.0);
+            seed = keccak256(seed);
+            let s = U256::from_be_bytes(seed.0) >> (seed[0] % 4) as usize;
+            seed = keccak256(seed);
+            let signature = Signature::new(r, s, seed[0] & 1 == 1);
+            let expected = alloy(&signature, &seed);
+            for &(path, recover_address) in PATHS {
+                assert_eq!(recover_address(&signature, &seed), expected, "{path}");
+            }
+            agreed_keys += usize::from(expected.is_some());
+            seed = keccak256(seed);
         }
-        assert!(
-            refused > 5,
-            "about half of all x have no point: {refused} of 39"
-        );
+        assert!(agreed_keys > 20, "too few recoverable cases: {agreed_keys}");
     }
 }
