@@ -20,6 +20,7 @@ pub mod loadgen;
 pub mod mempool;
 pub mod record_log;
 pub mod rpc;
+pub mod rpc_batch;
 pub mod sequencer;
 
 pub use error::TxError;

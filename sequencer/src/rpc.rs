@@ -19,6 +19,7 @@ use alloy_rpc_types_eth::{
     Block, BlockTransactions, FeeHistory, Filter, FilterBlockOption, Header, Log, Transaction,
     TransactionReceipt, TransactionRequest,
 };
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 use jsonrpsee::server::{BatchRequestConfig, RpcModule, Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
@@ -26,6 +27,7 @@ use serde::de::DeserializeOwned;
 
 use crate::chain::{Chain, SealedBlock};
 use crate::error::{EXECUTION_REVERTED, INVALID_PARAMS, SERVER_ERROR, SYNC_TIMEOUT};
+use crate::rpc_batch::ConcurrentBatch;
 use crate::sequencer::Sequencer;
 
 /// Limits of the JSON-RPC server.
@@ -83,8 +85,13 @@ pub async fn serve(
         .max_connections(config.max_connections)
         .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
         .build();
+    let max_response_bytes = config.max_response_bytes;
     let server = Server::builder()
         .set_config(server_config)
+        .set_rpc_middleware(
+            RpcServiceBuilder::new()
+                .layer_fn(move |service| ConcurrentBatch::new(service, max_response_bytes)),
+        )
         .build(config.listen)
         .await?;
     let addr = server.local_addr()?;

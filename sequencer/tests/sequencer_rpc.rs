@@ -353,3 +353,45 @@ async fn bad_input_gets_clear_errors_and_nothing_is_lost() {
     assert_eq!(node.ok("eth_chainId", json!([])).await, "0x7a69");
     node.seq.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_one_senders_transactions_is_accepted_in_order() {
+    // The calls of a batch run concurrently (so they share acceptance fsyncs), but are
+    // validated in the batch's order: nonces 0..N of one sender in one batch all go in, and a
+    // reused nonce later in the same batch is refused in its own place.
+    let node = Node::start(|_| {}).await;
+    let keys = dev();
+    let to = Address::repeat_byte(0x51);
+    const N: u64 = 24;
+    let mut batch: Vec<Value> = (0..N)
+        .map(|nonce| {
+            json!({"jsonrpc": "2.0", "id": nonce, "method": "eth_sendRawTransaction",
+                   "params": [transfer(&keys[6], nonce, to, 1 + nonce, 31337)]})
+        })
+        .collect();
+    batch.push(
+        json!({"jsonrpc": "2.0", "id": N, "method": "eth_sendRawTransaction",
+                      "params": [transfer(&keys[6], 3, to, 999, 31337)]}),
+    );
+    batch.push(json!({"jsonrpc": "2.0", "id": N + 1, "method": "eth_chainId", "params": []}));
+    let (status, body) = post(node.addr, serde_json::to_string(&batch).unwrap().as_bytes()).await;
+    assert_eq!(status, 200, "{body}");
+    let answers: Vec<Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(answers.len() as u64, N + 2);
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer["id"], i, "answers in the batch's order: {body}");
+    }
+    let reused = &answers[N as usize];
+    assert!(reused["error"]["message"].is_string(), "{reused}");
+    assert_eq!(answers[N as usize + 1]["result"], "0x7a69");
+    for answer in &answers[..N as usize] {
+        let hash = answer["result"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"));
+        assert_eq!(node.receipt(hash).await["status"], "0x1");
+    }
+    let received = node.ok("eth_getBalance", json!([to, "latest"])).await;
+    let expected: u64 = (0..N).map(|nonce| 1 + nonce).sum();
+    assert_eq!(received, format!("{expected:#x}"));
+    node.seq.stop();
+}
