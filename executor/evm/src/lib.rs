@@ -48,8 +48,8 @@ pub use block::{
 pub use error::Error;
 pub use exec::{AccountChange, AccountInfo, Overlay, StateReader, execute_transactions};
 pub use native::{
-    BlockHashes, NativeReader, UnappliedBlock, execute_block, execute_block_unapplied,
-    execute_block_unapplied_with_senders,
+    BlockChanges, BlockHashes, NativeReader, UnappliedBlock, execute_block,
+    execute_block_unapplied, execute_block_unapplied_with_senders,
 };
 pub use phase::{Phase, PhaseObserver};
 pub use state::{Account, AccountProof, State, StorageProof};

@@ -10,7 +10,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use crate::Error;
 use crate::block::{Block, BlockOutput, RecoveredTx, seal};
 use crate::exec::{AccountChange, AccountInfo, Overlay, StateReader, execute_transactions};
-use crate::state::State;
+use crate::state::{Account, State, account_leaf, trie_root};
 
 /// Hashes of earlier blocks, by number, for BLOCKHASH (the 256 before the current one).
 pub type BlockHashes = BTreeMap<u64, B256>;
@@ -137,26 +137,45 @@ pub(crate) fn apply_changes(
         state.insert_code(code);
     }
     for (address, change) in changes {
-        let Some(info) = change.info else {
-            state.remove_account(address);
-            continue;
-        };
-        let mut account = state.remove_account(address).unwrap_or_default();
-        if change.storage_cleared {
-            account.storage.clear();
+        let before = state.remove_account(address);
+        if let Some(after) = changed_account(before, change) {
+            state.put_account(*address, after);
         }
-        for (slot, value) in &change.storage {
-            if value.is_zero() {
-                account.storage.remove(slot);
-            } else {
-                account.storage.insert(*slot, *value);
-            }
-        }
-        account.nonce = info.nonce;
-        account.balance = info.balance;
-        account.code_hash = info.code_hash;
-        state.put_account(*address, account);
     }
+}
+
+/// The account `before` becomes under `change` (`None`: it no longer exists).
+fn changed_account(before: Option<Account>, change: &AccountChange) -> Option<Account> {
+    let info = change.info.as_ref()?;
+    let mut account = before.unwrap_or_default();
+    if change.storage_cleared {
+        account.storage.clear();
+    }
+    for (slot, value) in &change.storage {
+        if value.is_zero() {
+            account.storage.remove(slot);
+        } else {
+            account.storage.insert(*slot, *value);
+        }
+    }
+    account.nonce = info.nonce;
+    account.balance = info.balance;
+    account.code_hash = info.code_hash;
+    Some(account)
+}
+
+/// The root `state` would have with `changes` applied, computed without changing it: the
+/// unchanged accounts' leaves as they are, the changed ones rebuilt.
+fn root_after(state: &State, changes: &BTreeMap<Address, AccountChange>) -> B256 {
+    let unchanged = state
+        .accounts()
+        .filter(|(address, _)| !changes.contains_key(*address))
+        .map(|(address, account)| account_leaf(address, account));
+    let changed = changes.iter().filter_map(|(address, change)| {
+        let after = changed_account(state.account(address).cloned(), change)?;
+        Some(account_leaf(address, &after))
+    });
+    trie_root(unchanged.chain(changed).collect())
 }
 
 /// A block executed over a state without changing it (see [`execute_block_unapplied`]).
@@ -216,5 +235,55 @@ impl UnappliedBlock {
     /// must be that state's root (the parent header's state root; it is not recomputed).
     pub fn apply(self, state: &mut State, block: &Block, pre_state_root: B256) -> BlockOutput {
         self.run.commit(state, block, pre_state_root)
+    }
+
+    /// Seals the block over the state it was executed over *without changing that state*:
+    /// the post-state root is computed from the state and the block's changes, so readers of
+    /// the state can go on meanwhile (the sequencer holds only a read lock for this). The
+    /// returned [`BlockChanges`] must then be applied to that same, unchanged state; the
+    /// output equals what [`UnappliedBlock::apply`] returns.
+    pub fn seal(
+        self,
+        state: &State,
+        block: &Block,
+        pre_state_root: B256,
+    ) -> (BlockOutput, BlockChanges) {
+        let run = self.run;
+        let post_state_root = root_after(state, &run.changes);
+        let output = seal(
+            &block.env,
+            &block.transactions,
+            run.receipts,
+            pre_state_root,
+            post_state_root,
+        );
+        let changes = BlockChanges {
+            changes: run.changes,
+            new_codes: run.new_codes,
+        };
+        (output, changes)
+    }
+}
+
+/// A sealed block's changes to the state, not yet applied (see [`UnappliedBlock::seal`]).
+pub struct BlockChanges {
+    changes: BTreeMap<Address, AccountChange>,
+    new_codes: BTreeMap<B256, Bytes>,
+}
+
+impl core::fmt::Debug for BlockChanges {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BlockChanges")
+            .field("accounts", &self.changes.len())
+            .field("new_codes", &self.new_codes.len())
+            .finish()
+    }
+}
+
+impl BlockChanges {
+    /// Applies the changes to the state the block was sealed over, which must not have
+    /// changed since (its root becomes the sealed block's post-state root).
+    pub fn apply(self, state: &mut State) {
+        apply_changes(state, &self.changes, self.new_codes);
     }
 }

@@ -151,17 +151,12 @@ impl State {
 
     /// The state root: the root of the secure account trie.
     pub fn state_root(&self) -> B256 {
-        let leaves: Vec<(B256, Vec<u8>)> = self
-            .accounts
-            .iter()
-            .map(|(address, account)| {
-                (
-                    keccak256(address),
-                    alloy_rlp::encode(account.trie_account()),
-                )
-            })
-            .collect();
-        trie_root(leaves)
+        trie_root(
+            self.accounts
+                .iter()
+                .map(|(address, account)| account_leaf(address, account))
+                .collect(),
+        )
     }
 
     /// Every hashed node of the account trie and of the storage tries of `with_storage`, keyed
@@ -299,8 +294,16 @@ fn storage_leaves(storage: &BTreeMap<U256, U256>) -> Vec<(B256, Vec<u8>)> {
         .collect()
 }
 
+/// An account's leaf in the secure state trie: (keccak(address), rlp(account)).
+pub(crate) fn account_leaf(address: &Address, account: &Account) -> (B256, Vec<u8>) {
+    (
+        keccak256(address),
+        alloy_rlp::encode(account.trie_account()),
+    )
+}
+
 /// The root of a secure trie with these (hashed key, value) leaves, in any order.
-fn trie_root(mut leaves: Vec<(B256, Vec<u8>)>) -> B256 {
+pub(crate) fn trie_root(mut leaves: Vec<(B256, Vec<u8>)>) -> B256 {
     if leaves.is_empty() {
         return EMPTY_ROOT_HASH;
     }

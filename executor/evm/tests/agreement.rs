@@ -267,6 +267,17 @@ impl Chain {
         let native = execute_block(&mut native_state, &block, &hashes).unwrap();
         assert_eq!(recovered, native);
         assert_eq!(recovered_state, native_state);
+        // The sequencer's sealing path: the root computed over the unchanged state and the
+        // block's changes, which are applied afterwards.
+        let mut sealed_state = self.state.clone();
+        let (sealed, changes) =
+            execute_block_unapplied_with_senders(&sealed_state, &block, &senders, &hashes)
+                .unwrap()
+                .seal(&sealed_state, &block, pre_root);
+        assert_eq!(sealed_state, self.state, "sealing changes nothing");
+        changes.apply(&mut sealed_state);
+        assert_eq!(sealed, native);
+        assert_eq!(sealed_state, native_state);
         let (output, witness) =
             execute_block_with_witness(&mut self.state, &block, &hashes).unwrap();
         assert_eq!(output, native);
