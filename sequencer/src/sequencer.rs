@@ -447,6 +447,13 @@ impl Sequencer {
 
 /// Locks a mutex, going on after a panic elsewhere (the data stay consistent: every
 /// critical section leaves them whole).
+/// A block executed for sealing: applied already (with its witness, when a prover takes
+/// batches), or sealed with its changes still to apply.
+enum Executed {
+    Applied(Box<zkbox_evm::Witness>),
+    Sealed(zkbox_evm::BlockChanges),
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -567,9 +574,9 @@ impl Builder {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        // Execute under the read lock (readers and submitters go on), retrying without any
-        // transaction the executor refuses.
-        let (block, output, witness) = loop {
+        // Execute and seal under the read lock (readers and submitters go on), retrying
+        // without any transaction the executor refuses.
+        let (block, output, executed) = loop {
             let chain = handle.read_chain();
             let env = chain.next_env(timestamp, config.beneficiary);
             let block = Block {
@@ -583,7 +590,7 @@ impl Builder {
                 match zkbox_evm::execute_block_with_witness(chain.state_mut(), &block, &hashes) {
                     Ok((output, witness)) => {
                         drop(chain);
-                        break (block, Ok(output), Some(witness));
+                        break (block, output, Executed::Applied(Box::new(witness)));
                     }
                     Err(e) => {
                         drop(chain);
@@ -601,8 +608,13 @@ impl Builder {
                     &hashes,
                 ) {
                     Ok(unapplied) => {
+                        // The post-state root comes from the unchanged state plus the
+                        // block's changes: the most expensive step of sealing runs while
+                        // transactions are still being validated against the chain.
+                        let pre = chain.head().header.state_root;
+                        let (output, changes) = unapplied.seal(chain.state(), &block, pre);
                         drop(chain);
-                        break (block, Err(unapplied), None);
+                        break (block, output, Executed::Sealed(changes));
                     }
                     Err(e) => {
                         drop(chain);
@@ -614,24 +626,31 @@ impl Builder {
                 return Ok(());
             }
         };
-        let mut chain = chain_lock.write().unwrap_or_else(|p| p.into_inner());
-        let output = match output {
-            Ok(output) => output,
-            Err(unapplied) => {
-                let pre = chain.head().header.state_root;
-                unapplied.apply(chain.state_mut(), &block, pre)
-            }
-        };
         let record = BlockRecord {
             env: block.env.clone(),
             transactions: txs.iter().map(|t| t.raw.clone()).collect(),
             block_hash: output.block_hash,
         };
-        // The block is durable before anything about it is visible.
+        // The block is durable before anything about it is visible. Written before the chain
+        // is locked for writing: this thread is the chain's only writer, so the state the
+        // block was sealed over is still the one its changes are applied to below.
+        let logging = Instant::now();
         self.log
             .append([record.to_bytes().as_slice()])
             .and_then(|()| self.log.sync())
             .map_err(|e| format!("block log write failed: {e}"))?;
+        metrics::histogram!("zkbox_sequencer_block_log_seconds")
+            .record(logging.elapsed().as_secs_f64());
+        let mut chain = chain_lock.write().unwrap_or_else(|p| p.into_inner());
+        let write_locked = Instant::now();
+        let witness = match executed {
+            Executed::Applied(witness) => Some(*witness),
+            Executed::Sealed(changes) => {
+                changes.apply(chain.state_mut());
+                debug_assert_eq!(chain.state().state_root(), output.post_state_root);
+                None
+            }
+        };
         let number = output.header.number;
         let hash = output.block_hash;
         let count = txs.len();
@@ -651,6 +670,9 @@ impl Builder {
         }
         let sealed = chain.head().clone();
         drop(chain);
+        // Validation of incoming transactions waits while the builder holds the chain.
+        metrics::histogram!("zkbox_sequencer_chain_write_seconds")
+            .record(write_locked.elapsed().as_secs_f64());
         self.inner.head_number.send_replace(number);
         let _ = self.inner.heads.send(sealed);
         metrics::counter!("zkbox_sequencer_blocks_total").increment(1);
