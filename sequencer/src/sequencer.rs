@@ -445,8 +445,6 @@ impl Sequencer {
     }
 }
 
-/// Locks a mutex, going on after a panic elsewhere (the data stay consistent: every
-/// critical section leaves them whole).
 /// A block executed for sealing: applied already (with its witness, when a prover takes
 /// batches), or sealed with its changes still to apply.
 enum Executed {
@@ -454,6 +452,8 @@ enum Executed {
     Sealed(zkbox_evm::BlockChanges),
 }
 
+/// Locks a mutex, going on after a panic elsewhere (the data stay consistent: every
+/// critical section leaves them whole).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
