@@ -105,3 +105,26 @@ pub const EBREAK: u32 = 0x0010_0073;
 pub fn exit() -> [u32; 2] {
     [addi(17, 0, 93), ECALL]
 }
+
+/// `read(0, x[base] + offset, len)`: private input into a buffer (guest ABI call 63; the
+/// count read is left in a0). Overwrites a0, a1, a2 and a7.
+pub fn read_input(base: u32, offset: i32, len: i32) -> [u32; 5] {
+    syscall(63, 0, base, offset, len)
+}
+
+/// `write(fd, x[base] + offset, len)`: fd 1 is the public output, 2 the debug log (guest
+/// ABI call 64). Overwrites a0, a1, a2 and a7.
+pub fn write(fd: i32, base: u32, offset: i32, len: i32) -> [u32; 5] {
+    syscall(64, fd, base, offset, len)
+}
+
+/// a7 = `number`, a0 = `a0`, a1 = x[base] + offset, a2 = `len`; ECALL.
+fn syscall(number: i32, a0: i32, base: u32, offset: i32, len: i32) -> [u32; 5] {
+    [
+        addi(17, 0, number),
+        addi(10, 0, a0),
+        addi(11, base, offset),
+        addi(12, 0, len),
+        ECALL,
+    ]
+}

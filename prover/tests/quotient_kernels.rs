@@ -27,11 +27,7 @@ fn program() -> Program {
     let r = |f3, f7, rd, rs1, rs2| asm::r(0x33, f3, f7, rd, rs1, rs2);
     let mut code = Vec::new();
     code.extend(li(5, 0x0010_0000));
-    code.push(addi(17, 0, 63)); // read(0, buffer, 4)
-    code.push(addi(10, 0, 0));
-    code.push(addi(11, 5, 0));
-    code.push(addi(12, 0, 4));
-    code.push(asm::i(0x73, 0, 0, 0, 0));
+    code.extend(asm::read_input(5, 0, 4)); // read(0, buffer, 4)
     code.push(asm::i(0x03, 2, 3, 5, 0)); // lw x3: the count
     code.push(addi(1, 0, 7));
     // loop:
@@ -41,11 +37,7 @@ fn program() -> Program {
     code.push(r(2, 0, 8, 7, 4)); // slt x8
     code.push(r(0, 0, 1, 1, 8)); // add x1 += x8
     code.push(asm::s(2, 5, 4, 4)); // sw x4, 4(x5)
-    code.push(addi(17, 0, 64)); // write(1, buffer + 4, 4)
-    code.push(addi(10, 0, 1));
-    code.push(addi(11, 5, 4));
-    code.push(addi(12, 0, 4));
-    code.push(asm::i(0x73, 0, 0, 0, 0));
+    code.extend(asm::write(1, 5, 4, 4)); // write(1, buffer + 4, 4)
     code.push(addi(3, 3, -1));
     code.push(asm::b(4, 0, 3, -48)); // while count > 0
     code.push(addi(10, 0, 0));

@@ -19,11 +19,7 @@ fn program() -> Program {
     let add = |rd, rs1, rs2| asm::r(0x33, 0, 0, rd, rs1, rs2);
     let mut code = Vec::new();
     code.extend(li(5, 0x0010_0000)); // buffer
-    code.push(addi(17, 0, 63)); // read(0, buffer, 4)
-    code.push(addi(10, 0, 0));
-    code.push(addi(11, 5, 0));
-    code.push(addi(12, 0, 4));
-    code.push(asm::i(0x73, 0, 0, 0, 0));
+    code.extend(asm::read_input(5, 0, 4)); // read(0, buffer, 4)
     code.push(asm::i(0x03, 2, 3, 5, 0)); // lw x3, 0(x5): the count
     code.push(addi(1, 0, 1));
     // loop:
@@ -31,11 +27,7 @@ fn program() -> Program {
     code.push(add(1, 4, 1)); // acc *= 3
     code.push(add(1, 1, 3)); // acc += counter
     code.push(asm::s(2, 5, 1, 4)); // sw x1, 4(x5)
-    code.push(addi(17, 0, 64)); // write(1, buffer + 4, 4)
-    code.push(addi(10, 0, 1));
-    code.push(addi(11, 5, 4));
-    code.push(addi(12, 0, 4));
-    code.push(asm::i(0x73, 0, 0, 0, 0));
+    code.extend(asm::write(1, 5, 4, 4)); // write(1, buffer + 4, 4)
     code.push(addi(3, 3, -1));
     code.push(asm::b(4, 0, 3, -40)); // while counter > 0
     code.push(asm::i(0x13, 7, 10, 1, 0xff)); // exit code = acc & 0xff
