@@ -115,15 +115,32 @@ impl NativeRun {
         block: &Block,
         pre_state_root: B256,
     ) -> BlockOutput {
-        apply_changes(state, &self.changes, self.new_codes);
-        let post_state_root = state.state_root();
-        seal(
+        let (output, changes) = self.seal(state, block, pre_state_root);
+        changes.apply(state);
+        output
+    }
+
+    /// Seals the block over `state` without changing it: the post-state root comes from the
+    /// state and the run's changes, which are returned to be applied to that same state.
+    fn seal(
+        self,
+        state: &State,
+        block: &Block,
+        pre_state_root: B256,
+    ) -> (BlockOutput, BlockChanges) {
+        let post_state_root = root_after(state, &self.changes);
+        let output = seal(
             &block.env,
             &block.transactions,
             self.receipts,
             pre_state_root,
             post_state_root,
-        )
+        );
+        let changes = BlockChanges {
+            changes: self.changes,
+            new_codes: self.new_codes,
+        };
+        (output, changes)
     }
 }
 
@@ -248,20 +265,7 @@ impl UnappliedBlock {
         block: &Block,
         pre_state_root: B256,
     ) -> (BlockOutput, BlockChanges) {
-        let run = self.run;
-        let post_state_root = root_after(state, &run.changes);
-        let output = seal(
-            &block.env,
-            &block.transactions,
-            run.receipts,
-            pre_state_root,
-            post_state_root,
-        );
-        let changes = BlockChanges {
-            changes: run.changes,
-            new_codes: run.new_codes,
-        };
-        (output, changes)
+        self.run.seal(state, block, pre_state_root)
     }
 }
 
