@@ -34,6 +34,7 @@ mod native;
 pub mod phase;
 pub mod recover;
 pub mod state;
+mod state_trie;
 #[cfg(feature = "std")]
 pub mod statetest;
 pub mod trie;
@@ -53,6 +54,7 @@ pub use native::{
 };
 pub use phase::{Phase, PhaseObserver};
 pub use state::{Account, AccountProof, State, StorageProof};
+pub use state_trie::StateTrie;
 pub use witness::{
     BlockHashEntry, WITNESS_MAGIC, WITNESS_VERSION, Witness, execute_block_with_witness,
     verify_and_execute, verify_and_execute_observed,

@@ -11,6 +11,7 @@ use crate::Error;
 use crate::block::{Block, BlockOutput, RecoveredTx, seal};
 use crate::exec::{AccountChange, AccountInfo, Overlay, StateReader, execute_transactions};
 use crate::state::{Account, State, account_leaf, trie_root};
+use crate::state_trie::StateTrie;
 
 /// Hashes of earlier blocks, by number, for BLOCKHASH (the 256 before the current one).
 pub type BlockHashes = BTreeMap<u64, B256>;
@@ -115,20 +116,26 @@ impl NativeRun {
         block: &Block,
         pre_state_root: B256,
     ) -> BlockOutput {
-        let (output, changes) = self.seal(state, block, pre_state_root);
+        let (output, changes) = self.seal(state, None, block, pre_state_root);
         changes.apply(state);
         output
     }
 
     /// Seals the block over `state` without changing it: the post-state root comes from the
     /// state and the run's changes, which are returned to be applied to that same state.
+    /// With `trie` (the state's tries, kept between blocks) the root comes from updating it;
+    /// without, from hashing the whole state.
     fn seal(
         self,
         state: &State,
+        trie: Option<&mut StateTrie>,
         block: &Block,
         pre_state_root: B256,
     ) -> (BlockOutput, BlockChanges) {
-        let post_state_root = root_after(state, &self.changes);
+        let post_state_root = match trie {
+            Some(trie) => root_after_in(state, trie, &self.changes, pre_state_root),
+            None => root_after(state, &self.changes),
+        };
         let output = seal(
             &block.env,
             &block.transactions,
@@ -193,6 +200,34 @@ fn root_after(state: &State, changes: &BTreeMap<Address, AccountChange>) -> B256
         Some(account_leaf(address, &after))
     });
     trie_root(unchanged.chain(changed).collect())
+}
+
+/// [`root_after`] by updating `trie`, the tries of `state`. A trie that is not the state's
+/// (its root is not `pre_state_root`: a block was applied without it, or an update failed)
+/// is rebuilt from the state first.
+fn root_after_in(
+    state: &State,
+    trie: &mut StateTrie,
+    changes: &BTreeMap<Address, AccountChange>,
+    pre_state_root: B256,
+) -> B256 {
+    if trie.root() != pre_state_root {
+        *trie = StateTrie::from_state(state);
+        debug_assert_eq!(
+            trie.root(),
+            pre_state_root,
+            "the pre-state root is not the state's"
+        );
+    }
+    match trie.apply_complete(changes) {
+        Ok(root) => root,
+        Err(_) => {
+            // Unreachable for a complete trie (it holds every node); should it happen, the
+            // emptied trie is rebuilt at the next block and this root is computed in full.
+            *trie = StateTrie::default();
+            root_after(state, changes)
+        }
+    }
 }
 
 /// A block executed over a state without changing it (see [`execute_block_unapplied`]).
@@ -265,7 +300,23 @@ impl UnappliedBlock {
         block: &Block,
         pre_state_root: B256,
     ) -> (BlockOutput, BlockChanges) {
-        self.run.seal(state, block, pre_state_root)
+        self.run.seal(state, None, block, pre_state_root)
+    }
+
+    /// [`UnappliedBlock::seal`] computing the post-state root by updating `trie`, the tries
+    /// of `state` kept from block to block ([`StateTrie::from_state`] once, then this for
+    /// every block), instead of hashing the whole state: the cost follows what the block
+    /// changed, not the size of the state. A `trie` that is not `state`'s (its root is not
+    /// `pre_state_root`) is rebuilt from the state first; after this call it is the tries of
+    /// the state with the returned changes applied.
+    pub fn seal_with(
+        self,
+        state: &State,
+        trie: &mut StateTrie,
+        block: &Block,
+        pre_state_root: B256,
+    ) -> (BlockOutput, BlockChanges) {
+        self.run.seal(state, Some(trie), block, pre_state_root)
     }
 }
 

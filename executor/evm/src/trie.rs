@@ -118,16 +118,85 @@ enum Node {
     Leaf {
         path: Vec<u8>,
         value: Vec<u8>,
+        hash: Memo,
     },
     Extension {
         path: Vec<u8>,
         child: Box<Node>,
+        hash: Memo,
     },
     Branch {
         children: Box<[Node; 16]>,
+        hash: Memo,
     },
     /// A subtree not fetched yet, known only by its hash.
     Hash(B256),
+}
+
+/// A node's remembered hash: keccak of its encoding, kept once computed (or known from the
+/// node source it was fetched from) for nodes whose encoding is at least 32 bytes, and
+/// forgotten whenever anything at or below the node changes. A root after a few changes
+/// then hashes only the changed paths. Not part of a node's identity: two nodes that differ
+/// only in what they remember are equal.
+#[derive(Debug, Clone, Copy, Default)]
+struct Memo(Option<B256>);
+
+impl PartialEq for Memo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Memo {}
+
+impl Node {
+    fn leaf(path: Vec<u8>, value: Vec<u8>) -> Self {
+        Self::Leaf {
+            path,
+            value,
+            hash: Memo::default(),
+        }
+    }
+
+    fn extension(path: Vec<u8>, child: Node) -> Self {
+        Self::Extension {
+            path,
+            child: Box::new(child),
+            hash: Memo::default(),
+        }
+    }
+
+    fn branch(children: Box<[Node; 16]>) -> Self {
+        Self::Branch {
+            children,
+            hash: Memo::default(),
+        }
+    }
+
+    fn memo(&self) -> Option<B256> {
+        match self {
+            Self::Leaf { hash, .. } | Self::Extension { hash, .. } | Self::Branch { hash, .. } => {
+                hash.0
+            }
+            Self::Empty | Self::Hash(_) => None,
+        }
+    }
+
+    fn memo_mut(&mut self) -> Option<&mut Memo> {
+        match self {
+            Self::Leaf { hash, .. } | Self::Extension { hash, .. } | Self::Branch { hash, .. } => {
+                Some(hash)
+            }
+            Self::Empty | Self::Hash(_) => None,
+        }
+    }
+
+    /// Forgets the remembered hash: the node is about to change.
+    fn forget_hash(&mut self) {
+        if let Some(memo) = self.memo_mut() {
+            *memo = Memo::default();
+        }
+    }
 }
 
 impl Default for PartialTrie {
@@ -166,17 +235,17 @@ impl PartialTrie {
             resolve(node, src)?;
             match node {
                 Node::Empty => return Ok(None),
-                Node::Leaf { path, value } => {
+                Node::Leaf { path, value, .. } => {
                     return Ok((path.as_slice() == rest).then(|| value.clone()));
                 }
-                Node::Extension { path, child } => {
+                Node::Extension { path, child, .. } => {
                     if !rest.starts_with(path) {
                         return Ok(None);
                     }
                     rest = &rest[path.len()..];
                     node = child;
                 }
-                Node::Branch { children } => {
+                Node::Branch { children, .. } => {
                     let Some((&first, tail)) = rest.split_first() else {
                         return Err(TrieError::BadKey);
                     };
@@ -207,11 +276,14 @@ impl PartialTrie {
     }
 
     /// The root hash: keccak of the root node's encoding ([`EMPTY_ROOT_HASH`] when empty).
-    pub fn root(&self) -> B256 {
+    /// Hashes only the nodes changed since their hash was last computed or fetched, and
+    /// remembers the new hashes.
+    pub fn root(&mut self) -> B256 {
+        hash_changed(&mut self.root);
         match &self.root {
             Node::Empty => EMPTY_ROOT_HASH,
             Node::Hash(h) => *h,
-            node => keccak256(encode(node)),
+            node => node.memo().unwrap_or_else(|| keccak256(encode(node))),
         }
     }
 }
@@ -244,7 +316,7 @@ fn collect(node: &Node, out: &mut BTreeMap<B256, Bytes>) {
             record(child, out);
             collect(child, out);
         }
-        Node::Branch { children } => {
+        Node::Branch { children, .. } => {
             for child in children.iter() {
                 record(child, out);
                 collect(child, out);
@@ -279,8 +351,10 @@ fn resolve(node: &mut Node, src: &mut dyn NodeSource) -> Result<(), TrieError> {
             return Err(TrieError::MissingNode(hash));
         }
         *node = decode(&bytes)?;
-        if matches!(node, Node::Empty) {
-            return Err(TrieError::MalformedNode("a hashed node is empty"));
+        match node.memo_mut() {
+            // The parent committed to these bytes: that is the node's hash until it changes.
+            Some(memo) => *memo = Memo(Some(hash)),
+            None => return Err(TrieError::MalformedNode("a hashed node is empty")),
         }
     }
     Ok(())
@@ -300,18 +374,13 @@ fn with_prefix(prefix: Vec<u8>, node: Node) -> Node {
         return node;
     }
     match node {
-        Node::Leaf { path, value } => Node::Leaf {
-            path: [prefix, path].concat(),
-            value,
-        },
-        Node::Extension { path, child } => Node::Extension {
+        Node::Leaf { path, value, .. } => Node::leaf([prefix, path].concat(), value),
+        Node::Extension { path, child, .. } => Node::Extension {
             path: [prefix, path].concat(),
             child,
+            hash: Memo::default(),
         },
-        other => Node::Extension {
-            path: prefix,
-            child: Box::new(other),
-        },
+        other => Node::extension(prefix, other),
     }
 }
 
@@ -322,15 +391,15 @@ fn insert(
     src: &mut dyn NodeSource,
 ) -> Result<(), TrieError> {
     resolve(node, src)?;
+    node.forget_hash();
     match node {
         Node::Empty => {
-            *node = Node::Leaf {
-                path: rest.to_vec(),
-                value,
-            };
+            *node = Node::leaf(rest.to_vec(), value);
             Ok(())
         }
-        Node::Leaf { path, value: old } => {
+        Node::Leaf {
+            path, value: old, ..
+        } => {
             if path.as_slice() == rest {
                 *old = value;
                 return Ok(());
@@ -340,18 +409,13 @@ fn insert(
                 return Err(TrieError::BadKey);
             }
             let mut children = empty_children();
-            children[usize::from(path[c])] = Node::Leaf {
-                path: path[c + 1..].to_vec(),
-                value: core::mem::take(old),
-            };
-            children[usize::from(rest[c])] = Node::Leaf {
-                path: rest[c + 1..].to_vec(),
-                value,
-            };
-            *node = with_prefix(rest[..c].to_vec(), Node::Branch { children });
+            children[usize::from(path[c])] =
+                Node::leaf(path[c + 1..].to_vec(), core::mem::take(old));
+            children[usize::from(rest[c])] = Node::leaf(rest[c + 1..].to_vec(), value);
+            *node = with_prefix(rest[..c].to_vec(), Node::branch(children));
             Ok(())
         }
-        Node::Extension { path, child } => {
+        Node::Extension { path, child, .. } => {
             let c = common_prefix(path, rest);
             if c == path.len() {
                 return insert(child, &rest[c..], value, src);
@@ -362,14 +426,11 @@ fn insert(
             let mut children = empty_children();
             let old_child = core::mem::replace(child.as_mut(), Node::Empty);
             children[usize::from(path[c])] = with_prefix(path[c + 1..].to_vec(), old_child);
-            children[usize::from(rest[c])] = Node::Leaf {
-                path: rest[c + 1..].to_vec(),
-                value,
-            };
-            *node = with_prefix(rest[..c].to_vec(), Node::Branch { children });
+            children[usize::from(rest[c])] = Node::leaf(rest[c + 1..].to_vec(), value);
+            *node = with_prefix(rest[..c].to_vec(), Node::branch(children));
             Ok(())
         }
-        Node::Branch { children } => {
+        Node::Branch { children, .. } => {
             let (&first, tail) = rest.split_first().ok_or(TrieError::BadKey)?;
             insert(&mut children[usize::from(first)], tail, value, src)
         }
@@ -379,6 +440,7 @@ fn insert(
 
 fn remove(node: &mut Node, rest: &[u8], src: &mut dyn NodeSource) -> Result<(), TrieError> {
     resolve(node, src)?;
+    node.forget_hash();
     match node {
         Node::Empty => Ok(()),
         Node::Leaf { path, .. } => {
@@ -387,7 +449,7 @@ fn remove(node: &mut Node, rest: &[u8], src: &mut dyn NodeSource) -> Result<(), 
             }
             Ok(())
         }
-        Node::Extension { path, child } => {
+        Node::Extension { path, child, .. } => {
             if !rest.starts_with(path) {
                 return Ok(());
             }
@@ -399,7 +461,7 @@ fn remove(node: &mut Node, rest: &[u8], src: &mut dyn NodeSource) -> Result<(), 
             };
             Ok(())
         }
-        Node::Branch { children } => {
+        Node::Branch { children, .. } => {
             let (&first, tail) = rest.split_first().ok_or(TrieError::BadKey)?;
             remove(&mut children[usize::from(first)], tail, src)?;
             let mut live = children
@@ -486,6 +548,9 @@ fn reference(node: &Node) -> Vec<u8> {
         Node::Empty => alloc::vec![EMPTY_STRING_CODE],
         Node::Hash(h) => encode_bytes(h.as_slice()),
         node => {
+            if let Some(h) = node.memo() {
+                return encode_bytes(h.as_slice());
+            }
             let enc = encode(node);
             if enc.len() < 32 {
                 enc
@@ -496,16 +561,36 @@ fn reference(node: &Node) -> Vec<u8> {
     }
 }
 
+/// Computes and remembers the hash of every node under `node` (and of `node`) whose hash is
+/// not remembered, children first, so each parent's encoding finds its children's hashes.
+/// Nodes encoded in under 32 bytes are inlined by their parents and are not hashed.
+fn hash_changed(node: &mut Node) {
+    if node.memo().is_some() {
+        return;
+    }
+    match node {
+        Node::Extension { child, .. } => hash_changed(child),
+        Node::Branch { children, .. } => children.iter_mut().for_each(hash_changed),
+        Node::Empty | Node::Leaf { .. } | Node::Hash(_) => {}
+    }
+    let enc = encode(node);
+    if enc.len() >= 32
+        && let Some(memo) = node.memo_mut()
+    {
+        *memo = Memo(Some(keccak256(&enc)));
+    }
+}
+
 fn encode(node: &Node) -> Vec<u8> {
     match node {
         Node::Empty => alloc::vec![EMPTY_STRING_CODE],
-        Node::Leaf { path, value } => {
+        Node::Leaf { path, value, .. } => {
             encode_list(&[encode_bytes(&compact(path, true)), encode_bytes(value)])
         }
-        Node::Extension { path, child } => {
+        Node::Extension { path, child, .. } => {
             encode_list(&[encode_bytes(&compact(path, false)), reference(child)])
         }
-        Node::Branch { children } => {
+        Node::Branch { children, .. } => {
             let mut items: Vec<Vec<u8>> = children.iter().map(reference).collect();
             items.push(alloc::vec![EMPTY_STRING_CODE]);
             encode_list(&items)
@@ -579,10 +664,7 @@ fn decode(bytes: &[u8]) -> Result<Node, TrieError> {
                 if value.is_empty() {
                     return Err(TrieError::MalformedNode("leaf with an empty value"));
                 }
-                Ok(Node::Leaf {
-                    path,
-                    value: value.to_vec(),
-                })
+                Ok(Node::leaf(path, value.to_vec()))
             } else {
                 if path.is_empty() {
                     return Err(TrieError::MalformedNode("extension with an empty path"));
@@ -594,10 +676,7 @@ fn decode(bytes: &[u8]) -> Result<Node, TrieError> {
                 ) {
                     return Err(TrieError::MalformedNode("extension must lead to a branch"));
                 }
-                Ok(Node::Extension {
-                    path,
-                    child: Box::new(child),
-                })
+                Ok(Node::extension(path, child))
             }
         }
         17 => {
@@ -620,7 +699,7 @@ fn decode(bytes: &[u8]) -> Result<Node, TrieError> {
                     "branch with fewer than two children",
                 ));
             }
-            Ok(Node::Branch { children })
+            Ok(Node::branch(children))
         }
         _ => Err(TrieError::MalformedNode("a node has 2 or 17 items")),
     }
@@ -701,6 +780,48 @@ mod tests {
         expect.remove(&key(7));
         expect.insert(key(500), alloc::vec![9]);
         assert_eq!(trie.root(), reference_root(&expect));
+    }
+
+    #[test]
+    fn remembered_hashes_are_forgotten_along_every_changed_path() {
+        // A lazily resolved trie (hashes remembered from the source) and a complete one
+        // (hashes remembered from earlier roots), updated at random with a root after
+        // every step: a hash that outlived a change below it shows as a wrong root.
+        let mut entries: BTreeMap<B256, Vec<u8>> = (0..200u64)
+            .map(|i| (key(i), alloc::vec![i as u8 + 1; 40]))
+            .collect();
+        let mut nodes = BTreeMap::new();
+        let root = collect_nodes(entries.clone(), &mut nodes);
+        let mut lazy = PartialTrie::from_root(root);
+        let mut complete = PartialTrie::new();
+        let mut none = BTreeMap::new();
+        for (k, v) in &entries {
+            complete.insert(k.as_slice(), v.clone(), &mut none).unwrap();
+        }
+        assert_eq!(complete.root(), root);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for step in 0..400 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = key(x % 260);
+            if x.is_multiple_of(3) {
+                lazy.remove(k.as_slice(), &mut nodes).unwrap();
+                complete.remove(k.as_slice(), &mut none).unwrap();
+                entries.remove(&k);
+            } else {
+                let value = alloc::vec![(x >> 8) as u8; (x % 50 + 1) as usize];
+                lazy.insert(k.as_slice(), value.clone(), &mut nodes)
+                    .unwrap();
+                complete
+                    .insert(k.as_slice(), value.clone(), &mut none)
+                    .unwrap();
+                entries.insert(k, value);
+            }
+            let expected = reference_root(&entries);
+            assert_eq!(lazy.root(), expected, "step {step}");
+            assert_eq!(complete.root(), expected, "step {step}");
+        }
     }
 
     #[test]

@@ -32,7 +32,6 @@ use alloc::vec::Vec;
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
-use alloy_trie::TrieAccount;
 
 use crate::Error;
 use crate::block::{Block, BlockEnv, BlockOutput, seal};
@@ -40,7 +39,8 @@ use crate::exec::{AccountChange, AccountInfo, Overlay, StateReader, execute_tran
 use crate::native::{BlockHashes, run_block};
 use crate::phase::{Phase, PhaseObserver};
 use crate::state::State;
-use crate::trie::{HashedNodes, NodeSource, PartialTrie};
+use crate::state_trie::{StateTrie, TrieKeys};
+use crate::trie::{HashedNodes, NodeSource};
 
 /// First bytes of every encoded witness.
 pub const WITNESS_MAGIC: [u8; 4] = *b"ZKBW";
@@ -192,12 +192,12 @@ pub fn execute_block_with_witness(
 }
 
 fn run<'o, S: NodeSource>(
-    reader: WitnessReader<'o, S>,
+    mut reader: WitnessReader<'o, S>,
     block: &Block,
 ) -> Result<(BlockOutput, WitnessReader<'o, S>), Error> {
     reader.observer.enter(Phase::Recovery);
     let transactions = block.recover_senders()?;
-    let pre_state_root = reader.accounts.root();
+    let pre_state_root = reader.tries.root();
     reader.observer.enter(Phase::Execution);
     let mut overlay = Overlay::new(reader);
     let receipts = execute_transactions(&mut overlay, &block.env, &transactions)?;
@@ -237,16 +237,12 @@ impl NodeSource for RecordingSource {
 struct WitnessReader<'o, S> {
     source: S,
     observer: &'o mut dyn PhaseObserver,
-    accounts: PartialTrie,
-    storage: BTreeMap<Address, PartialTrie>,
+    tries: StateTrie,
     codes: BTreeMap<B256, Bytes>,
     used_codes: BTreeSet<B256>,
     block_hashes: BTreeMap<u64, B256>,
     used_block_hashes: BTreeSet<u64>,
-    /// keccak(address) and keccak(slot) (the tries' keys) once computed: a block reads
-    /// before it writes, and the writes need the same keys again.
-    account_keys: BTreeMap<Address, B256>,
-    slot_keys: BTreeMap<U256, B256>,
+    keys: TrieKeys,
 }
 
 impl<'o, S: NodeSource> WitnessReader<'o, S> {
@@ -260,96 +256,26 @@ impl<'o, S: NodeSource> WitnessReader<'o, S> {
         Self {
             source,
             observer,
-            accounts: PartialTrie::from_root(root),
-            storage: BTreeMap::new(),
+            tries: StateTrie::from_root(root),
             codes,
             used_codes: BTreeSet::new(),
             block_hashes,
             used_block_hashes: BTreeSet::new(),
-            account_keys: BTreeMap::new(),
-            slot_keys: BTreeMap::new(),
+            keys: TrieKeys::default(),
         }
-    }
-
-    fn account_key(&mut self, address: Address) -> B256 {
-        *self
-            .account_keys
-            .entry(address)
-            .or_insert_with(|| keccak256(address))
-    }
-
-    fn slot_key(&mut self, slot: U256) -> B256 {
-        *self
-            .slot_keys
-            .entry(slot)
-            .or_insert_with(|| keccak256(slot.to_be_bytes::<32>()))
-    }
-
-    fn trie_account(&mut self, address: Address) -> Result<Option<TrieAccount>, Error> {
-        let key = self.account_key(address);
-        let Some(leaf) = self.accounts.get(key.as_slice(), &mut self.source)? else {
-            return Ok(None);
-        };
-        let mut buf = leaf.as_slice();
-        let account = TrieAccount::decode(&mut buf).map_err(|_| Error::MalformedStateValue)?;
-        if !buf.is_empty() {
-            return Err(Error::MalformedStateValue);
-        }
-        Ok(Some(account))
     }
 
     /// Applies the block's changes to the tries (in address order) and returns the new root.
     fn apply(&mut self, changes: &BTreeMap<Address, AccountChange>) -> Result<B256, Error> {
-        for (address, change) in changes {
-            let key = self.account_key(*address);
-            let Some(info) = change.info else {
-                self.accounts.remove(key.as_slice(), &mut self.source)?;
-                continue;
-            };
-            let mut storage = if change.storage_cleared {
-                PartialTrie::new()
-            } else {
-                match self.storage.remove(address) {
-                    Some(trie) => trie,
-                    None => match self.trie_account(*address)? {
-                        Some(account) => PartialTrie::from_root(account.storage_root),
-                        None => PartialTrie::new(),
-                    },
-                }
-            };
-            for (slot, value) in &change.storage {
-                let slot_key = self.slot_key(*slot);
-                if value.is_zero() {
-                    storage.remove(slot_key.as_slice(), &mut self.source)?;
-                } else {
-                    storage.insert(
-                        slot_key.as_slice(),
-                        alloy_rlp::encode(value),
-                        &mut self.source,
-                    )?;
-                }
-            }
-            let account = TrieAccount {
-                nonce: info.nonce,
-                balance: info.balance,
-                storage_root: storage.root(),
-                code_hash: info.code_hash,
-            };
-            self.accounts
-                .insert(key.as_slice(), alloy_rlp::encode(account), &mut self.source)?;
-        }
-        Ok(self.accounts.root())
+        self.tries.apply(changes, &mut self.keys, &mut self.source)
     }
-}
 
-impl<S: NodeSource> WitnessReader<'_, S> {
     fn read_account(&mut self, address: Address) -> Result<Option<AccountInfo>, Error> {
-        let Some(account) = self.trie_account(address)? else {
+        let key = self.keys.account(address);
+        let Some(account) = self.tries.account(&key, &mut self.source)? else {
             return Ok(None);
         };
-        self.storage
-            .entry(address)
-            .or_insert_with(|| PartialTrie::from_root(account.storage_root));
+        self.tries.storage(address, account.storage_root);
         Ok(Some(AccountInfo {
             nonce: account.nonce,
             balance: account.balance,
@@ -358,11 +284,12 @@ impl<S: NodeSource> WitnessReader<'_, S> {
     }
 
     fn read_storage(&mut self, address: Address, slot: U256) -> Result<U256, Error> {
-        if !self.storage.contains_key(&address) && self.read_account(address)?.is_none() {
+        if self.tries.storage_if_known(&address).is_none() && self.read_account(address)?.is_none()
+        {
             return Ok(U256::ZERO);
         }
-        let key = self.slot_key(slot);
-        let Some(trie) = self.storage.get_mut(&address) else {
+        let key = self.keys.slot(slot);
+        let Some(trie) = self.tries.storage_if_known(&address) else {
             return Ok(U256::ZERO);
         };
         let Some(leaf) = trie.get(key.as_slice(), &mut self.source)? else {

@@ -6,8 +6,8 @@ use alloy_consensus::{SignableTransaction, TxEip1559, TxEip2930, TxLegacy};
 use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256, keccak256};
 use k256::ecdsa::SigningKey;
 use zkbox_evm::{
-    Block, BlockEnv, BlockHashes, BlockOutput, Error, SpecId, State, TxEnvelope, Witness,
-    decode_transaction, execute_block, execute_block_unapplied_with_senders,
+    Block, BlockEnv, BlockHashes, BlockOutput, Error, SpecId, State, StateTrie, TxEnvelope,
+    Witness, decode_transaction, execute_block, execute_block_unapplied_with_senders,
     execute_block_with_witness, verify_and_execute,
 };
 
@@ -41,6 +41,8 @@ impl Rng {
 
 struct Chain {
     state: State,
+    /// The state's tries, kept across blocks as a sequencer keeps them.
+    tries: StateTrie,
     keys: Vec<SigningKey>,
     addresses: Vec<Address>,
     nonces: Vec<u64>,
@@ -102,6 +104,7 @@ impl Chain {
             [],
         );
         Self {
+            tries: StateTrie::from_state(&state),
             state,
             keys,
             nonces: vec![0; addresses.len()],
@@ -278,6 +281,13 @@ impl Chain {
         changes.apply(&mut sealed_state);
         assert_eq!(sealed, native);
         assert_eq!(sealed_state, native_state);
+        // ... with the root from the tries kept from block to block, updated in place.
+        let (kept, _) =
+            execute_block_unapplied_with_senders(&self.state, &block, &senders, &hashes)
+                .unwrap()
+                .seal_with(&self.state, &mut self.tries, &block, pre_root);
+        assert_eq!(kept, native);
+        assert_eq!(self.tries, StateTrie::from_state(&native_state));
         let (output, witness) =
             execute_block_with_witness(&mut self.state, &block, &hashes).unwrap();
         assert_eq!(output, native);
