@@ -7,12 +7,14 @@
 //! which rebuilds the state after a restart and proves the log was not altered.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
-use zkbox_evm::{Block, BlockEnv, BlockHashes, BlockOutput, State};
+use zkbox_evm::{
+    Block, BlockChanges, BlockEnv, BlockHashes, BlockOutput, State, StateTrie, UnappliedBlock,
+};
 
 /// One sealed block as the block log stores it.
 #[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
@@ -101,6 +103,10 @@ pub struct Genesis {
 #[derive(Debug)]
 pub struct Chain {
     state: State,
+    /// The state's tries with their nodes' hashes, kept from block to block so that sealing
+    /// hashes only what a block changed ([`Chain::seal`]). Behind a mutex because blocks are
+    /// sealed under the chain's read lock; rebuilt from the state if it falls behind it.
+    trie: Mutex<StateTrie>,
     blocks: Vec<Arc<SealedBlock>>,
     by_hash: HashMap<B256, u64>,
     tx_index: HashMap<B256, (u64, u32)>,
@@ -114,8 +120,9 @@ impl Chain {
         for (address, balance) in &genesis.alloc {
             state.insert_account(*address, 0, *balance, Bytes::new(), []);
         }
+        let mut trie = StateTrie::from_state(&state);
         let header = Header {
-            state_root: state.state_root(),
+            state_root: trie.root(),
             transactions_root: zkbox_evm::EMPTY_ROOT_HASH,
             receipts_root: zkbox_evm::EMPTY_ROOT_HASH,
             ommers_hash: alloy_consensus::EMPTY_OMMER_ROOT_HASH,
@@ -142,6 +149,7 @@ impl Chain {
         };
         Chain {
             state,
+            trie: Mutex::new(trie),
             by_hash: HashMap::from([(hash, 0)]),
             blocks: vec![Arc::new(block)],
             tx_index: HashMap::new(),
@@ -170,8 +178,10 @@ impl Chain {
                 .recover_senders()
                 .map_err(|e| format!("block {number} in the block log: {e}"))?;
             let hashes = chain.block_hashes();
-            let output = zkbox_evm::execute_block(&mut chain.state, &block, &hashes)
+            let unapplied = zkbox_evm::execute_block_unapplied(&chain.state, &block, &hashes)
                 .map_err(|e| format!("block {number} in the block log does not execute: {e}"))?;
+            let (output, changes) = chain.seal(unapplied, &block);
+            changes.apply(&mut chain.state);
             if output.block_hash != record.block_hash {
                 return Err(format!(
                     "block {number} replays to hash {} but was sealed as {}",
@@ -217,6 +227,16 @@ impl Chain {
             receipts: output.receipts,
             size,
         }));
+    }
+
+    /// Seals `block`, executed over this chain's state (and not applied), without changing
+    /// the state: the post-state root comes from the chain's kept tries, updated with the
+    /// block's changes. Takes `&self` so that readers go on meanwhile; the returned changes
+    /// must then be applied to the unchanged state ([`BlockChanges::apply`] on
+    /// [`Chain::state_mut`]) before the block is [`Chain::push`]ed.
+    pub fn seal(&self, unapplied: UnappliedBlock, block: &Block) -> (BlockOutput, BlockChanges) {
+        let mut trie = self.trie.lock().unwrap_or_else(|p| p.into_inner());
+        unapplied.seal_with(&self.state, &mut trie, block, self.head().header.state_root)
     }
 
     /// The state after the latest block.

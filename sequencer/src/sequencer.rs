@@ -608,11 +608,10 @@ impl Builder {
                     &hashes,
                 ) {
                     Ok(unapplied) => {
-                        // The post-state root comes from the unchanged state plus the
-                        // block's changes: the most expensive step of sealing runs while
-                        // transactions are still being validated against the chain.
-                        let pre = chain.head().header.state_root;
-                        let (output, changes) = unapplied.seal(chain.state(), &block, pre);
+                        // The post-state root comes from the chain's kept tries updated
+                        // with the block's changes, while transactions are still being
+                        // validated against the unchanged state.
+                        let (output, changes) = chain.seal(unapplied, &block);
                         drop(chain);
                         break (block, output, Executed::Sealed(changes));
                     }
