@@ -10,6 +10,11 @@
 //! - **sender recovery**: the same batch's senders recovered (secp256k1) on one thread and on
 //!   every core (`std::thread::scope`, the batch split evenly); then both together,
 //!   recovery on every core followed by execution on one, as a block is processed.
+//! - **sealing** (one core): the post-state root of a [`NATIVE_BATCH`]-transfer ERC-20 block
+//!   over states grown by [`SEAL_IDLE_ACCOUNTS`] idle token holders, computed by hashing the
+//!   whole state (`UnappliedBlock::seal`) and by updating tries kept from the previous block
+//!   (`UnappliedBlock::seal_with`, as the sequencer does); both must give the same root.
+//!   Execution, and copying the kept tries before each run, are not timed.
 //! - **guest cycles**: blocks of 1, 10 and 50 transfers executed natively with their
 //!   witnesses, then run in the zkVM emulator by `target/guests/evm-stf` (skipped with a
 //!   message if the guests are not built); the output must equal the native commitment. The
@@ -29,7 +34,8 @@ use anyhow::{Context, bail, ensure};
 use serde::Serialize;
 use zkbox_evm::workload::{TransferKind, TransferWorkload};
 use zkbox_evm::{
-    Block, BlockHashes, NativeReader, Overlay, Phase, RecoveredTx, TxEnvelope, execute_transactions,
+    Block, BlockHashes, NativeReader, Overlay, Phase, RecoveredTx, StateTrie, TxEnvelope,
+    execute_block_unapplied, execute_transactions,
 };
 use zkbox_executor::markers::BEFORE_FIRST_MARKER;
 use zkbox_executor::{Executor, Program, attribute_cycles, load_elf};
@@ -43,6 +49,8 @@ pub const ACCOUNTS: usize = 1_000;
 pub const NATIVE_BATCH: usize = 2_000;
 /// Timed runs per native figure (after one warm-up run).
 pub const REPEATS: usize = 7;
+/// Idle accounts added to the state for the sealing measurement, one state per entry.
+pub const SEAL_IDLE_ACCOUNTS: [usize; 2] = [100_000, 1_000_000];
 /// Transfers per guest block.
 pub const GUEST_BLOCK_SIZES: [usize; 3] = [1, 10, 50];
 /// Cycle limit for one guest block (about 7 M cycles per transfer as of 2026-11-26).
@@ -61,6 +69,8 @@ pub struct EvmReport {
     pub repeats: usize,
     /// Native figures, one entry per transfer kind.
     pub native: Vec<NativeResult>,
+    /// Sealing figures, one entry per state size.
+    pub sealing: Vec<SealResult>,
     /// Guest cycles, one entry per block; empty when the guest is not built.
     pub guest: Vec<GuestBlock>,
     /// Marginal guest cost per transfer, one entry per kind (from the two largest blocks).
@@ -95,6 +105,19 @@ pub struct NativeResult {
     pub recover_n_threads_per_s: Rate,
     /// Transfers per second with recovery on `threads` threads, then execution on one.
     pub recover_and_execute_tx_per_s: Rate,
+}
+
+/// Sealing one block over one state size.
+#[derive(Debug, Serialize)]
+pub struct SealResult {
+    /// Accounts in the state (the workload's, the token and the idle ones).
+    pub accounts: usize,
+    /// ERC-20 transfers in the block.
+    pub transfers: usize,
+    /// Blocks sealed per second when the root hashes the whole state.
+    pub full_root_blocks_per_s: Rate,
+    /// Blocks sealed per second when the root updates the kept tries.
+    pub kept_tries_blocks_per_s: Rate,
 }
 
 /// Guest cycles for one block.
@@ -153,6 +176,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         eprintln!("bench evm: native {} ...", kind.name());
         native.push(measure_native(kind, threads)?);
     }
+    let mut sealing = Vec::new();
+    for idle in SEAL_IDLE_ACCOUNTS {
+        eprintln!("bench evm: sealing over {idle} idle accounts ...");
+        sealing.push(measure_sealing(idle)?);
+    }
     let (guest, guest_marginal, guest_skipped) = match load_guest(&guests_dir())? {
         Ok(program) => {
             let mut blocks = Vec::new();
@@ -175,6 +203,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         accounts: ACCOUNTS,
         repeats: REPEATS,
         native,
+        sealing,
         guest,
         guest_marginal,
         guest_skipped,
@@ -224,6 +253,42 @@ fn measure_native(kind: TransferKind, threads: usize) -> anyhow::Result<NativeRe
     })
 }
 
+/// Sealing a block over a state with `idle` more accounts (see the module docs).
+fn measure_sealing(idle: usize) -> anyhow::Result<SealResult> {
+    let mut workload = TransferWorkload::new(ACCOUNTS).with_idle_accounts(idle);
+    let transactions = workload.transfers(TransferKind::Erc20, NATIVE_BATCH);
+    let block = workload.block(transactions);
+    let state = workload.state();
+    let hashes = BlockHashes::new();
+    let pre = state.state_root();
+    let tries = StateTrie::from_state(state);
+    let execute = || {
+        execute_block_unapplied(state, &block, &hashes)
+            .map_err(|e| anyhow::anyhow!("sealing benchmark block: {e}"))
+    };
+    let (full, _) = execute()?.seal(state, &block, pre);
+    let (kept, _) = execute()?.seal_with(state, &mut tries.clone(), &block, pre);
+    ensure!(
+        full.post_state_root == kept.post_state_root,
+        "the kept tries and the whole state give different roots"
+    );
+    // Each run's kept tries are a copy; freeing it is not part of sealing.
+    let full_root_blocks_per_s = rate_of(1.0, execute, |unapplied| {
+        Ok(unapplied.seal(state, &block, pre))
+    })?;
+    let kept_tries_blocks_per_s = rate_of(
+        1.0,
+        || Ok((execute()?, tries.clone())),
+        |(unapplied, mut tries)| Ok((unapplied.seal_with(state, &mut tries, &block, pre), tries)),
+    )?;
+    Ok(SealResult {
+        accounts: state.accounts().count(),
+        transfers: NATIVE_BATCH,
+        full_root_blocks_per_s,
+        kept_tries_blocks_per_s,
+    })
+}
+
 /// Recovers the block's senders on `threads` threads, each taking a contiguous share.
 fn recover(block: &Block, threads: usize) -> anyhow::Result<Vec<RecoveredTx>> {
     let chain_id = block.env.chain_id;
@@ -258,12 +323,24 @@ fn recover(block: &Block, threads: usize) -> anyhow::Result<Vec<RecoveredTx>> {
 
 /// `items` per second of `run`: one warm-up run, then [`REPEATS`] timed runs.
 fn rate(items: f64, mut run: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Rate> {
-    run()?;
+    rate_of(items, || Ok(()), |()| run())
+}
+
+/// `items` per second of `run` on what an untimed `setup` gives it, fresh for each run: one
+/// warm-up run, then [`REPEATS`] timed runs. What `run` returns is dropped untimed.
+fn rate_of<T, U>(
+    items: f64,
+    mut setup: impl FnMut() -> anyhow::Result<T>,
+    mut run: impl FnMut(T) -> anyhow::Result<U>,
+) -> anyhow::Result<Rate> {
+    run(setup()?)?;
     let mut rates = Vec::with_capacity(REPEATS);
     for _ in 0..REPEATS {
+        let input = setup()?;
         let start = Instant::now();
-        run()?;
+        let output = run(input)?;
         rates.push(items / start.elapsed().as_secs_f64());
+        drop(output);
     }
     rates.sort_by(f64::total_cmp);
     Ok(Rate {
@@ -413,6 +490,21 @@ fn render_table(report: &EvmReport) -> String {
             cell(&n.recover_1_thread_per_s),
             format!("{} [{}]", cell(&n.recover_n_threads_per_s), n.threads),
             cell(&n.recover_and_execute_tx_per_s),
+        );
+    }
+    out += "sealing one core: post-state root of one block, median (p95) ms\n";
+    out += &format!(
+        "{:>10} {:>10} {:>22} {:>22}\n",
+        "ACCOUNTS", "TRANSFERS", "WHOLE STATE ms", "KEPT TRIES ms"
+    );
+    let ms = |r: &Rate| format!("{:.1} ({:.1})", 1e3 / r.median, 1e3 / r.p95);
+    for seal in &report.sealing {
+        out += &format!(
+            "{:>10} {:>10} {:>22} {:>22}\n",
+            seal.accounts,
+            seal.transfers,
+            ms(&seal.full_root_blocks_per_s),
+            ms(&seal.kept_tries_blocks_per_s),
         );
     }
     if let Some(why) = &report.guest_skipped {

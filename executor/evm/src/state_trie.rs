@@ -98,6 +98,9 @@ impl StateTrie {
                 trie.storage.insert(*address, storage);
             }
         }
+        // Hash everything now, so that the first block's root (and every copy's) hashes only
+        // what that block changed.
+        trie.root();
         trie
     }
 

@@ -108,6 +108,31 @@ impl TransferWorkload {
         }
     }
 
+    /// Adds `idle` accounts that hold ETH and the token but never send (addresses from
+    /// keccak("zkbox idle account" ‖ index)): a larger state, as a long-running chain has,
+    /// for measuring what grows with the state rather than with the block.
+    pub fn with_idle_accounts(mut self, idle: usize) -> Self {
+        let mut minted = U256::ZERO;
+        let mut slots = Vec::with_capacity(idle);
+        for index in 0..idle as u64 {
+            let mut seed = b"zkbox idle account".to_vec();
+            seed.extend_from_slice(&index.to_be_bytes());
+            let address = Address::from_word(keccak256(&seed));
+            self.state
+                .insert_account(address, 0, U256::from(INITIAL_ETH), Bytes::new(), []);
+            slots.push((token_balance_slot(address), U256::from(INITIAL_TOKENS)));
+            minted += U256::from(INITIAL_TOKENS);
+        }
+        if let Some(token) = self.state.account_mut(&TOKEN_ADDRESS) {
+            token.storage.extend(slots);
+            *token
+                .storage
+                .entry(U256::from(TOTAL_SUPPLY_SLOT))
+                .or_default() += minted;
+        }
+        self
+    }
+
     /// The current state (genesis, then after each executed block).
     pub fn state(&self) -> &State {
         &self.state
