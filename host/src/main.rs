@@ -12,11 +12,11 @@ use zkbox_host::cli::{BenchTarget, Cli, Command, EXIT_NOT_BUILT};
 use zkbox_host::config::{Config, ConfigLoader};
 use zkbox_host::{bench_exec, devices, loadgen, prove, run, serve, telemetry};
 
-/// mimalloc instead of glibc's malloc: the sequencer allocates and frees per transaction on
-/// several threads, where glibc's arenas cost about a tenth of its CPU (see
-/// docs/benchmarks.md).
+/// jemalloc instead of glibc's malloc: the sequencer allocates and frees per transaction on
+/// several threads, where glibc's arenas cost about a tenth of its CPU. Of glibc, mimalloc
+/// and jemalloc, jemalloc gave the highest sustained rate (docs/benchmarks.md, sequencer).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Exit status for a configuration that cannot be used.
 const EXIT_CONFIG: u8 = 78;
