@@ -118,6 +118,20 @@ pub fn write(fd: i32, base: u32, offset: i32, len: i32) -> [u32; 5] {
     syscall(64, fd, base, offset, len)
 }
 
+/// `field256(op, z = x[z], x = x[x], y = x[y])`: 256-bit modular arithmetic (guest ABI call
+/// 0x100, [`crate::field256`]). Overwrites a0, a1, a2, a3 and a7 (in that order, so `z`, `x`
+/// and `y` should not be a0..a3).
+pub fn field256(op: u32, z: u32, x: u32, y: u32) -> [u32; 6] {
+    [
+        addi(17, 0, 0x100),
+        addi(10, 0, op as i32),
+        addi(11, z, 0),
+        addi(12, x, 0),
+        addi(13, y, 0),
+        ECALL,
+    ]
+}
+
 /// a7 = `number`, a0 = `a0`, a1 = x[base] + offset, a2 = `len`; ECALL.
 fn syscall(number: i32, a0: i32, base: u32, offset: i32, len: i32) -> [u32; 5] {
     [

@@ -20,6 +20,7 @@
 pub mod asm;
 pub mod decode;
 mod elf;
+pub mod field256;
 mod machine;
 pub mod markers;
 pub mod memory;

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use crate::decode::{Instruction, Opcode};
+use crate::field256::{self, Field256Op, Words};
 use crate::markers::{CycleMarker, parse_marker};
 use crate::memory::Memory;
 use crate::program::Program;
@@ -26,6 +27,9 @@ pub mod syscall {
     pub const FD_PUBLIC: u32 = 1;
     /// File descriptor of the debug log (not committed).
     pub const FD_DEBUG: u32 = 2;
+    /// 256-bit modular arithmetic (`crate::field256`): a0 = operation, a1 = result,
+    /// a2 = x, a3 = y (pointers to eight little-endian words, 4-byte aligned).
+    pub const FIELD256: u32 = 0x100;
 }
 
 /// The most bytes a guest may write to each of the public output and the debug log.
@@ -34,6 +38,7 @@ pub const MAX_OUTPUT_BYTES: usize = 64 << 20;
 const A0: usize = 10;
 const A1: usize = 11;
 const A2: usize = 12;
+const A3: usize = 13;
 const A7: usize = 17;
 
 /// Why execution stopped without the guest exiting.
@@ -54,6 +59,13 @@ pub enum ExecErrorKind {
         ecall: u32,
         /// Value of a0.
         fd: u32,
+    },
+    /// A `field256` call whose a0 names no operation.
+    BadOperation {
+        /// The ecall number.
+        ecall: u32,
+        /// Value of a0.
+        op: u32,
     },
     /// A load or store whose address is not a multiple of its size.
     MisalignedAccess {
@@ -102,6 +114,7 @@ impl fmt::Display for ExecErrorKind {
             Self::BadFileDescriptor { ecall, fd } => {
                 write!(f, "ecall {ecall}: bad file descriptor {fd}")
             }
+            Self::BadOperation { ecall, op } => write!(f, "ecall {ecall}: unknown operation {op}"),
             Self::MisalignedAccess { addr, size } => {
                 write!(f, "misaligned {size}-byte access at {addr:#010x}")
             }
@@ -668,8 +681,58 @@ impl<'p> Executor<'p> {
                 self.regs[A0] = len;
                 Ok(None)
             }
+            syscall::FIELD256 => {
+                self.field256(tracer)?;
+                Ok(None)
+            }
             other => Err(ExecErrorKind::UnknownEcall { number: other }),
         }
+    }
+
+    /// The `field256` call: `*a1 = (*a2 op *a3) mod m` for the operation in a0. Both inputs
+    /// are read before the result is written, so the three may overlap.
+    fn field256<T: Tracer>(&mut self, tracer: &mut T) -> Result<(), ExecErrorKind> {
+        let code = self.regs[A0];
+        let op = Field256Op::from_code(code).ok_or(ExecErrorKind::BadOperation {
+            ecall: syscall::FIELD256,
+            op: code,
+        })?;
+        let (z_addr, x_addr, y_addr) = (self.regs[A1], self.regs[A2], self.regs[A3]);
+        for addr in [x_addr, y_addr, z_addr] {
+            if !addr.is_multiple_of(4) {
+                return Err(ExecErrorKind::MisalignedAccess { addr, size: 4 });
+            }
+        }
+        for addr in [x_addr, y_addr] {
+            if !Memory::in_range(addr, 32) {
+                return Err(ExecErrorKind::OutOfRange { addr, len: 32 });
+            }
+        }
+        self.check_writable(z_addr, 32)?;
+        let load = |memory: &Memory, addr: u32| -> Words {
+            core::array::from_fn(|k| memory.load_word(addr + 4 * k as u32))
+        };
+        let (x, y) = (load(&self.memory, x_addr), load(&self.memory, y_addr));
+        let z = field256::compute(op, &x, &y).z;
+        if T::ENABLED {
+            let cycle = self.cycles;
+            for (addr, words, write) in
+                [(x_addr, &x, false), (y_addr, &y, false), (z_addr, &z, true)]
+            {
+                for (k, &value) in words.iter().enumerate() {
+                    tracer.memory(MemoryAccess {
+                        cycle,
+                        addr: addr + 4 * k as u32,
+                        value,
+                        write,
+                    });
+                }
+            }
+        }
+        for (k, &value) in z.iter().enumerate() {
+            self.memory.store_word(z_addr + 4 * k as u32, value);
+        }
+        Ok(())
     }
 
     fn check_writable(&self, addr: u32, len: u32) -> Result<(), ExecErrorKind> {
