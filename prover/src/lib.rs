@@ -30,6 +30,6 @@ pub use proof::{
     prove_with_backend, prove_with_progress, verify,
 };
 pub use witness::{
-    CarriedMemory, ImageWord, Witness, generate, generate_segment, generate_with_results,
-    memory_digest, memory_image,
+    CarriedMemory, ImageWord, Witness, generate, generate_segment, generate_with_field_results,
+    generate_with_results, memory_digest, memory_image,
 };

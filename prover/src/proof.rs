@@ -36,7 +36,7 @@ use crate::witness::{
 /// The magic number that starts every proof file.
 pub const MAGIC: [u8; 8] = *b"ZKBXPRF\0";
 /// The proof file format version this build writes and reads.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Largest proof file the verifier reads.
 pub const MAX_PROOF_BYTES: usize = 1 << 30;
 /// Most segments one proof may have.
@@ -120,6 +120,7 @@ fn machine(table: Arc<ProgramTable>, image: Arc<Vec<ImageWord>>, claim: Claim) -
         }),
         Chip::Div(DivChip),
         Chip::MemoryBoundary(MemoryBoundaryChip { cells: claim.cells }),
+        Chip::Field256(Field256Chip),
     ]
 }
 

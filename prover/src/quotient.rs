@@ -12,7 +12,11 @@
 //! 2. types each value as base field or extension, so base arithmetic stays in base registers
 //!    and mixed operations use the mixed opcodes;
 //! 3. folds constant operations and multiplications by one;
-//! 4. allocates registers by liveness (a register is reused once its last reader has run).
+//! 4. allocates registers by liveness (a register is reused once its last reader has run);
+//!    a chip whose program would need more registers than the interpreters have (the
+//!    field256 chip's 600 columns all feed its 64 product constraints) is compiled again
+//!    with every leaf — column load, constant, challenge — emitted afresh right before each
+//!    reader, so no load holds a register between uses.
 //!
 //! Constraint `j` (in Plonky3's global emission order) is accumulated with weight slot `j`;
 //! [`weights`] gives the weights Plonky3 folds with, `α^{K−1−j}`.
@@ -34,7 +38,8 @@ use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::util::reverse_matrix_index_bits;
 use p3_uni_stark::StarkGenericConfig;
 use zkbox_accel::quotient::{
-    Instruction, Opcode, QuotientInputs, QuotientProgram, QuotientSelectors, QuotientShape,
+    Instruction, MAX_BASE_REGISTERS, MAX_EXT_REGISTERS, Opcode, QuotientInputs, QuotientProgram,
+    QuotientSelectors, QuotientShape,
 };
 use zkbox_accel::{AccelError, Backend, DeviceMatrix, RowOrder};
 
@@ -332,61 +337,130 @@ impl Compiler {
         }
     }
 
-    /// Allocates registers by liveness and returns the finished program.
+    /// Allocates registers by liveness and returns the finished program; rematerializes the
+    /// leaves if the program would not fit the interpreters' register files otherwise.
     fn finish(self, shape: QuotientShape) -> QuotientProgram {
-        let count = self.nodes.len();
-        let mut last_use = vec![None::<usize>; count];
-        for (at, node) in self.nodes.iter().enumerate() {
-            for id in node.operands().into_iter().flatten() {
-                last_use[id as usize] = Some(at);
-            }
+        let program = allocate(&self.nodes, &self.values, &self.ext_constants, shape);
+        if program.base_registers <= MAX_BASE_REGISTERS
+            && program.ext_registers <= MAX_EXT_REGISTERS
+        {
+            return program;
         }
-        let mut register = vec![0u32; count];
-        let mut free = [BTreeSet::new(), BTreeSet::new()];
-        let mut used = [0u32; 2];
-        let mut instructions = Vec::with_capacity(count);
+        let (nodes, values) = self.rematerialized_leaves();
+        allocate(&nodes, &values, &self.ext_constants, program.shape)
+    }
+
+    /// The program with every leaf (a node reading no value) emitted again right before each
+    /// node that reads it, instead of once before its first reader: more instructions, but a
+    /// leaf occupies a register only from its copy to the one reader.
+    fn rematerialized_leaves(&self) -> (Vec<Node>, Vec<Value>) {
+        let is_leaf = |node: &Node| node.operands() == [None, None] && defines(node);
+        let mut nodes = Vec::with_capacity(self.nodes.len() * 2);
+        let mut values = Vec::with_capacity(self.nodes.len() * 2);
+        let mut renamed = vec![0u32; self.nodes.len()];
+        let rename = |value: Value, id: u32| match value {
+            Value::Base(_) => Value::Base(id),
+            Value::Ext(_) => Value::Ext(id),
+        };
         for (at, node) in self.nodes.iter().enumerate() {
+            if is_leaf(node) {
+                continue;
+            }
+            let mut copy = *node;
             let operands = node.operands();
-            let reg_of =
-                |id: Option<u32>, fallback: u32| id.map_or(fallback, |i| register[i as usize]);
-            let (a, b) = (reg_of(operands[0], node.a), reg_of(operands[1], node.b));
-            // Operands whose last reader is this instruction free their registers first, so
-            // the result may reuse one (interpreters read operands before writing).
-            for id in operands.into_iter().flatten() {
-                if last_use[id as usize] == Some(at) {
-                    let file = usize::from(matches!(self.values[id as usize], Value::Ext(_)));
-                    free[file].insert(register[id as usize]);
+            for (slot, operand) in operands.into_iter().enumerate() {
+                let Some(id) = operand else { continue };
+                let source = &self.nodes[id as usize];
+                let new_id = if is_leaf(source) {
+                    let new_id = nodes.len() as u32;
+                    nodes.push(*source);
+                    values.push(rename(self.values[id as usize], new_id));
+                    new_id
+                } else {
+                    renamed[id as usize]
+                };
+                if slot == 0 {
+                    copy.a = new_id;
+                } else {
+                    copy.b = new_id;
                 }
             }
-            let defines = !matches!(node.op, Opcode::AccumulateBase | Opcode::AccumulateExt);
-            let dst = if defines {
-                let file = usize::from(matches!(self.values[at], Value::Ext(_)));
-                let reg = free[file].pop_first().unwrap_or_else(|| {
-                    used[file] += 1;
-                    used[file] - 1
-                });
-                register[at] = reg;
-                if last_use[at].is_none() {
-                    free[file].insert(reg);
-                }
-                reg
+            let new_id = nodes.len() as u32;
+            nodes.push(copy);
+            values.push(if defines(node) {
+                rename(self.values[at], new_id)
             } else {
-                0
-            };
-            instructions.push(Instruction {
-                op: node.op,
-                dst,
-                a,
-                b,
+                // An accumulation records the value it reads.
+                values[copy.a as usize]
             });
+            renamed[at] = new_id;
         }
-        QuotientProgram {
-            instructions,
-            ext_constants: self.ext_constants,
-            base_registers: used[0],
-            ext_registers: used[1],
-            shape,
+        (nodes, values)
+    }
+}
+
+/// Whether `node` defines a value (everything but the accumulations).
+fn defines(node: &Node) -> bool {
+    !matches!(node.op, Opcode::AccumulateBase | Opcode::AccumulateExt)
+}
+
+/// Allocates registers by liveness over `nodes` (SSA id = index) and builds the program.
+fn allocate(
+    nodes: &[Node],
+    values: &[Value],
+    ext_constants: &[Challenge],
+    shape: QuotientShape,
+) -> QuotientProgram {
+    let count = nodes.len();
+    let mut last_use = vec![None::<usize>; count];
+    for (at, node) in nodes.iter().enumerate() {
+        for id in node.operands().into_iter().flatten() {
+            last_use[id as usize] = Some(at);
         }
+    }
+    let mut register = vec![0u32; count];
+    let mut free = [BTreeSet::new(), BTreeSet::new()];
+    let mut used = [0u32; 2];
+    let mut instructions = Vec::with_capacity(count);
+    for (at, node) in nodes.iter().enumerate() {
+        let operands = node.operands();
+        let reg_of = |id: Option<u32>, fallback: u32| id.map_or(fallback, |i| register[i as usize]);
+        let (a, b) = (reg_of(operands[0], node.a), reg_of(operands[1], node.b));
+        // Operands whose last reader is this instruction free their registers first, so
+        // the result may reuse one (interpreters read operands before writing).
+        for id in operands.into_iter().flatten() {
+            if last_use[id as usize] == Some(at) {
+                let file = usize::from(matches!(values[id as usize], Value::Ext(_)));
+                free[file].insert(register[id as usize]);
+            }
+        }
+        let dst = if defines(node) {
+            let file = usize::from(matches!(values[at], Value::Ext(_)));
+            let reg = free[file].pop_first().unwrap_or_else(|| {
+                used[file] += 1;
+                used[file] - 1
+            });
+            register[at] = reg;
+            if last_use[at].is_none() {
+                free[file].insert(reg);
+            }
+            reg
+        } else {
+            0
+        };
+        instructions.push(Instruction {
+            op: node.op,
+            dst,
+            a,
+            b,
+        });
+    }
+    QuotientProgram {
+        instructions,
+        ext_constants: ext_constants.to_vec(),
+        base_registers: used[0],
+        ext_registers: used[1],
+        shape,
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use p3_field::{Field, PrimeCharacteristicRing};
 use p3_matrix::dense::RowMajorMatrix;
 use zkbox_executor::decode::{Instruction, Opcode, decode};
+use zkbox_executor::field256::{Field256Op, Field256Result};
 use zkbox_executor::{MemoryAccess, Program, TraceSegment};
 
 use crate::chips::*;
@@ -414,7 +415,7 @@ pub fn generate_segment(
     let mode = MemoryMode::Segment {
         first: segment.index == 0,
     };
-    generate_in(table, image, segment, mode, carried, |_, _, result| result)
+    generate_in(table, image, segment, mode, carried, HONEST)
 }
 
 /// SHA-256 of a memory boundary table: each cell as its index, a byte saying whether it
@@ -442,6 +443,10 @@ pub fn generate_with_results(
     segment: &TraceSegment,
     result: impl Fn(u64, &Instruction, u32) -> u32,
 ) -> Result<Witness, ProveError> {
+    let overrides = Overrides {
+        rd: result,
+        field: HONEST.field,
+    };
     let whole = MemoryMode::Whole;
     generate_in(
         table,
@@ -449,20 +454,75 @@ pub fn generate_with_results(
         segment,
         whole,
         &CarriedMemory::default(),
-        result,
+        overrides,
     )
 }
 
-/// The witness of `segment` in `mode`, with `result` as in [`generate_with_results`].
+/// Builds the witness of a run in which `claim(cycle, op, honest)` replaces the operation
+/// and the result (with its quotient) of each `field256` call: memory holds the claimed
+/// result from then on, so with the honest operation the witness is consistent on every bus
+/// and only the field chip's constraints can reject it. For soundness tests; the claimed
+/// result must not be read by a later instruction.
+pub fn generate_with_field_results(
+    table: &Arc<ProgramTable>,
+    image: &[ImageWord],
+    segment: &TraceSegment,
+    claim: impl Fn(u64, Field256Op, Field256Result) -> (Field256Op, Field256Result),
+) -> Result<Witness, ProveError> {
+    let overrides = Overrides {
+        rd: HONEST.rd,
+        field: claim,
+    };
+    let whole = MemoryMode::Whole;
+    generate_in(
+        table,
+        image,
+        segment,
+        whole,
+        &CarriedMemory::default(),
+        overrides,
+    )
+}
+
+/// What a witness claims instead of the honest results: `rd(cycle, instruction, honest)` for
+/// register results, `field(cycle, op, honest)` for `field256` calls.
+struct Overrides<R, Q> {
+    rd: R,
+    field: Q,
+}
+
+/// A claimed `field256` call: the operation and its result.
+type FieldClaim = (Field256Op, Field256Result);
+
+type Honest =
+    Overrides<fn(u64, &Instruction, u32) -> u32, fn(u64, Field256Op, Field256Result) -> FieldClaim>;
+
+/// The honest witness: nothing replaced.
+const HONEST: Honest = Overrides {
+    rd: |_, _, result| result,
+    field: |_, op, result| (op, result),
+};
+
+impl<R: Fn(u64, &Instruction, u32) -> u32, Q: Fn(u64, Field256Op, Field256Result) -> FieldClaim>
+    Overrides<R, Q>
+{
+    fn field(&self, cycle: u64, op: Field256Op, honest: Field256Result) -> FieldClaim {
+        (self.field)(cycle, op, honest)
+    }
+}
+
+/// The witness of `segment` in `mode`, with the results `overrides` claims.
 fn generate_in(
     table: &Arc<ProgramTable>,
     image: &[ImageWord],
     segment: &TraceSegment,
     mode: MemoryMode,
     carried: &CarriedMemory,
-    result: impl Fn(u64, &Instruction, u32) -> u32,
+    overrides: Overrides<
+        impl Fn(u64, &Instruction, u32) -> u32,
+        impl Fn(u64, Field256Op, Field256Result) -> FieldClaim,
+    >,
 ) -> Result<Witness, ProveError> {
-    let override_result = result;
     use core::borrow::BorrowMut;
     type F = crate::config::Val;
 
@@ -486,6 +546,7 @@ fn generate_in(
     let mut div = Rows::<F>::new(DivCols::<u8>::WIDTH);
     let mut io_ecall = Rows::<F>::new(IoEcallCols::<u8>::WIDTH);
     let mut io_word = Rows::<F>::new(IoWordCols::<u8>::WIDTH);
+    let mut field = Rows::<F>::new(Field256Cols::<u8>::WIDTH);
     let mut io_events = segment.io.iter().peekable();
     let mut output = Vec::new();
     let mut memory = segment.memory.iter().peekable();
@@ -511,7 +572,7 @@ fn generate_in(
                 step.rd
             )));
         }
-        let result = override_result(cycle, &instruction, result);
+        let result = (overrides.rd)(cycle, &instruction, result);
         let ctx = StepContext {
             clk,
             pc: step.pc,
@@ -545,6 +606,27 @@ fn generate_in(
         {
             exit_code = Some(rec.register(10));
             HaltChip::fill(halt.push().borrow_mut(), &ctx, &mut rec);
+        } else if op == Opcode::Ecall && Field256Chip::handles(&rec) {
+            let Some((op, x, y, honest)) = Field256Chip::compute(&mut rec, clk) else {
+                return Err(ProveError::Inconsistent(
+                    rec.error.take().unwrap_or_default(),
+                ));
+            };
+            let written: Vec<u32> = words.iter().filter(|w| w.write).map(|w| w.value).collect();
+            if written != honest.z {
+                return Err(ProveError::Inconsistent(format!(
+                    "cycle {cycle}: field256 wrote {written:x?}, the replay computes {:x?}",
+                    honest.z
+                )));
+            }
+            let (op, claimed) = overrides.field(cycle, op, honest);
+            Field256Chip::fill(
+                field.push().borrow_mut(),
+                &ctx,
+                &mut rec,
+                (op, x, y),
+                &claimed,
+            );
         } else if let (Opcode::Ecall, Some(event)) = (op, io) {
             let count = event.len;
             let kind = match (event.ecall, event.fd) {
@@ -709,6 +791,7 @@ fn generate_in(
             cells: Arc::new(boundary_cells.clone()),
         }
         .trace(),
+        field.finish(),
     ];
     Ok(Witness {
         traces,

@@ -183,6 +183,14 @@ fn every_chip_compiles_to_a_valid_program_that_reads_every_column() {
                 .collect::<Vec<_>>()
         );
         assert!(shape.weights > 0, "{} has no constraints", case.name);
+        // The sizes docs/proof-system.md quotes (shown with --nocapture).
+        println!(
+            "{}: {} instructions, {} base and {} extension registers",
+            case.name,
+            case.program.instructions.len(),
+            case.program.base_registers,
+            case.program.ext_registers
+        );
     }
 }
 

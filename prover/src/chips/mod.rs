@@ -34,6 +34,7 @@ pub mod bytes;
 mod columns;
 pub mod compare;
 pub mod div;
+pub mod field256;
 pub mod halt;
 pub mod io;
 pub mod jump;
@@ -58,6 +59,7 @@ pub use bytes::{ByteChip, ByteCols, ByteOp};
 pub use columns::{AccessCols, InstrCols, WriteCols};
 pub use compare::{CompareChip, CompareCols};
 pub use div::{DivChip, DivCols};
+pub use field256::{Field256Chip, Field256Cols};
 pub use halt::{HaltChip, HaltCols};
 pub use io::{IoEcallChip, IoEcallCols, IoWordChip, IoWordCols};
 pub use jump::{JumpChip, JumpCols};
@@ -110,7 +112,8 @@ pub const SLOT_RD: u32 = 3;
 pub const SLOT_A1: u32 = 4;
 /// Timestamp slot of the a2 read of an `ecall`.
 pub const SLOT_A2: u32 = 5;
-/// Timestamp slot of the output cursor update of a public write.
+/// Timestamp slot of the output cursor update of a public write (the a3 read of a
+/// `field256` call uses the same slot, [`field256::SLOT_A3`]).
 pub const SLOT_CURSOR: u32 = 6;
 /// Largest cycle count one segment may have: keeps timestamps below 2^28, which the
 /// timestamp-difference range check (three bytes and four bits) relies on.
@@ -158,10 +161,12 @@ pub enum Chip {
     Div(DivChip),
     /// A segment's memory boundary (periodic columns built by the verifier).
     MemoryBoundary(MemoryBoundaryChip),
+    /// The `field256` precompile calls.
+    Field256(Field256Chip),
 }
 
 /// Short names of the chips, in proof order, for progress and error messages.
-pub const CHIP_NAMES: [&str; 18] = [
+pub const CHIP_NAMES: [&str; 19] = [
     "program",
     "bytes",
     "boundary",
@@ -180,6 +185,7 @@ pub const CHIP_NAMES: [&str; 18] = [
     "output",
     "div",
     "memory-boundary",
+    "field256",
 ];
 
 macro_rules! dispatch {
@@ -203,6 +209,7 @@ macro_rules! dispatch {
             Chip::Output($chip) => $body,
             Chip::Div($chip) => $body,
             Chip::MemoryBoundary($chip) => $body,
+            Chip::Field256($chip) => $body,
         }
     };
 }

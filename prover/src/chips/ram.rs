@@ -1,4 +1,4 @@
-//! The RAM-index gadget shared by the load/store and io-word chips: a word index must lie in
+//! The RAM-index gadget shared by the load/store, io-word and field256 chips: a word index must lie in
 //! the ABI's guest memory, `[RAM_FIRST_WORD, RAM_END_WORD)` (byte addresses 0x1000 up to
 //! 0x7800_0000).
 //!
@@ -33,11 +33,27 @@ pub(crate) fn eval_ram_index<AB: InteractionBuilder>(
 ) where
     AB::F: Field,
 {
+    eval_ram_span(builder, gate, idx, 1, cols);
+}
+
+/// Constrains the `words` consecutive word indices from `idx` to guest memory on rows where
+/// `gate` is 1: `idx` at the bottom end, `idx + words − 1` at the top.
+pub(crate) fn eval_ram_span<AB: InteractionBuilder>(
+    builder: &mut AB,
+    gate: AB::Expr,
+    idx: AB::Expr,
+    words: u32,
+    cols: &RamIndexCols<AB::Var>,
+) where
+    AB::F: Field,
+{
     let num = |x: u32| AB::Expr::from_u32(x);
     let offset = exprs::<AB, 4>(&cols.offset);
     let headroom = exprs::<AB, 4>(&cols.headroom);
     builder.assert_zero(gate.clone() * (idx.clone() - num(RAM_FIRST_WORD) - word_value(&offset)));
-    builder.assert_zero(gate.clone() * (idx + word_value(&headroom) - num(RAM_END_WORD - 1)));
+    builder.assert_zero(
+        gate.clone() * (idx + num(words - 1) + word_value(&headroom) - num(RAM_END_WORD - 1)),
+    );
     for bytes in [offset, headroom] {
         range_bytes(builder, bytes[0].clone(), bytes[1].clone(), gate.clone());
         range_bytes(builder, bytes[2].clone(), bytes[3].clone(), gate.clone());
@@ -48,8 +64,18 @@ pub(crate) fn eval_ram_index<AB: InteractionBuilder>(
 /// Fills the check of `idx` and counts its lookups. An index outside guest memory gets
 /// columns no constraint accepts (the emulator never produces one).
 pub(crate) fn fill_ram_index<F: Field>(cols: &mut RamIndexCols<F>, idx: u32, rec: &mut Recorder) {
+    fill_ram_span(cols, idx, 1, rec);
+}
+
+/// Fills the check of the `words` indices from `idx` and counts its lookups.
+pub(crate) fn fill_ram_span<F: Field>(
+    cols: &mut RamIndexCols<F>,
+    idx: u32,
+    words: u32,
+    rec: &mut Recorder,
+) {
     let offset = idx.wrapping_sub(RAM_FIRST_WORD);
-    let headroom = (RAM_END_WORD - 1).wrapping_sub(idx);
+    let headroom = (RAM_END_WORD - words).wrapping_sub(idx);
     cols.offset = bytes_of(offset);
     cols.headroom = bytes_of(headroom);
     for value in [offset, headroom] {
