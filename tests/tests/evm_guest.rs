@@ -345,7 +345,13 @@ fn cycle_markers_split_the_guest_into_the_verifier_phases() {
         (2.9..3.1).contains(&ratio),
         "recovery 3 txs / 1 tx = {ratio}"
     );
-    assert!(cycles(&one, "recovery") > 0.5 * one.cycles as f64);
+    // Recovery runs on the field256 precompile (about 4,000 calls and the code around them):
+    // under half a million cycles per signature, where k256 in software took 5.7 M.
+    let recovery = cycles(&one, "recovery");
+    assert!(
+        (10_000.0..500_000.0).contains(&recovery),
+        "recovery of one signature: {recovery} cycles"
+    );
     for run in [&one, &three] {
         eprintln!("evm-stf phases, ERC-20 transfers, {} cycles:", run.cycles);
         for t in &run.phases {

@@ -33,6 +33,7 @@ pub mod genesis;
 mod native;
 pub mod phase;
 pub mod recover;
+pub mod secp256k1;
 pub mod state;
 mod state_trie;
 #[cfg(feature = "std")]

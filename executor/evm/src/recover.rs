@@ -15,9 +15,11 @@
 //! Natively (the `std` feature) [`recover_address`] runs the same rules through
 //! libsecp256k1 (the `secp256k1` crate): about 4x faster than k256 on the sequencer's
 //! machine, where recovery is most of the CPU time spent accepting a transaction
-//! (docs/benchmarks.md). The guest keeps the pure-Rust path, [`recover_address_portable`];
-//! the tests hold the two to the same answers as alloy on valid, wrong and malformed
-//! signatures.
+//! (docs/benchmarks.md). The RV32IM guest runs the same rules over the zkVM's `field256`
+//! precompile ecall, [`recover_address_zkvm`](crate::secp256k1::recover_address_zkvm) (a few
+//! thousand ecalls instead of millions of cycles); other no-std builds keep the pure-Rust
+//! path, [`recover_address_portable`]. The tests hold every path to the same answers as alloy
+//! on valid, wrong and malformed signatures.
 
 use alloy_consensus::crypto::SECP256K1N_HALF;
 use alloy_primitives::{Address, B256, Signature};
@@ -34,7 +36,10 @@ use k256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
 pub fn recover_address(signature: &Signature, prehash: &B256) -> Option<Address> {
     #[cfg(feature = "std")]
     return recover_address_libsecp256k1(signature, prehash);
-    #[cfg(not(feature = "std"))]
+    // The guest: the same rules over the zkVM's field256 precompile (crate::secp256k1).
+    #[cfg(all(not(feature = "std"), target_arch = "riscv32"))]
+    return crate::secp256k1::recover_address_zkvm(signature, prehash);
+    #[cfg(all(not(feature = "std"), not(target_arch = "riscv32")))]
     return recover_address_portable(signature, prehash);
 }
 
@@ -61,8 +66,8 @@ pub fn recover_address_libsecp256k1(signature: &Signature, prehash: &B256) -> Op
     ))
 }
 
-/// [`recover_address`] in pure Rust over k256's curve arithmetic: the guest's path (RV32IM
-/// has no libsecp256k1 build), and the reference the native path is tested against.
+/// [`recover_address`] in pure Rust over k256's curve arithmetic: the no-std path off RV32IM,
+/// and the reference the other paths are tested against.
 pub fn recover_address_portable(signature: &Signature, prehash: &B256) -> Option<Address> {
     if signature.s() > SECP256K1N_HALF {
         return None;
@@ -124,6 +129,7 @@ mod tests {
     const PATHS: &[(&str, Recover)] = &[
         ("portable", recover_address_portable),
         ("libsecp256k1", recover_address_libsecp256k1),
+        ("zkvm", crate::secp256k1::recover_address_zkvm),
         ("default", recover_address),
     ];
 

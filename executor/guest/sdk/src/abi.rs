@@ -5,9 +5,14 @@
 //! | 93 | exit  | a0 = exit code                                     | does not return |
 //! | 63 | read  | a0 = 0 (private input), a1 = buffer, a2 = length   | bytes read, 0 at the end |
 //! | 64 | write | a0 = 1 (public output) or 2 (debug log), a1, a2    | a2              |
+//! | 0x100 | field256 | a0 = operation, a1 = z, a2 = x, a3 = y          | none (registers kept) |
 //!
-//! The numbers and argument order are Linux's, so `qemu-riscv32` runs simple guests too (fd 0
-//! is its stdin, fd 1 its stdout, fd 2 its stderr). Prefer the safe wrappers at the crate root.
+//! field256 is 256-bit arithmetic modulo secp256k1's p and n (docs/guest-abi.md); its
+//! wrapper and the sender recovery built on it live in `zkbox_evm::secp256k1`.
+//!
+//! The numbers and argument order of exit, read and write are Linux's, so `qemu-riscv32` runs
+//! simple guests too (fd 0 is its stdin, fd 1 its stdout, fd 2 its stderr); field256 is
+//! zkbox's own, so a guest that uses it runs only in zkbox. Prefer the safe wrappers at the crate root.
 
 /// `a7` for exit: `a0` is the exit code.
 pub const SYS_EXIT: u32 = 93;
