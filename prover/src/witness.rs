@@ -447,15 +447,7 @@ pub fn generate_with_results(
         rd: result,
         field: HONEST.field,
     };
-    let whole = MemoryMode::Whole;
-    generate_in(
-        table,
-        image,
-        segment,
-        whole,
-        &CarriedMemory::default(),
-        overrides,
-    )
+    generate_whole(table, image, segment, overrides)
 }
 
 /// Builds the witness of a run in which `claim(cycle, op, honest)` replaces the operation
@@ -473,13 +465,26 @@ pub fn generate_with_field_results(
         rd: HONEST.rd,
         field: claim,
     };
-    let whole = MemoryMode::Whole;
+    generate_whole(table, image, segment, overrides)
+}
+
+/// The witness of a whole run with the results `overrides` claims.
+fn generate_whole(
+    table: &Arc<ProgramTable>,
+    image: &[ImageWord],
+    segment: &TraceSegment,
+    overrides: Overrides<
+        impl Fn(u64, &Instruction, u32) -> u32,
+        impl Fn(u64, Field256Op, Field256Result) -> FieldClaim,
+    >,
+) -> Result<Witness, ProveError> {
+    let carried = CarriedMemory::default();
     generate_in(
         table,
         image,
         segment,
-        whole,
-        &CarriedMemory::default(),
+        MemoryMode::Whole,
+        &carried,
         overrides,
     )
 }

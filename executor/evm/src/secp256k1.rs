@@ -422,69 +422,80 @@ pub struct FieldElement(pub [u32; 8]);
 #[repr(C, align(4))]
 pub struct Scalar(pub [u32; 8]);
 
+/// The arithmetic [`FieldElement`] and [`Scalar`] share, each over its own modulus's three
+/// operations.
+macro_rules! residue_arithmetic {
+    ($t:ident, $mul:ident, $add:ident, $sub:ident, $m:literal) => {
+        impl $t {
+            /// 0.
+            pub const ZERO: Self = Self([0; 8]);
+            /// 1.
+            pub const ONE: Self = Self([1, 0, 0, 0, 0, 0, 0, 0]);
+
+            /// The integer with these big-endian bytes (not reduced).
+            pub fn from_be_bytes(bytes: &[u8; 32]) -> Self {
+                Self(words_from_be_bytes(bytes))
+            }
+
+            /// The big-endian bytes of the words as they are.
+            pub fn to_be_bytes(&self) -> [u8; 32] {
+                words_to_be_bytes(&self.0)
+            }
+
+            #[doc = concat!("self · other mod ", $m, " (one ecall).")]
+            #[inline]
+            pub fn mul(&self, other: &Self) -> Self {
+                Self(field_op(FieldOp::$mul, &self.0, &other.0))
+            }
+
+            #[doc = concat!("self² mod ", $m, " (one ecall).")]
+            #[inline]
+            pub fn square(&self) -> Self {
+                self.mul(self)
+            }
+
+            #[doc = concat!("self + other mod ", $m, " (one ecall).")]
+            #[inline]
+            pub fn add(&self, other: &Self) -> Self {
+                Self(field_op(FieldOp::$add, &self.0, &other.0))
+            }
+
+            #[doc = concat!("self − other mod ", $m, " (one ecall).")]
+            #[inline]
+            pub fn sub(&self, other: &Self) -> Self {
+                Self(field_op(FieldOp::$sub, &self.0, &other.0))
+            }
+
+            #[doc = concat!("−self mod ", $m, " (one ecall).")]
+            #[inline]
+            pub fn neg(&self) -> Self {
+                Self::ZERO.sub(self)
+            }
+
+            /// Whether the words are all zero (the canonical zero).
+            pub fn is_zero(&self) -> bool {
+                self.0 == [0; 8]
+            }
+
+            /// self^(2^k): k squarings.
+            fn square_times(&self, k: u32) -> Self {
+                let mut power = *self;
+                for _ in 0..k {
+                    power = power.square();
+                }
+                power
+            }
+        }
+    };
+}
+
+residue_arithmetic!(FieldElement, MulP, AddP, SubP, "p");
+residue_arithmetic!(Scalar, MulN, AddN, SubN, "n");
+
 impl FieldElement {
-    /// 0.
-    pub const ZERO: Self = Self([0; 8]);
-    /// 1.
-    pub const ONE: Self = Self([1, 0, 0, 0, 0, 0, 0, 0]);
-
-    /// The integer with these big-endian bytes (not reduced).
-    pub fn from_be_bytes(bytes: &[u8; 32]) -> Self {
-        Self(words_from_be_bytes(bytes))
-    }
-
-    /// The big-endian bytes of the words as they are.
-    pub fn to_be_bytes(&self) -> [u8; 32] {
-        words_to_be_bytes(&self.0)
-    }
-
-    /// self · other mod p (one ecall).
-    #[inline]
-    pub fn mul(&self, other: &Self) -> Self {
-        Self(field_op(FieldOp::MulP, &self.0, &other.0))
-    }
-
-    /// self² mod p (one ecall).
-    #[inline]
-    pub fn square(&self) -> Self {
-        self.mul(self)
-    }
-
-    /// self + other mod p (one ecall).
-    #[inline]
-    pub fn add(&self, other: &Self) -> Self {
-        Self(field_op(FieldOp::AddP, &self.0, &other.0))
-    }
-
-    /// self − other mod p (one ecall).
-    #[inline]
-    pub fn sub(&self, other: &Self) -> Self {
-        Self(field_op(FieldOp::SubP, &self.0, &other.0))
-    }
-
-    /// −self mod p (one ecall).
-    #[inline]
-    pub fn neg(&self) -> Self {
-        Self::ZERO.sub(self)
-    }
-
-    /// Whether the words are all zero (the canonical zero).
-    pub fn is_zero(&self) -> bool {
-        self.0 == [0; 8]
-    }
-
     /// Whether the integer is odd (the parity of a canonical y coordinate).
     pub fn is_odd(&self) -> bool {
         self.0[0] & 1 == 1
-    }
-
-    /// self^(2^k): k squarings.
-    fn square_times(&self, k: u32) -> Self {
-        let mut power = *self;
-        for _ in 0..k {
-            power = power.square();
-        }
-        power
     }
 
     /// x223 = self^(2²²³ − 1) together with x2 = self^(2² − 1) and x22 = self^(2²² − 1), the
@@ -535,56 +546,6 @@ impl FieldElement {
 }
 
 impl Scalar {
-    /// 0.
-    pub const ZERO: Self = Self([0; 8]);
-    /// 1.
-    pub const ONE: Self = Self([1, 0, 0, 0, 0, 0, 0, 0]);
-
-    /// The integer with these big-endian bytes (not reduced).
-    pub fn from_be_bytes(bytes: &[u8; 32]) -> Self {
-        Self(words_from_be_bytes(bytes))
-    }
-
-    /// The big-endian bytes of the words as they are.
-    pub fn to_be_bytes(&self) -> [u8; 32] {
-        words_to_be_bytes(&self.0)
-    }
-
-    /// self · other mod n (one ecall).
-    #[inline]
-    pub fn mul(&self, other: &Self) -> Self {
-        Self(field_op(FieldOp::MulN, &self.0, &other.0))
-    }
-
-    /// self² mod n (one ecall).
-    #[inline]
-    pub fn square(&self) -> Self {
-        self.mul(self)
-    }
-
-    /// self + other mod n (one ecall).
-    #[inline]
-    pub fn add(&self, other: &Self) -> Self {
-        Self(field_op(FieldOp::AddN, &self.0, &other.0))
-    }
-
-    /// self − other mod n (one ecall).
-    #[inline]
-    pub fn sub(&self, other: &Self) -> Self {
-        Self(field_op(FieldOp::SubN, &self.0, &other.0))
-    }
-
-    /// −self mod n (one ecall).
-    #[inline]
-    pub fn neg(&self) -> Self {
-        Self::ZERO.sub(self)
-    }
-
-    /// Whether the words are all zero (the canonical zero).
-    pub fn is_zero(&self) -> bool {
-        self.0 == [0; 8]
-    }
-
     /// Whether the integer (as it is) lies in [1, n): a valid nonzero scalar.
     pub fn is_nonzero_canonical(&self) -> bool {
         !self.is_zero() && less_than(&self.0, &N)
@@ -593,15 +554,6 @@ impl Scalar {
     /// Whether the integer (as it is) exceeds ⌊n/2⌋ (a "high" s in EIP-2's sense).
     pub fn is_high(&self) -> bool {
         less_than(&HALF_N, &self.0)
-    }
-
-    /// self^(2^k): k squarings.
-    fn square_times(&self, k: u32) -> Self {
-        let mut power = *self;
-        for _ in 0..k {
-            power = power.square();
-        }
-        power
     }
 
     /// self⁻¹ mod n as self^(n − 2) (about 300 ecalls); zero for zero.
