@@ -132,6 +132,12 @@ pub fn field256(op: u32, z: u32, x: u32, y: u32) -> [u32; 6] {
     ]
 }
 
+/// `keccakf(x[state])`: the Keccak-f[1600] permutation of the 200-byte state at x[state], in
+/// place (guest ABI call 0x101, [`crate::keccak`]). Overwrites a0 and a7.
+pub fn keccakf(state: u32) -> [u32; 3] {
+    [addi(17, 0, 0x101), addi(10, state, 0), ECALL]
+}
+
 /// a7 = `number`, a0 = `a0`, a1 = x[base] + offset, a2 = `len`; ECALL.
 fn syscall(number: i32, a0: i32, base: u32, offset: i32, len: i32) -> [u32; 5] {
     [

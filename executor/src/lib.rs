@@ -21,6 +21,7 @@ pub mod asm;
 pub mod decode;
 mod elf;
 pub mod field256;
+pub mod keccak;
 mod machine;
 pub mod markers;
 pub mod memory;

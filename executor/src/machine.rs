@@ -8,6 +8,7 @@ use std::fmt;
 
 use crate::decode::{Instruction, Opcode};
 use crate::field256::{self, Field256Op, Words};
+use crate::keccak;
 use crate::markers::{CycleMarker, parse_marker};
 use crate::memory::Memory;
 use crate::program::Program;
@@ -30,6 +31,9 @@ pub mod syscall {
     /// 256-bit modular arithmetic (`crate::field256`): a0 = operation, a1 = result,
     /// a2 = x, a3 = y (pointers to eight little-endian words, 4-byte aligned).
     pub const FIELD256: u32 = 0x100;
+    /// The Keccak-f[1600] permutation (`crate::keccak`), in place: a0 = pointer to the
+    /// 200-byte state (4-byte aligned, writable).
+    pub const KECCAKF: u32 = 0x101;
 }
 
 /// The most bytes a guest may write to each of the public output and the debug log.
@@ -685,6 +689,10 @@ impl<'p> Executor<'p> {
                 self.field256(tracer)?;
                 Ok(None)
             }
+            syscall::KECCAKF => {
+                self.keccakf(tracer)?;
+                Ok(None)
+            }
             other => Err(ExecErrorKind::UnknownEcall { number: other }),
         }
     }
@@ -731,6 +739,38 @@ impl<'p> Executor<'p> {
         }
         for (k, &value) in z.iter().enumerate() {
             self.memory.store_word(z_addr + 4 * k as u32, value);
+        }
+        Ok(())
+    }
+
+    /// The `keccakf` call: the Keccak-f[1600] permutation of the state at a0, in place (its
+    /// 50 words are read, then written, in one cycle).
+    fn keccakf<T: Tracer>(&mut self, tracer: &mut T) -> Result<(), ExecErrorKind> {
+        let addr = self.regs[A0];
+        if !addr.is_multiple_of(4) {
+            return Err(ExecErrorKind::MisalignedAccess { addr, size: 4 });
+        }
+        self.check_writable(addr, keccak::STATE_BYTES)?;
+        let words: [u32; keccak::STATE_WORDS as usize] =
+            core::array::from_fn(|k| self.memory.load_word(addr + 4 * k as u32));
+        let mut state = keccak::state_from_words(&words);
+        keccak::permute(&mut state);
+        let permuted = keccak::state_to_words(&state);
+        if T::ENABLED {
+            let cycle = self.cycles;
+            for (values, write) in [(&words, false), (&permuted, true)] {
+                for (k, &value) in values.iter().enumerate() {
+                    tracer.memory(MemoryAccess {
+                        cycle,
+                        addr: addr + 4 * k as u32,
+                        value,
+                        write,
+                    });
+                }
+            }
+        }
+        for (k, &value) in permuted.iter().enumerate() {
+            self.memory.store_word(addr + 4 * k as u32, value);
         }
         Ok(())
     }
