@@ -26,7 +26,7 @@
 //! Native figures are the median and p95 (slow end) over [`REPEATS`] timed runs after one
 //! warm-up run. A table goes to stdout; `--json FILE` writes the whole report.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -40,7 +40,7 @@ use zkbox_evm::{
 use zkbox_executor::markers::BEFORE_FIRST_MARKER;
 use zkbox_executor::{Executor, Program, attribute_cycles, load_elf};
 
-use crate::bench_exec::{Machine, machine};
+use crate::bench_exec::{Machine, guests_dir, machine};
 use crate::cli::BenchArgs;
 
 /// Funded accounts in the benchmark state.
@@ -440,13 +440,8 @@ fn marginal_costs(blocks: &[GuestBlock]) -> Vec<GuestMarginal> {
     out
 }
 
-/// `target/guests/` of the workspace this binary was built in.
-fn guests_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guests")
-}
-
-/// The evm-stf guest, or why it cannot be run.
-fn load_guest(dir: &Path) -> anyhow::Result<Result<Program, String>> {
+/// The evm-stf guest from `dir`, or why it cannot be run.
+pub(crate) fn load_guest(dir: &Path) -> anyhow::Result<Result<Program, String>> {
     let path = dir.join("evm-stf");
     let Ok(bytes) = std::fs::read(&path) else {
         return Ok(Err(format!("{} not built (make guests)", path.display())));

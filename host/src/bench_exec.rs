@@ -212,8 +212,13 @@ pub(crate) fn integer_mix(rounds: u64) -> Program {
 }
 
 /// `target/guests/` of the workspace this binary was built in.
+/// Where the built guests are: `$ZKBOX_GUESTS` if set (a copy of `target/guests/` on a
+/// benchmark machine), else `target/guests/` of the workspace this binary was built in.
 pub(crate) fn guests_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guests")
+    std::env::var_os("ZKBOX_GUESTS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guests"),
+        PathBuf::from,
+    )
 }
 
 pub(crate) fn fibonacci_input(target_cycles: u64) -> Vec<u8> {

@@ -1,8 +1,10 @@
 //! `zkbox bench prove`: end-to-end proving speed, stage by stage.
 //!
 //! Workloads: the built-in integer kernel of `bench exec` at each size of `--log-n` (cycles,
-//! default 14..18), plus the fibonacci guest at the largest size when `make guests` has built
-//! it. Each workload is proven `REPEATS` times; the table gives the median and p95 (slow end)
+//! default 14..18), plus, when `make guests` has built them, the fibonacci guest at the
+//! largest size and, with `--evm-transfers N`, the EVM guest proving a block of N ERC-20
+//! transfers (the appliance's own workload: sender recovery on the field256 precompile,
+//! hashing on keccakf; in segments where the memory there is calls for them). Each workload is proven `REPEATS` times; the table gives the median and p95 (slow end)
 //! wall time, cycles per second of the median run, where that run's time went (execution,
 //! witness generation, then the proving library's stages as timed by `stage_clock`), the
 //! proof's size, verification time and the process's peak resident memory for the workload.
@@ -17,6 +19,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
+use zkbox_evm::workload::{TransferKind, TransferWorkload};
 use zkbox_executor::Program;
 use zkbox_prover::ProvingDevice;
 
@@ -156,7 +159,34 @@ fn plan(command: &str, args: &BenchArgs) -> anyhow::Result<Result<Plan, ExitCode
     )? {
         workloads.push(("guest fibonacci".to_owned(), program, input));
     }
+    if let Some(transfers) = args.evm_transfers {
+        match evm_block_workload(usize::from(transfers))? {
+            Some(workload) => workloads.push(workload),
+            None => eprintln!(
+                "zkbox bench {command}: --evm-transfers: the EVM guest is not built (make guests)"
+            ),
+        }
+    }
     Ok(Ok((workloads, devices)))
+}
+
+/// The EVM guest and the witness of a block of `transfers` ERC-20 transfers, when the guest
+/// is built.
+fn evm_block_workload(transfers: usize) -> anyhow::Result<Option<Workload>> {
+    let Ok(program) = crate::bench_evm::load_guest(&bench_exec::guests_dir())? else {
+        return Ok(None);
+    };
+    let mut chain = TransferWorkload::new(4);
+    let transactions = chain.transfers(TransferKind::Erc20, transfers);
+    let block = chain.block(transactions);
+    let (_, witness) = chain
+        .execute_with_witness(&block)
+        .map_err(|err| anyhow::anyhow!("the EVM workload's block: {err}"))?;
+    Ok(Some((
+        format!("evm-stf {transfers} ERC-20 transfers"),
+        program,
+        witness.encode(),
+    )))
 }
 
 /// Runs the proving benchmark.
@@ -251,7 +281,7 @@ fn prove_once(
     let mut marks = Vec::with_capacity(3);
     stage_clock::arm();
     let start = Instant::now();
-    // Each workload is one segment of its size.
+    // Each workload is one segment of its size, unless the memory there is calls for smaller.
     let options = zkbox_prover::ProveOptions {
         segment_cycles: zkbox_prover::chips::MAX_SEGMENT_CYCLES,
         ..zkbox_prover::ProveOptions::new(u64::MAX)
@@ -262,13 +292,22 @@ fn prove_once(
     let end = Instant::now();
     let intervals = stage_clock::disarm();
     let proof = proof?;
-    let [executing, witness, proving] = marks[..] else {
-        bail!("the prover reported {} stages, expected 3", marks.len());
-    };
+    // Executing, then per segment: building its traces, proving it.
+    if marks.len() < 3 || marks.len() % 2 == 0 {
+        bail!(
+            "the prover reported {} stages, expected 1 + 2 per segment",
+            marks.len()
+        );
+    }
+    let execute = (marks[1] - marks[0]).as_secs_f64();
+    let witness: f64 = marks[1..]
+        .chunks(2)
+        .map(|pair| (pair[1] - pair[0]).as_secs_f64())
+        .sum();
     let busy = |stage| stage_clock::busy_seconds(&intervals, stage);
     let mut stages = StageSeconds {
-        execute: (witness - executing).as_secs_f64(),
-        witness: (proving - witness).as_secs_f64(),
+        execute,
+        witness,
         lde: busy(ProverStage::Lde),
         merkle: busy(ProverStage::Merkle),
         logup: busy(ProverStage::Logup),
@@ -277,7 +316,7 @@ fn prove_once(
         other: 0.0,
         total: (end - start).as_secs_f64(),
     };
-    let library = (end - proving).as_secs_f64();
+    let library = (end - marks[1]).as_secs_f64() - witness;
     let timed: f64 = ProverStage::ALL.iter().map(|&s| busy(s)).sum();
     stages.other = (library - timed).max(0.0);
     Ok((proof, stages, intervals))
@@ -372,33 +411,37 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             let cases = quotient_cases(program, input)?;
             let interpreter = zkbox_accel::with_backend(kernel_device, InterpreterTimes(&cases))
                 .with_context(|| format!("opening {kernel_device}"))??;
-            let chips = CHIP_NAMES
-                .iter()
-                .zip(proof.log_trace_heights())
+            // The proof's chips (unused precompiles' are not in it), each with its quotient
+            // spans (indexed by position in the proof) and its interpreter timing (indexed
+            // by position in CHIP_NAMES).
+            let chips = proof
+                .log_trace_heights()
+                .into_iter()
                 .zip(&mut per_chip)
-                .zip(&interpreter.chips)
-                .map(
-                    |(((chip, &log_rows), times), &(interpreter_ms, trace_bytes))| {
-                        let rows = 1u64 << log_rows;
-                        let median_ms = if times.is_empty() {
-                            0.0
-                        } else {
-                            bench_exec::quantile(times, 0.5)
-                        };
-                        ChipQuotient {
-                            chip: (*chip).to_owned(),
-                            rows,
-                            median_ms,
-                            ns_per_row: median_ms * 1e6 / rows as f64,
-                            interpreter_ms,
-                            trace_bytes,
-                            read_floor_ms: 2.0 * trace_bytes as f64
-                                / interpreter.copy_bytes_per_second
-                                * 1e3,
-                        }
-                    },
-                )
-                .collect();
+                .map(|((chip, log_rows), times)| {
+                    let index = CHIP_NAMES.iter().position(|&n| n == chip).unwrap_or(0);
+                    ((chip, log_rows), times, interpreter.chips[index])
+                })
+                .map(|((chip, log_rows), times, (interpreter_ms, trace_bytes))| {
+                    let rows = 1u64 << log_rows;
+                    let median_ms = if times.is_empty() {
+                        0.0
+                    } else {
+                        bench_exec::quantile(times, 0.5)
+                    };
+                    ChipQuotient {
+                        chip: chip.to_owned(),
+                        rows,
+                        median_ms,
+                        ns_per_row: median_ms * 1e6 / rows as f64,
+                        interpreter_ms,
+                        trace_bytes,
+                        read_floor_ms: 2.0 * trace_bytes as f64 / interpreter.copy_bytes_per_second
+                            * 1e3,
+                    }
+                })
+                .collect::<Vec<ChipQuotient>>();
+            let interpreter_total_ms = chips.iter().map(|c| c.interpreter_ms).sum();
             results.push(QuotientResult {
                 workload: name.clone(),
                 backend: device.to_string(),
@@ -406,7 +449,7 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 stage_median_seconds: bench_exec::quantile(&mut stage, 0.5),
                 chips,
                 interpreter_device: kernel_device.to_string(),
-                interpreter_total_ms: interpreter.chips.iter().map(|c| c.0).sum(),
+                interpreter_total_ms,
                 copy_gb_per_s: interpreter.copy_bytes_per_second / 1e9,
             });
         }

@@ -93,6 +93,10 @@ pub struct BenchArgs {
     /// Draw an SVG plot to FILE.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// `bench prove` and `bench quotient`: also prove the EVM guest on a block of N ERC-20
+    /// transfers (needs `make guests`; at most 1000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub evm_transfers: Option<u16>,
 }
 
 /// `zkbox run` arguments.

@@ -55,9 +55,9 @@ fn prove_block(kind: TransferKind, count: usize, segment_cycles: u64) {
         started.elapsed().as_secs_f64(),
         proof.segment_count()
     );
-    let heights: Vec<String> = zkbox_prover::chips::CHIP_NAMES
-        .iter()
-        .zip(proof.log_trace_heights())
+    let heights: Vec<String> = proof
+        .log_trace_heights()
+        .into_iter()
         .map(|(name, bits)| format!("{name} 2^{bits}"))
         .collect();
     eprintln!("first segment: {}", heights.join(", "));

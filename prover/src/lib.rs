@@ -31,5 +31,5 @@ pub use proof::{
 };
 pub use witness::{
     CarriedMemory, ImageWord, Witness, generate, generate_segment, generate_with_field_results,
-    generate_with_results, memory_digest, memory_image,
+    generate_with_keccak_results, generate_with_results, memory_digest, memory_image,
 };

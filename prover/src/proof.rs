@@ -36,7 +36,7 @@ use crate::witness::{
 /// The magic number that starts every proof file.
 pub const MAGIC: [u8; 8] = *b"ZKBXPRF\0";
 /// The proof file format version this build writes and reads.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 /// Largest proof file the verifier reads.
 pub const MAX_PROOF_BYTES: usize = 1 << 30;
 /// Most segments one proof may have.
@@ -67,6 +67,8 @@ pub struct SegmentBody {
     pub output: Vec<u8>,
     /// The memory boundary table (empty for a whole run).
     pub cells: Vec<BoundaryCell>,
+    /// The chips the STARK proof holds (the precompiles' are left out when unused).
+    pub chips: ChipSet,
     /// The STARK proof.
     pub stark: BatchProof<ZkboxConfig>,
 }
@@ -121,6 +123,8 @@ fn machine(table: Arc<ProgramTable>, image: Arc<Vec<ImageWord>>, claim: Claim) -
         Chip::Div(DivChip),
         Chip::MemoryBoundary(MemoryBoundaryChip { cells: claim.cells }),
         Chip::Field256(Field256Chip),
+        Chip::KeccakCall(KeccakCallChip),
+        Chip::KeccakPerm(KeccakPermChip),
     ]
 }
 
@@ -495,7 +499,8 @@ fn prove_with_tables(
     mut stark: impl FnMut(&[Chip], &[RowMajorMatrix<Val>], &[Vec<Val>]) -> StarkOutput,
 ) -> Result<Proof, ProveError> {
     let p = witness.public;
-    let chips = machine(
+    let set = witness.chips;
+    let chips = set.select(machine(
         table.clone(),
         image.clone(),
         Claim {
@@ -504,9 +509,10 @@ fn prove_with_tables(
             output_start: p.output_start,
             cells: Arc::new(witness.cells.clone()),
         },
-    );
+    ));
+    let traces = set.select(witness.traces);
     let publics = public_values_per_chip(&chips, &p);
-    let (stark, program_commitment) = stark(&chips, &witness.traces, &publics)?;
+    let (stark, program_commitment) = stark(&chips, &traces, &publics)?;
     Ok(Proof {
         segments: vec![p],
         body: ProofBody {
@@ -527,6 +533,7 @@ fn prove_with_tables(
                 ],
                 output: witness.output,
                 cells: witness.cells,
+                chips: set,
                 stark,
             }],
         },
@@ -558,7 +565,16 @@ macro_rules! prove_stark {
             .collect();
         // The preprocessed tables are the program's, the same in every segment: commit them
         // once per run and only lay out each segment's lookups again.
-        let prover_data = match $cache.take() {
+        // A cached layout is for the previous segment's chips; one with other optional
+        // chips is laid out afresh (the commitment is the same: optional chips have no
+        // preprocessed columns).
+        let cached = $cache.take().filter(|data: &ProverData<_>| {
+            data.common
+                .preprocessed
+                .as_ref()
+                .is_some_and(|p| p.instances.len() == chips.len())
+        });
+        let prover_data = match cached {
             Some(mut data) => {
                 let views: Vec<WithoutPreprocessedTrace<'_>> =
                     chips.iter().map(WithoutPreprocessedTrace).collect();
@@ -756,9 +772,16 @@ impl Proof {
         self.segments.last().map_or(0, |p| p.exit_code)
     }
 
-    /// log2 of each chip's trace height in the first segment, in [`CHIP_NAMES`] order.
-    pub fn log_trace_heights(&self) -> &[usize] {
-        &self.body.segments[0].stark.degree_bits
+    /// The chips of the first segment's proof, in proof order, with log2 of each one's trace
+    /// height (unused precompiles' chips are not there).
+    pub fn log_trace_heights(&self) -> Vec<(&'static str, usize)> {
+        let first = &self.body.segments[0];
+        first
+            .chips
+            .indices()
+            .map(|i| CHIP_NAMES[i])
+            .zip(first.stark.degree_bits.iter().copied())
+            .collect()
     }
 
     /// Number of segment proofs (1 for a whole run).
@@ -845,7 +868,11 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
     let commitment = match program {
         Some(_) => {
             let first = &body.segments[0];
-            let chips = machine(table.clone(), image.clone(), Claim::of(first, 0, body, 0));
+            let chips = chip_set(first, 0)?.select(machine(
+                table.clone(),
+                image.clone(),
+                Claim::of(first, 0, body, 0),
+            ));
             check_heights(&chips, &first.stark.degree_bits)?;
             let commitment = program_commitment(&config, &chips, &first.stark.degree_bits)?;
             if commitment != body.program_commitment {
@@ -897,13 +924,25 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
             return Err(at("a whole run has no memory boundary".into()));
         }
         let claim = Claim::of(segment, index, body, output_start);
-        let chips = machine(table.clone(), image.clone(), claim);
+        let chips = chip_set(segment, index)?.select(machine(table.clone(), image.clone(), claim));
         verify_stark(&config, &chips, public, segment, &commitment)?;
         carried.apply(&segment.cells);
         output_start = public.output_len;
         pc = public.pc_end;
     }
     Ok(())
+}
+
+/// The chips segment `index` holds, if a proof may hold them.
+fn chip_set(segment: &SegmentBody, index: usize) -> Result<ChipSet, VerifyError> {
+    if segment.chips.is_valid() {
+        Ok(segment.chips)
+    } else {
+        Err(VerifyError::Shape(format!(
+            "segment {index}: chip set {:?} leaves out a required chip or names an unknown one",
+            segment.chips
+        )))
+    }
 }
 
 /// Checks a segment's memory boundary against the memory the previous segments left:
@@ -982,7 +1021,7 @@ fn check_heights(chips: &[Chip], degree_bits: &[usize]) -> Result<(), VerifyErro
             chips.len()
         )));
     }
-    for ((i, chip), &bits) in chips.iter().enumerate().zip(degree_bits) {
+    for (chip, &bits) in chips.iter().zip(degree_bits) {
         let fixed = match chip {
             Chip::Program(c) => c.table.height(),
             Chip::Bytes(_) => bytes::BYTE_TABLE_HEIGHT,
@@ -996,13 +1035,13 @@ fn check_heights(chips: &[Chip], degree_bits: &[usize]) -> Result<(), VerifyErro
             return Err(if matches!(chip, Chip::Program(_) | Chip::MemoryImage(_)) {
                 VerifyError::WrongProgram
             } else {
-                VerifyError::Shape(format!("{} has the wrong height", CHIP_NAMES[i]))
+                VerifyError::Shape(format!("{} has the wrong height", chip.name()))
             });
         }
         if !(2..=25).contains(&bits) {
             return Err(VerifyError::Shape(format!(
                 "{} has an impossible height",
-                CHIP_NAMES[i]
+                chip.name()
             )));
         }
     }

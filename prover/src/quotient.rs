@@ -16,7 +16,10 @@
 //!    a chip whose program would need more registers than the interpreters have (the
 //!    field256 chip's 600 columns all feed its 64 product constraints) is compiled again
 //!    with every leaf — column load, constant, challenge — emitted afresh right before each
-//!    reader, so no load holds a register between uses.
+//!    reader, so no load holds a register between uses; one that still does not fit (the
+//!    keccak-f chip's θ and χ values are each shared by constraints far apart) is compiled
+//!    once more sharing sub-expressions only within a constraint, so at most one
+//!    constraint's values are live at a time.
 //!
 //! Constraint `j` (in Plonky3's global emission order) is accumulated with weight slot `j`;
 //! [`weights`] gives the weights Plonky3 folds with, `α^{K−1−j}`.
@@ -137,6 +140,14 @@ impl Compiler {
             Value::Base(id) => self.constants.get(&id).copied(),
             Value::Ext(_) => None,
         }
+    }
+
+    /// Forgets every interned value but the constants: what is compiled next shares nothing
+    /// with what came before.
+    fn forget_shared(&mut self) {
+        self.interned.retain(|node, _| node.op == Opcode::Constant);
+        self.base_seen.clear();
+        self.ext_seen.clear();
     }
 
     fn accumulate(&mut self, value: Value, slot: usize) {
@@ -341,9 +352,7 @@ impl Compiler {
     /// leaves if the program would not fit the interpreters' register files otherwise.
     fn finish(self, shape: QuotientShape) -> QuotientProgram {
         let program = allocate(&self.nodes, &self.values, &self.ext_constants, shape);
-        if program.base_registers <= MAX_BASE_REGISTERS
-            && program.ext_registers <= MAX_EXT_REGISTERS
-        {
+        if fits(&program) {
             return program;
         }
         let (nodes, values) = self.rematerialized_leaves();
@@ -397,6 +406,11 @@ impl Compiler {
         }
         (nodes, values)
     }
+}
+
+/// Whether `program` fits the interpreters' register files.
+fn fits(program: &QuotientProgram) -> bool {
+    program.base_registers <= MAX_BASE_REGISTERS && program.ext_registers <= MAX_EXT_REGISTERS
 }
 
 /// Whether `node` defines a value (everything but the accumulations).
@@ -493,15 +507,24 @@ where
     let (base, ext) =
         get_symbolic_constraints::<Val, Challenge, _, _>(air, layout, lookups, &gadget);
     let order = get_constraint_layout::<Val, Challenge, _, _>(air, layout, lookups, &gadget);
-    let mut compiler = Compiler::default();
-    for (constraint, &slot) in base.iter().zip(&order.base_indices) {
-        let value = compiler.base(constraint);
-        compiler.accumulate(value, slot);
-    }
-    for (constraint, &slot) in ext.iter().zip(&order.ext_indices) {
-        let value = compiler.ext(constraint);
-        compiler.accumulate(value, slot);
-    }
+    let build = |share_across_constraints: bool| {
+        let mut compiler = Compiler::default();
+        for (constraint, &slot) in base.iter().zip(&order.base_indices) {
+            if !share_across_constraints {
+                compiler.forget_shared();
+            }
+            let value = compiler.base(constraint);
+            compiler.accumulate(value, slot);
+        }
+        for (constraint, &slot) in ext.iter().zip(&order.ext_indices) {
+            if !share_across_constraints {
+                compiler.forget_shared();
+            }
+            let value = compiler.ext(constraint);
+            compiler.accumulate(value, slot);
+        }
+        compiler
+    };
     let has_lookups = !lookups.is_empty();
     let shape = QuotientShape {
         main_width: layout.main_width,
@@ -513,7 +536,11 @@ where
         permutation_values: usize::from(has_lookups),
         weights: order.total_constraints(),
     };
-    compiler.finish(shape)
+    let program = build(true).finish(shape);
+    if fits(&program) {
+        return program;
+    }
+    build(false).finish(shape)
 }
 
 /// The weight of constraint `j` of `count`: `α^{count−1−j}`, as Plonky3 folds them.

@@ -11,6 +11,7 @@ use p3_field::{Field, PrimeCharacteristicRing};
 use p3_matrix::dense::RowMajorMatrix;
 use zkbox_executor::decode::{Instruction, Opcode, decode};
 use zkbox_executor::field256::{Field256Op, Field256Result};
+use zkbox_executor::keccak::{self, State};
 use zkbox_executor::{MemoryAccess, Program, TraceSegment};
 
 use crate::chips::*;
@@ -322,6 +323,9 @@ pub struct Witness {
     pub mode: MemoryMode,
     /// The memory boundary table (empty for a whole run).
     pub cells: Vec<BoundaryCell>,
+    /// The chips its proof holds: all but the precompiles it never calls
+    /// (`traces` has one matrix for every chip regardless).
+    pub chips: ChipSet,
 }
 
 /// One word of a program's initial memory.
@@ -446,6 +450,7 @@ pub fn generate_with_results(
     let overrides = Overrides {
         rd: result,
         field: HONEST.field,
+        keccak: HONEST.keccak,
     };
     generate_whole(table, image, segment, overrides)
 }
@@ -464,6 +469,26 @@ pub fn generate_with_field_results(
     let overrides = Overrides {
         rd: HONEST.rd,
         field: claim,
+        keccak: HONEST.keccak,
+    };
+    generate_whole(table, image, segment, overrides)
+}
+
+/// Builds the witness of a run in which `claim(cycle, input, honest)` replaces the state
+/// each `keccakf` call leaves (the keccak-f chip still proves the honest permutation of the
+/// input): memory holds the claimed state from then on, so the witness is consistent on every
+/// bus but the `keccak` bus, which only a true permutation balances. For soundness tests; the
+/// claimed state must not be read by a later instruction.
+pub fn generate_with_keccak_results(
+    table: &Arc<ProgramTable>,
+    image: &[ImageWord],
+    segment: &TraceSegment,
+    claim: impl Fn(u64, &State, State) -> State,
+) -> Result<Witness, ProveError> {
+    let overrides = Overrides {
+        rd: HONEST.rd,
+        field: HONEST.field,
+        keccak: claim,
     };
     generate_whole(table, image, segment, overrides)
 }
@@ -476,6 +501,7 @@ fn generate_whole(
     overrides: Overrides<
         impl Fn(u64, &Instruction, u32) -> u32,
         impl Fn(u64, Field256Op, Field256Result) -> FieldClaim,
+        impl Fn(u64, &State, State) -> State,
     >,
 ) -> Result<Witness, ProveError> {
     let carried = CarriedMemory::default();
@@ -490,26 +516,35 @@ fn generate_whole(
 }
 
 /// What a witness claims instead of the honest results: `rd(cycle, instruction, honest)` for
-/// register results, `field(cycle, op, honest)` for `field256` calls.
-struct Overrides<R, Q> {
+/// register results, `field(cycle, op, honest)` for `field256` calls, `keccak(cycle, input,
+/// honest)` for the state `keccakf` calls leave.
+struct Overrides<R, Q, K> {
     rd: R,
     field: Q,
+    keccak: K,
 }
 
 /// A claimed `field256` call: the operation and its result.
 type FieldClaim = (Field256Op, Field256Result);
 
-type Honest =
-    Overrides<fn(u64, &Instruction, u32) -> u32, fn(u64, Field256Op, Field256Result) -> FieldClaim>;
+type Honest = Overrides<
+    fn(u64, &Instruction, u32) -> u32,
+    fn(u64, Field256Op, Field256Result) -> FieldClaim,
+    fn(u64, &State, State) -> State,
+>;
 
 /// The honest witness: nothing replaced.
 const HONEST: Honest = Overrides {
     rd: |_, _, result| result,
     field: |_, op, result| (op, result),
+    keccak: |_, _, output| output,
 };
 
-impl<R: Fn(u64, &Instruction, u32) -> u32, Q: Fn(u64, Field256Op, Field256Result) -> FieldClaim>
-    Overrides<R, Q>
+impl<R, Q, K> Overrides<R, Q, K>
+where
+    R: Fn(u64, &Instruction, u32) -> u32,
+    Q: Fn(u64, Field256Op, Field256Result) -> FieldClaim,
+    K: Fn(u64, &State, State) -> State,
 {
     fn field(&self, cycle: u64, op: Field256Op, honest: Field256Result) -> FieldClaim {
         (self.field)(cycle, op, honest)
@@ -526,6 +561,7 @@ fn generate_in(
     overrides: Overrides<
         impl Fn(u64, &Instruction, u32) -> u32,
         impl Fn(u64, Field256Op, Field256Result) -> FieldClaim,
+        impl Fn(u64, &State, State) -> State,
     >,
 ) -> Result<Witness, ProveError> {
     use core::borrow::BorrowMut;
@@ -552,6 +588,8 @@ fn generate_in(
     let mut io_ecall = Rows::<F>::new(IoEcallCols::<u8>::WIDTH);
     let mut io_word = Rows::<F>::new(IoWordCols::<u8>::WIDTH);
     let mut field = Rows::<F>::new(Field256Cols::<u8>::WIDTH);
+    let mut keccak_calls = Rows::<F>::new(KeccakCallCols::<u8>::WIDTH);
+    let mut permutations: Vec<State> = Vec::new();
     let mut io_events = segment.io.iter().peekable();
     let mut output = Vec::new();
     let mut memory = segment.memory.iter().peekable();
@@ -632,6 +670,25 @@ fn generate_in(
                 (op, x, y),
                 &claimed,
             );
+        } else if op == Opcode::Ecall && KeccakCallChip::handles(&rec) {
+            let input = KeccakCallChip::input(&rec);
+            let mut honest = input;
+            keccak::permute(&mut honest);
+            let written: Vec<u32> = words.iter().filter(|w| w.write).map(|w| w.value).collect();
+            if written != keccak::state_to_words(&honest) {
+                return Err(ProveError::Inconsistent(format!(
+                    "cycle {cycle}: keccakf wrote {written:x?}, the replay computes another state"
+                )));
+            }
+            let claimed = (overrides.keccak)(cycle, &input, honest);
+            KeccakCallChip::fill(
+                keccak_calls.push().borrow_mut(),
+                &ctx,
+                &mut rec,
+                &input,
+                &claimed,
+            );
+            permutations.push(input);
         } else if let (Opcode::Ecall, Some(event)) = (op, io) {
             let count = event.len;
             let kind = match (event.ecall, event.fd) {
@@ -770,6 +827,13 @@ fn generate_in(
         ByteOp::ALL.len(),
     );
     let image_height = image.len().next_power_of_two().max(4);
+    let mut chips = ChipSet::ALL;
+    if field.values.is_empty() {
+        chips = chips.without(FIELD256_CHIP);
+    }
+    if permutations.is_empty() {
+        chips = chips.without(KECCAK_CALL_CHIP).without(KECCAK_F_CHIP);
+    }
     let traces = vec![
         program_trace,
         byte_trace,
@@ -797,6 +861,8 @@ fn generate_in(
         }
         .trace(),
         field.finish(),
+        keccak_calls.finish(),
+        KeccakPermChip::trace::<F>(permutations),
     ];
     Ok(Witness {
         traces,
@@ -804,6 +870,7 @@ fn generate_in(
         output,
         mode,
         cells: boundary_cells,
+        chips,
     })
 }
 

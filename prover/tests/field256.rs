@@ -8,7 +8,7 @@ use p3_matrix::Matrix;
 use zkbox_executor::asm::{self, addi, li};
 use zkbox_executor::field256::{self, Field256Op, Field256Result, P, Words};
 use zkbox_executor::{Executor, Program, TraceSegment};
-use zkbox_prover::chips::{CHIP_NAMES, ProgramTable};
+use zkbox_prover::chips::{CHIP_NAMES, FIELD256_CHIP, ProgramTable};
 use zkbox_prover::proof::prove_witness;
 use zkbox_prover::{Witness, generate, generate_with_field_results, memory_image, verify};
 
@@ -227,4 +227,15 @@ fn a_different_operation_is_rejected() {
         })
         .unwrap();
     prove_and_expect_rejection("mul call claimed as add", &program, witness);
+}
+
+#[test]
+fn a_proof_without_the_field256_chip_of_a_run_that_calls_it_is_rejected() {
+    let (x, y) = x_y();
+    let (program, trace) = single_call(0, &x, &y);
+    let table = Arc::new(ProgramTable::new(&program));
+    let mut witness = generate(&table, &memory_image(&program), &trace).unwrap();
+    assert!(witness.chips.contains(FIELD256_CHIP));
+    witness.chips = witness.chips.without(FIELD256_CHIP);
+    prove_and_expect_rejection("field256 chip left out", &program, witness);
 }

@@ -34,12 +34,12 @@ use zkbox_executor::syscall::FIELD256;
 
 use super::columns::{AccessCols, InstrCols, eval_instruction, impl_columns};
 use super::program::op_id;
-use super::ram::{RamIndexCols, eval_ram_span, fill_ram_span};
+use super::ram::{PointerCols, eval_pointer, fill_pointer};
 use super::{
     SLOT_A1, SLOT_A2, SLOT_MEM, SLOT_RS1, SLOT_RS2, eval_access_flagged, eval_register_read, exprs,
-    range_below, range_bytes, timestamp, word_value,
+    range_bytes, timestamp,
 };
-use crate::witness::{Recorder, StepContext, bytes_of};
+use crate::witness::{Recorder, StepContext};
 
 /// Timestamp slot of the a3 read.
 pub const SLOT_A3: u32 = 6;
@@ -53,8 +53,6 @@ const BYTES: usize = 32;
 const CARRIES: usize = BYTES + QUOTIENT_BYTES - 2;
 /// Offset that makes every carry non-negative (|c_k| < 2^14 in fact).
 const CARRY_OFFSET: u32 = 1 << 15;
-/// The top byte of a pointer is below this (pointers stay below 0x7800_0000).
-const POINTER_TOP: u32 = 0x78;
 
 const A0: u8 = 10;
 const A1: u8 = 11;
@@ -80,14 +78,9 @@ pub struct Field256Cols<T> {
     pub a7: AccessCols<T>,
     /// The a0 read (the operation).
     pub a0: AccessCols<T>,
-    /// The reads of a1, a2, a3 (the pointers to z, x, y).
-    pub pointer_reads: [AccessCols<T>; 3],
-    /// The pointers to z, x and y, as the registers' bytes.
-    pub pointers: [[T; 4]; 3],
-    /// Their word indices.
-    pub indices: [T; 3],
-    /// Each operand's eight words lie in guest memory.
-    pub ram: [RamIndexCols<T>; 3],
+    /// The pointers to z, x and y (registers a1, a2, a3), each to eight words in guest
+    /// memory.
+    pub pointers: [PointerCols<T>; 3],
     /// x's bytes, least significant first.
     pub x: [T; BYTES],
     /// y's bytes.
@@ -193,24 +186,14 @@ impl Field256Chip {
         // another operation (whose code the constraints then read and cannot find).
         let held = rec.register(A0);
         cols.a0 = rec.access_register(step, A0, held, SLOT_RS2).0;
-        let pointers = [A1, A2, A3].map(|reg| rec.register(reg));
-        for (k, (&reg, slot)) in [A1, A2, A3]
-            .iter()
-            .zip([SLOT_A1, SLOT_A2, SLOT_A3])
+        let mut indices = [0u32; 3];
+        for (k, (reg, slot)) in [(A1, SLOT_A1), (A2, SLOT_A2), (A3, SLOT_A3)]
+            .into_iter()
             .enumerate()
         {
-            let pointer = pointers[k];
-            cols.pointer_reads[k] = rec.read_register(step, reg, pointer, slot);
-            cols.pointers[k] = bytes_of(pointer);
-            cols.indices[k] = F::from_u32(pointer >> 2);
-            fill_ram_span(&mut cols.ram[k], pointer >> 2, 8, rec);
-            let top = pointer.to_le_bytes()[3];
-            rec.range(top.wrapping_add((256 - POINTER_TOP) as u8), 0);
-            if pointer % 4 != 0 {
-                rec.fail(format!("cycle {}: misaligned field256 operand", step.clk));
-            }
+            indices[k] = fill_pointer(&mut cols.pointers[k], step, rec, reg, slot, 8);
         }
-        let [z_index, x_index, y_index] = pointers.map(|p| p >> 2);
+        let [z_index, x_index, y_index] = indices;
         for (k, &word) in x.iter().enumerate() {
             let idx = x_index + k as u32;
             cols.x_writable[k] = F::from_bool(rec.writable(idx));
@@ -358,29 +341,13 @@ where
         );
 
         // The pointers: registers a1..a3, word-aligned, eight words inside guest memory.
-        for (k, (reg, slot)) in [(A1, SLOT_A1), (A2, SLOT_A2), (A3, SLOT_A3)]
+        for ((reg, slot), pointer) in [(A1, SLOT_A1), (A2, SLOT_A2), (A3, SLOT_A3)]
             .into_iter()
-            .enumerate()
+            .zip(&l.pointers)
         {
-            let pointer = exprs::<AB, 4>(&l.pointers[k]);
-            eval_register_read(
-                builder,
-                num(u32::from(reg)),
-                &pointer,
-                clk.clone(),
-                slot,
-                &l.pointer_reads[k],
-                is_real.clone(),
-            );
-            range_below(builder, pointer[3].clone(), POINTER_TOP, is_real.clone());
-            builder.assert_zero(
-                is_real.clone() * (word_value(&pointer) - num(4) * l.indices[k].into()),
-            );
-            eval_ram_span(builder, is_real.clone(), l.indices[k].into(), 8, &l.ram[k]);
+            eval_pointer(builder, is_real.clone(), reg, clk.clone(), slot, 8, pointer);
         }
-
-        // Memory: read x's and y's words, then write z's.
-        let [z_index, x_index, y_index] = l.indices.map(Into::<AB::Expr>::into);
+        let [z_index, x_index, y_index] = l.pointers.map(|p| Into::<AB::Expr>::into(p.index));
         let word = |bytes: &[AB::Var; BYTES], k: usize| -> [AB::Expr; 4] {
             core::array::from_fn(|b| bytes[4 * k + b].into())
         };

@@ -12,6 +12,7 @@
 //! | `bytes` | (tag, x, y, z) | range checks and bitwise ops look up; the byte table provides |
 //! | `halt` | (exit code bytes, clk) | the exit `ecall` sends; the boundary receives the public exit code |
 //! | `boundary` | (word index, 4 bytes) | segments only: the final table sends each writable cell's last value; the memory boundary table receives it |
+//! | `keccak` | (100 input limbs, 100 output limbs) | each `keccakf` call sends; the keccak-f chip receives each exported permutation |
 //!
 //! **Why this is sound** (the argument each chip relies on): the `exec` bus increments `clk`
 //! by one per row and only the boundary creates a token, so the rows form exactly one chain
@@ -38,6 +39,7 @@ pub mod field256;
 pub mod halt;
 pub mod io;
 pub mod jump;
+pub mod keccak;
 pub mod less_than;
 pub mod loadstore;
 pub mod memory;
@@ -63,6 +65,7 @@ pub use field256::{Field256Chip, Field256Cols};
 pub use halt::{HaltChip, HaltCols};
 pub use io::{IoEcallChip, IoEcallCols, IoWordChip, IoWordCols};
 pub use jump::{JumpChip, JumpCols};
+pub use keccak::{KeccakCallChip, KeccakCallCols, KeccakPermChip};
 pub use loadstore::{LoadStoreChip, LoadStoreCols};
 pub use memory::{
     BoundaryCell, MemoryBoundaryChip, MemoryBoundaryCols, MemoryFinalChip, MemoryFinalCols,
@@ -90,6 +93,10 @@ pub const PROGRAM: LookupBus<'static> = LookupBus::new("program");
 /// The run's entry pc: sent by the boundary chip, received by the program table's entry row
 /// (in the proof that starts the run).
 pub const ENTRY: PermutationCheckBus<'static> = PermutationCheckBus::new("entry");
+/// The `keccak` bus: (input limbs, output limbs) of a Keccak-f permutation, 100 16-bit limbs
+/// each; each `keccakf` call sends its state before and after, the keccak-f chip receives
+/// every permutation it proves.
+pub const KECCAK: PermutationCheckBus<'static> = PermutationCheckBus::new("keccak");
 /// The `bytes` lookup: (tag, x, y, z) rows of the byte table.
 pub const BYTES: LookupBus<'static> = LookupBus::new("bytes");
 
@@ -163,10 +170,14 @@ pub enum Chip {
     MemoryBoundary(MemoryBoundaryChip),
     /// The `field256` precompile calls.
     Field256(Field256Chip),
+    /// The `keccakf` precompile calls.
+    KeccakCall(KeccakCallChip),
+    /// The Keccak-f permutations those calls perform.
+    KeccakPerm(KeccakPermChip),
 }
 
 /// Short names of the chips, in proof order, for progress and error messages.
-pub const CHIP_NAMES: [&str; 19] = [
+pub const CHIP_NAMES: [&str; 21] = [
     "program",
     "bytes",
     "boundary",
@@ -186,7 +197,80 @@ pub const CHIP_NAMES: [&str; 19] = [
     "div",
     "memory-boundary",
     "field256",
+    "keccak-call",
+    "keccak-f",
 ];
+
+/// Position of the field256 chip in [`CHIP_NAMES`].
+pub const FIELD256_CHIP: usize = 18;
+/// Position of the keccak-call chip in [`CHIP_NAMES`].
+pub const KECCAK_CALL_CHIP: usize = 19;
+/// Position of the keccak-f chip in [`CHIP_NAMES`].
+pub const KECCAK_F_CHIP: usize = 20;
+
+/// Which chips one proof holds, as bits over [`CHIP_NAMES`] positions.
+///
+/// The precompiles' chips (field256, keccak-call, keccak-f) are optional: the proof of a
+/// segment that never calls a precompile leaves them out and pays nothing for them. That is
+/// sound because only a precompile's chip accepts its `ecall` number (each `ecall` chip reads
+/// a7 as its own number), so a proof without the chip cannot prove a call at all; and the
+/// `keccak` bus only ever pairs a call with a proven permutation. Every other chip is
+/// required. Optional chips come last in proof order, after every chip with preprocessed
+/// columns, so leaving them out does not change the program commitment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChipSet(u32);
+
+impl ChipSet {
+    /// Every chip.
+    pub const ALL: ChipSet = ChipSet((1 << CHIP_NAMES.len()) - 1);
+    const OPTIONAL: u32 = (1 << FIELD256_CHIP) | (1 << KECCAK_CALL_CHIP) | (1 << KECCAK_F_CHIP);
+    /// The chips every proof holds.
+    pub const REQUIRED: ChipSet = ChipSet(Self::ALL.0 & !Self::OPTIONAL);
+
+    /// Whether the chip at `index` of [`CHIP_NAMES`] is in the set.
+    pub fn contains(self, index: usize) -> bool {
+        index < CHIP_NAMES.len() && self.0 & (1 << index) != 0
+    }
+
+    /// The set without the optional chip at `index`.
+    pub fn without(self, index: usize) -> ChipSet {
+        debug_assert!(
+            Self::OPTIONAL & (1 << index) != 0,
+            "chip {index} is required"
+        );
+        ChipSet(self.0 & !(1 << index))
+    }
+
+    /// Number of chips in the set.
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// Whether the set is empty (no valid set is).
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether a proof may hold this set: every required chip and only known chips.
+    pub fn is_valid(self) -> bool {
+        self.0 & !Self::ALL.0 == 0 && self.0 & Self::REQUIRED.0 == Self::REQUIRED.0
+    }
+
+    /// The positions in [`CHIP_NAMES`] of the chips in the set, in proof order.
+    pub fn indices(self) -> impl Iterator<Item = usize> {
+        (0..CHIP_NAMES.len()).filter(move |&i| self.contains(i))
+    }
+
+    /// The items (one per chip, in [`CHIP_NAMES`] order) of the chips in the set.
+    pub fn select<T>(self, items: Vec<T>) -> Vec<T> {
+        items
+            .into_iter()
+            .enumerate()
+            .filter(|&(i, _)| self.contains(i))
+            .map(|(_, item)| item)
+            .collect()
+    }
+}
 
 macro_rules! dispatch {
     ($self:ident, $chip:ident => $body:expr) => {
@@ -210,8 +294,40 @@ macro_rules! dispatch {
             Chip::Div($chip) => $body,
             Chip::MemoryBoundary($chip) => $body,
             Chip::Field256($chip) => $body,
+            Chip::KeccakCall($chip) => $body,
+            Chip::KeccakPerm($chip) => $body,
         }
     };
+}
+
+impl Chip {
+    /// The chip's name, as in [`CHIP_NAMES`].
+    pub fn name(&self) -> &'static str {
+        let index = match self {
+            Chip::Program(_) => 0,
+            Chip::Bytes(_) => 1,
+            Chip::Boundary(_) => 2,
+            Chip::MemoryImage(_) => 3,
+            Chip::MemoryFinal(_) => 4,
+            Chip::Alu(_) => 5,
+            Chip::Branch(_) => 6,
+            Chip::Jump(_) => 7,
+            Chip::LoadStore(_) => 8,
+            Chip::Halt(_) => 9,
+            Chip::Compare(_) => 10,
+            Chip::Shift(_) => 11,
+            Chip::Mul(_) => 12,
+            Chip::IoEcall(_) => 13,
+            Chip::IoWord(_) => 14,
+            Chip::Output(_) => 15,
+            Chip::Div(_) => 16,
+            Chip::MemoryBoundary(_) => 17,
+            Chip::Field256(_) => FIELD256_CHIP,
+            Chip::KeccakCall(_) => KECCAK_CALL_CHIP,
+            Chip::KeccakPerm(_) => KECCAK_F_CHIP,
+        };
+        CHIP_NAMES[index]
+    }
 }
 
 impl<F: Field> BaseAir<F> for Chip {
@@ -407,4 +523,44 @@ pub(crate) fn eval_register_read<AB: InteractionBuilder>(
 /// The timestamp of `slot` in the instruction at `clk`.
 pub(crate) fn timestamp<AB: AirBuilder>(clk: AB::Expr, slot: u32) -> AB::Expr {
     clk * AB::Expr::from_u32(TIMESTAMPS_PER_CYCLE) + AB::Expr::from_u32(slot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_optional_chips_are_the_precompiles_and_come_last() {
+        assert_eq!(CHIP_NAMES[FIELD256_CHIP], "field256");
+        assert_eq!(CHIP_NAMES[KECCAK_CALL_CHIP], "keccak-call");
+        assert_eq!(CHIP_NAMES[KECCAK_F_CHIP], "keccak-f");
+        let optional: Vec<usize> = (0..CHIP_NAMES.len())
+            .filter(|&i| !ChipSet::REQUIRED.contains(i))
+            .collect();
+        assert_eq!(optional, [FIELD256_CHIP, KECCAK_CALL_CHIP, KECCAK_F_CHIP]);
+        assert_eq!(ChipSet::ALL.len(), CHIP_NAMES.len());
+    }
+
+    #[test]
+    fn a_set_is_valid_only_with_every_required_chip_and_no_unknown_one() {
+        assert!(ChipSet::ALL.is_valid());
+        assert!(ChipSet::REQUIRED.is_valid());
+        assert!(ChipSet::ALL.without(KECCAK_F_CHIP).is_valid());
+        for required in ChipSet::REQUIRED.indices() {
+            assert!(
+                !ChipSet(ChipSet::ALL.0 & !(1 << required)).is_valid(),
+                "{required}"
+            );
+        }
+        assert!(!ChipSet(ChipSet::ALL.0 | 1 << CHIP_NAMES.len()).is_valid());
+        let items: Vec<usize> = (0..CHIP_NAMES.len()).collect();
+        assert_eq!(
+            ChipSet::ALL.without(FIELD256_CHIP).select(items),
+            [
+                (0..FIELD256_CHIP).collect::<Vec<_>>(),
+                vec![KECCAK_CALL_CHIP, KECCAK_F_CHIP]
+            ]
+            .concat()
+        );
+    }
 }

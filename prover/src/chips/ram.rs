@@ -1,6 +1,7 @@
-//! The RAM-index gadget shared by the load/store, io-word and field256 chips: a word index must lie in
-//! the ABI's guest memory, `[RAM_FIRST_WORD, RAM_END_WORD)` (byte addresses 0x1000 up to
-//! 0x7800_0000).
+//! The RAM-index gadget shared by the load/store, io-word and precompile chips: a word index
+//! must lie in the ABI's guest memory, `[RAM_FIRST_WORD, RAM_END_WORD)` (byte addresses 0x1000
+//! up to 0x7800_0000). And the precompiles' pointer gadget built on it: a register holding a
+//! word-aligned pointer to a span of words inside guest memory.
 //!
 //! `offset = idx − RAM_FIRST_WORD` and `headroom = RAM_END_WORD − 1 − idx` are each four
 //! range-checked bytes with a top byte below `RAM_END_WORD >> 24`, so each is a non-negative
@@ -11,8 +12,15 @@
 use p3_field::{Field, PrimeCharacteristicRing};
 use p3_lookup::InteractionBuilder;
 
-use super::{RAM_END_WORD, RAM_FIRST_WORD, exprs, range_below, range_bytes, word_value};
-use crate::witness::{Recorder, bytes_of};
+use super::columns::AccessCols;
+use super::{
+    RAM_END_WORD, RAM_FIRST_WORD, eval_register_read, exprs, range_below, range_bytes, word_value,
+};
+use crate::witness::{Recorder, StepContext, bytes_of};
+
+/// The top byte of a precompile's pointer is below this (pointers stay below 0x7800_0000,
+/// so below the field's modulus, and `pointer = 4·index` holds over the integers).
+const POINTER_TOP: u32 = 0x78;
 
 /// Columns of one RAM-index check.
 #[repr(C)]
@@ -84,4 +92,77 @@ pub(crate) fn fill_ram_span<F: Field>(
         rec.range(b[2], b[3]);
         rec.range(b[3].wrapping_add((256 - (RAM_END_WORD >> 24)) as u8), 0);
     }
+}
+
+/// Columns of a precompile's pointer argument: the register read, its bytes, the word index
+/// and the check that its span lies in guest memory.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PointerCols<T> {
+    /// The register read.
+    pub read: AccessCols<T>,
+    /// The pointer, as the register's bytes.
+    pub bytes: [T; 4],
+    /// Its word index.
+    pub index: T,
+    /// The span lies in guest memory.
+    pub ram: RamIndexCols<T>,
+}
+
+/// On rows where `gate` is 1: register `reg`, read at `slot` of the cycle `clk`, holds a
+/// multiple of 4 below 0x7800_0000 whose `words` words lie in guest memory.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn eval_pointer<AB: InteractionBuilder>(
+    builder: &mut AB,
+    gate: AB::Expr,
+    reg: u8,
+    clk: AB::Expr,
+    slot: u32,
+    words: u32,
+    cols: &PointerCols<AB::Var>,
+) where
+    AB::F: Field,
+{
+    let pointer = exprs::<AB, 4>(&cols.bytes);
+    eval_register_read(
+        builder,
+        AB::Expr::from_u32(u32::from(reg)),
+        &pointer,
+        clk,
+        slot,
+        &cols.read,
+        gate.clone(),
+    );
+    range_below(builder, pointer[3].clone(), POINTER_TOP, gate.clone());
+    builder.assert_zero(
+        gate.clone() * (word_value(&pointer) - AB::Expr::from_u32(4) * cols.index.into()),
+    );
+    eval_ram_span(builder, gate, cols.index.into(), words, &cols.ram);
+}
+
+/// Fills the pointer argument in register `reg` (read at `slot`) spanning `words` words and
+/// counts its lookups; returns the pointer's word index. A misaligned pointer is recorded
+/// as an inconsistency (the emulator refuses one).
+pub(crate) fn fill_pointer<F: Field>(
+    cols: &mut PointerCols<F>,
+    step: &StepContext,
+    rec: &mut Recorder,
+    reg: u8,
+    slot: u32,
+    words: u32,
+) -> u32 {
+    let pointer = rec.register(reg);
+    cols.read = rec.read_register(step, reg, pointer, slot);
+    cols.bytes = bytes_of(pointer);
+    cols.index = F::from_u32(pointer >> 2);
+    fill_ram_span(&mut cols.ram, pointer >> 2, words, rec);
+    let top = pointer.to_le_bytes()[3];
+    rec.range(top.wrapping_add((256 - POINTER_TOP) as u8), 0);
+    if !pointer.is_multiple_of(4) {
+        rec.fail(format!(
+            "cycle {}: misaligned precompile pointer in x{reg}",
+            step.clk
+        ));
+    }
+    pointer >> 2
 }
