@@ -30,6 +30,7 @@ mod error;
 mod exec;
 #[cfg(feature = "std")]
 pub mod genesis;
+pub mod keccak;
 mod native;
 pub mod phase;
 pub mod recover;
