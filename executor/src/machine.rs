@@ -723,23 +723,13 @@ impl<'p> Executor<'p> {
         let (x, y) = (load(&self.memory, x_addr), load(&self.memory, y_addr));
         let z = field256::compute(op, &x, &y).z;
         if T::ENABLED {
-            let cycle = self.cycles;
             for (addr, words, write) in
                 [(x_addr, &x, false), (y_addr, &y, false), (z_addr, &z, true)]
             {
-                for (k, &value) in words.iter().enumerate() {
-                    tracer.memory(MemoryAccess {
-                        cycle,
-                        addr: addr + 4 * k as u32,
-                        value,
-                        write,
-                    });
-                }
+                trace_span(tracer, self.cycles, addr, words, write);
             }
         }
-        for (k, &value) in z.iter().enumerate() {
-            self.memory.store_word(z_addr + 4 * k as u32, value);
-        }
+        self.store_span(z_addr, &z);
         Ok(())
     }
 
@@ -757,22 +747,18 @@ impl<'p> Executor<'p> {
         keccak::permute(&mut state);
         let permuted = keccak::state_to_words(&state);
         if T::ENABLED {
-            let cycle = self.cycles;
-            for (values, write) in [(&words, false), (&permuted, true)] {
-                for (k, &value) in values.iter().enumerate() {
-                    tracer.memory(MemoryAccess {
-                        cycle,
-                        addr: addr + 4 * k as u32,
-                        value,
-                        write,
-                    });
-                }
-            }
+            trace_span(tracer, self.cycles, addr, &words, false);
+            trace_span(tracer, self.cycles, addr, &permuted, true);
         }
-        for (k, &value) in permuted.iter().enumerate() {
+        self.store_span(addr, &permuted);
+        Ok(())
+    }
+
+    /// Stores consecutive words from `addr` (a precompile's result).
+    fn store_span(&mut self, addr: u32, words: &[u32]) {
+        for (k, &value) in words.iter().enumerate() {
             self.memory.store_word(addr + 4 * k as u32, value);
         }
-        Ok(())
     }
 
     fn check_writable(&self, addr: u32, len: u32) -> Result<(), ExecErrorKind> {
@@ -787,6 +773,18 @@ impl<'p> Executor<'p> {
             });
         }
         Ok(())
+    }
+}
+
+/// Records a precompile's accesses of consecutive words from `addr`, all in `cycle`.
+fn trace_span<T: Tracer>(tracer: &mut T, cycle: u64, addr: u32, words: &[u32], write: bool) {
+    for (k, &value) in words.iter().enumerate() {
+        tracer.memory(MemoryAccess {
+            cycle,
+            addr: addr + 4 * k as u32,
+            value,
+            write,
+        });
     }
 }
 
