@@ -329,6 +329,10 @@ pub struct ChipQuotient {
     pub chip: String,
     /// Its trace height (rows).
     pub rows: u64,
+    /// Committed main-trace columns (base field).
+    pub main_columns: usize,
+    /// Committed LogUp columns, in base-field elements (4 per extension column).
+    pub lookup_columns: usize,
     /// Median wall time of its `compute quotient` span, milliseconds.
     pub median_ms: f64,
     /// That time per trace row, nanoseconds.
@@ -420,9 +424,9 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 .zip(&mut per_chip)
                 .map(|((chip, log_rows), times)| {
                     let index = CHIP_NAMES.iter().position(|&n| n == chip).unwrap_or(0);
-                    ((chip, log_rows), times, interpreter.chips[index])
+                    ((chip, log_rows), times, interpreter.chips[index], &cases[index])
                 })
-                .map(|((chip, log_rows), times, (interpreter_ms, trace_bytes))| {
+                .map(|((chip, log_rows), times, (interpreter_ms, trace_bytes), case)| {
                     let rows = 1u64 << log_rows;
                     let median_ms = if times.is_empty() {
                         0.0
@@ -432,6 +436,8 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                     ChipQuotient {
                         chip: chip.to_owned(),
                         rows,
+                        main_columns: case.main.width,
+                        lookup_columns: case.permutation.as_ref().map_or(0, |p| p.width),
                         median_ms,
                         ns_per_row: median_ms * 1e6 / rows as f64,
                         interpreter_ms,
@@ -476,7 +482,7 @@ fn render_quotient_table(report: &QuotientReport) -> String {
         out += &format!(
             "{} on {} ({} cycles): quotient stage {:.3} s (median; chips overlap); \
              interpreter on {}: {:.3} s (chips one by one), copy bandwidth {:.1} GB/s\n\
-             {:<16} {:>9} {:>11} {:>8} | {:>11} {:>10} {:>9}\n",
+             {:<16} {:>9} {:>6} {:>6} {:>11} {:>8} | {:>11} {:>10} {:>9}\n",
             r.workload,
             r.backend,
             r.cycles,
@@ -486,6 +492,8 @@ fn render_quotient_table(report: &QuotientReport) -> String {
             r.copy_gb_per_s,
             "CHIP",
             "ROWS",
+            "MAIN",
+            "LOGUP",
             "PLONKY3 ms",
             "ns/row",
             "INTERP ms",
@@ -494,9 +502,11 @@ fn render_quotient_table(report: &QuotientReport) -> String {
         );
         for c in &r.chips {
             out += &format!(
-                "{:<16} {:>9} {:>11.3} {:>8.1} | {:>11.3} {:>10.3} {:>9.1}\n",
+                "{:<16} {:>9} {:>6} {:>6} {:>11.3} {:>8.1} | {:>11.3} {:>10.3} {:>9.1}\n",
                 c.chip,
                 c.rows,
+                c.main_columns,
+                c.lookup_columns,
                 c.median_ms,
                 c.ns_per_row,
                 c.interpreter_ms,

@@ -146,6 +146,11 @@ impl Recorder {
         self.bytes[ByteOp::row(x, y)][ByteOp::Range as usize] += 1;
     }
 
+    /// Counts the lookup of [`crate::chips::range_seven_bits`] for `x, y < 128`.
+    pub fn range_seven_bits(&mut self, x: u8, y: u8) {
+        self.range(x << 1, y << 1);
+    }
+
     /// Counts a bitwise lookup.
     pub fn byte_op(&mut self, op: ByteOp, x: u8, y: u8) {
         self.bytes[ByteOp::row(x, y)][op as usize] += 1;
@@ -200,8 +205,7 @@ impl Recorder {
         let diff = ts.wrapping_sub(prev_ts).wrapping_sub(1);
         let d = diff.to_le_bytes();
         self.range(d[0], d[1]);
-        self.range(d[2], d[3]);
-        self.range(d[3].wrapping_add(240), 0);
+        self.range(d[2], d[3] << 4);
         let cols = AccessCols {
             prev_ts: F::from_u32(prev_ts),
             diff: bytes_of(diff),

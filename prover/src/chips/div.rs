@@ -24,7 +24,7 @@ use super::columns::{
 use super::less_than::{LessThanCols, eval_less_than, fill_less_than};
 use super::mul::{eval_product, fill_product};
 use super::program::op_id;
-use super::{add_bytes, exprs, range_bytes};
+use super::{add_bytes, exprs, range_bytes, range_seven_bits};
 use crate::witness::{Recorder, StepContext, bytes_of};
 
 /// The opcodes of the division chip, in flag order.
@@ -146,6 +146,7 @@ impl DivChip {
             rec.range(bytes[2], bytes[3]);
         }
         let mut negative = [false; 4];
+        let mut rests = [0u8; 4];
         for (i, word) in [b, c, q, r].into_iter().enumerate() {
             let top = (word >> 24) as u8;
             negative[i] = signed && top >> 7 == 1;
@@ -154,8 +155,10 @@ impl DivChip {
                 sign: F::from_bool(negative[i]),
                 rest: F::from_u8(rest),
             };
-            rec.range(rest, rest + 128);
+            rests[i] = rest;
         }
+        rec.range_seven_bits(rests[B], rests[C]);
+        rec.range_seven_bits(rests[Q], rests[R]);
         let overflow = signed && b == 0x8000_0000 && c == u32::MAX;
         cols.overflow = F::from_bool(overflow);
         let abs_r = fill_abs(&mut cols.abs_r, r, negative[R], rec);
@@ -272,12 +275,12 @@ where
                 signed.clone()
                     * (word[3].clone() - half.clone() * cols.sign.into() - cols.rest.into()),
             );
-            range_bytes(
-                builder,
-                cols.rest.into(),
-                cols.rest.into() + half.clone(),
-                is_real.clone(),
-            );
+        }
+        // Every word's top byte is a byte (b and c are register values, q and r are
+        // range-checked above), so each rest lies in [−128, 256) on signed rows; on the
+        // others it is in no constraint and the fill leaves it 0.
+        for pair in l.signs.chunks_exact(2) {
+            range_seven_bits(builder, pair[0].rest.into(), pair[1].rest.into(), is_real.clone());
         }
 
         // The overflow flag: only for DIV/REM of exactly −2^31 by −1.

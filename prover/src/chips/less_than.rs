@@ -6,7 +6,7 @@ use p3_field::{Field, PrimeCharacteristicRing};
 use p3_lookup::InteractionBuilder;
 
 use super::alu::carries;
-use super::{add_bytes, exprs, range_bytes};
+use super::{add_bytes, exprs, range_bytes, range_seven_bits};
 use crate::witness::{Recorder, bytes_of};
 
 /// Columns of one comparison of `b` with `c`.
@@ -63,24 +63,9 @@ pub(crate) fn eval_less_than<AB: InteractionBuilder>(
     builder.assert_zero(
         gate.clone() * (c[3].clone() - half.clone() * sc.clone() - cols.rest_c.into()),
     );
-    range_bytes(
-        builder,
-        cols.rest_b.into(),
-        cols.rest_c.into(),
-        gate.clone(),
-    );
-    range_bytes(
-        builder,
-        cols.rest_b.into(),
-        cols.rest_b.into() + half.clone(),
-        gate.clone(),
-    );
-    range_bytes(
-        builder,
-        cols.rest_c.into(),
-        cols.rest_c.into() + half,
-        gate.clone(),
-    );
+    // b[3] and c[3] are bytes (every memory value is, and so is every immediate), so the
+    // rests lie in [−128, 256) as range_seven_bits requires.
+    range_seven_bits(builder, cols.rest_b.into(), cols.rest_c.into(), gate.clone());
     let one = AB::Expr::ONE;
     builder.assert_zero(
         gate.clone()
@@ -112,7 +97,5 @@ pub(crate) fn fill_less_than<F: Field>(
     let db = d.to_le_bytes();
     rec.range(db[0], db[1]);
     rec.range(db[2], db[3]);
-    rec.range(tb & 0x7f, tc & 0x7f);
-    rec.range(tb & 0x7f, (tb & 0x7f) + 128);
-    rec.range(tc & 0x7f, (tc & 0x7f) + 128);
+    rec.range_seven_bits(tb & 0x7f, tc & 0x7f);
 }

@@ -113,7 +113,6 @@ impl LoadStoreChip {
         cols.offset_bits[offset] = F::ONE;
         rec.range(ab[0] / 4, ab[0] / 4 + 192);
         rec.range(ab[1], ab[2]);
-        rec.range(ab[3], 0);
         let idx = addr >> 2;
         fill_ram_index(&mut cols.ram, idx, rec);
         cols.rs1 = rec.read_register(step, step.instruction.rs1, b, SLOT_RS1);
@@ -140,7 +139,7 @@ impl LoadStoreChip {
         let rest = top.map_or(0, |t| t & 0x7f);
         cols.sign = F::from_bool(top.is_some_and(|t| t >> 7 == 1));
         cols.rest = F::from_u8(rest);
-        rec.range(rest, rest + 128);
+        rec.range(ab[3], rest << 1);
         let writable = rec.writable(idx);
         if is_store && !writable {
             rec.fail(format!(
@@ -213,7 +212,6 @@ where
             is_real.clone(),
         );
         range_bytes(builder, addr[1].clone(), addr[2].clone(), is_real.clone());
-        range_bytes(builder, addr[3].clone(), AB::Expr::ZERO, is_real.clone());
         let idx = quarter
             + addr[1].clone() * num(1 << 6)
             + addr[2].clone() * num(1 << 14)
@@ -250,10 +248,13 @@ where
         builder.assert_zero(
             lh.clone() * (selected_high.clone() - num(128) * l.sign.into() - l.rest.into()),
         );
+        // addr[3] a byte, and rest < 128 in the same lookup: on LB/LH rows rest is the
+        // selected byte (a byte of a memory word) less 128·sign, in [−128, 256), so twice it
+        // is a byte exactly when rest < 128 (range_seven_bits); on the others rest is free.
         range_bytes(
             builder,
-            l.rest.into(),
-            l.rest.into() + num(128),
+            addr[3].clone(),
+            AB::Expr::TWO * l.rest.into(),
             is_real.clone(),
         );
         let fill = num(255) * l.sign.into();

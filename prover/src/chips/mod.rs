@@ -123,7 +123,7 @@ pub const SLOT_A2: u32 = 5;
 /// `field256` call uses the same slot, [`field256::SLOT_A3`]).
 pub const SLOT_CURSOR: u32 = 6;
 /// Largest cycle count one segment may have: keeps timestamps below 2^28, which the
-/// timestamp-difference range check (three bytes and four bits) relies on.
+/// timestamp-difference range check (below 2^29, see `eval_access_flagged`) relies on.
 pub const MAX_SEGMENT_CYCLES: u64 = 1 << 24;
 /// The segment size runs are cut into unless told otherwise: a 2^22-cycle segment proves in
 /// about 10 GiB on the CPU path (docs/benchmarks.md).
@@ -421,6 +421,18 @@ pub(crate) fn range_below<AB: InteractionBuilder>(
     );
 }
 
+/// Checks that `x` and `y` are below 128 in one lookup, for values the caller knows lie in
+/// [−128, 256) as integers — a byte minus 128 times a bit, such as a word's top byte with its
+/// sign bit taken out: twice such a value is a byte exactly when it lies in [0, 128).
+pub(crate) fn range_seven_bits<AB: InteractionBuilder>(
+    builder: &mut AB,
+    x: AB::Expr,
+    y: AB::Expr,
+    count: AB::Expr,
+) {
+    range_bytes(builder, AB::Expr::TWO * x, AB::Expr::TWO * y, count);
+}
+
 /// Constrains `x + y = z + 2^32 * carry[3]` byte by byte when `gate` is 1, with `carry[i]`
 /// the carry out of byte `i` (boolean).
 pub(crate) fn add_bytes<AB: AirBuilder>(
@@ -495,15 +507,17 @@ pub(crate) fn eval_access_flagged<AB: InteractionBuilder>(
         [idx, v0, v1, v2, v3, ts.clone(), writable],
         Count::bounded(count.clone(), 1),
     );
-    // ts - prev_ts - 1 is a 28-bit number: three bytes and a byte below 16.
+    // ts - prev_ts - 1 = d0 + 2^8·d1 + 2^16·d2 + 2^24·d3 with d0, d1, d2 bytes and 16·d3 a
+    // byte b, in two lookups. Then 2^24·d3 = 2^20·b whatever field element d3 is, so the
+    // difference is an integer below 2^16 + 2^24 + 2^28 < 2^29. Timestamps stay below 2^28
+    // (MAX_SEGMENT_CYCLES), so prev_ts ≥ ts would leave p − 2^28 > 2^29 or more: rejected.
     let diff = exprs::<AB, 4>(&cols.diff);
     builder.assert_zero(
         count.clone() * (ts - cols.prev_ts.into() - AB::Expr::ONE - word_value(&diff)),
     );
     let [d0, d1, d2, d3] = diff;
     range_bytes(builder, d0, d1, count.clone());
-    range_bytes(builder, d2, d3.clone(), count.clone());
-    range_below(builder, d3, 16, count);
+    range_bytes(builder, d2, d3 * AB::Expr::from_u32(16), count);
 }
 
 /// A read of register `reg` (an expression of program-table columns) returning `value`.

@@ -19,7 +19,7 @@ use super::columns::{
     AccessCols, InstrCols, WriteCols, eval_flags, eval_register_op, impl_columns,
 };
 use super::program::op_id;
-use super::{exprs, range_below, range_bytes};
+use super::{exprs, range_bytes, range_seven_bits};
 use crate::witness::{Recorder, StepContext, bytes_of};
 
 /// The opcodes of the multiply chip, in flag order.
@@ -94,9 +94,7 @@ impl MulChip {
         }
         let rest_b = if signed_b { tb & 0x7f } else { 0 };
         let rest_c = if signed_c { tc & 0x7f } else { 0 };
-        rec.range(rest_b, rest_c);
-        rec.range(rest_b, rest_b + 128);
-        rec.range(rest_c, rest_c + 128);
+        rec.range_seven_bits(rest_b, rest_c);
         let ext = |v: u32, s: bool| -> [u64; 8] {
             core::array::from_fn(|i| {
                 if i < 4 {
@@ -183,19 +181,9 @@ where
         builder.assert_zero(
             mulh.clone() * (c[3].clone() - half.clone() * l.sign_c.into() - l.rest_c.into()),
         );
-        range_bytes(builder, l.rest_b.into(), l.rest_c.into(), is_real.clone());
-        range_bytes(
-            builder,
-            l.rest_b.into(),
-            l.rest_b.into() + half.clone(),
-            is_real.clone(),
-        );
-        range_bytes(
-            builder,
-            l.rest_c.into(),
-            l.rest_c.into() + half,
-            is_real.clone(),
-        );
+        // b[3] and c[3] are bytes (register values), so each rest lies in [−128, 256) on
+        // signed rows; on the others it is in no constraint and the fill leaves it 0.
+        range_seven_bits(builder, l.rest_b.into(), l.rest_c.into(), is_real.clone());
 
         let ff = AB::Expr::from_u32(255);
         let ext = |v: &[AB::Expr; 4], sign: AB::Var, i: usize| -> AB::Expr {
@@ -248,8 +236,8 @@ where
 
 /// Constrains `x · y + add = out` over eight-byte little-endian numbers, modulo 2^64, by
 /// columns: column `k` of the convolution plus `add[k]` plus the carry in equals `out[k]`
-/// plus 256 times the carry out, each carry `lo + 256·hi` with `lo` a byte and `hi < 8`
-/// (enough for eight products of bytes plus a byte and a carry). `out` must be
+/// plus 256 times the carry out, each carry `lo + 256·hi` with `lo` and `32·hi` bytes (`hi <
+/// 8` when honest: enough for eight products of bytes plus a byte and a carry). `out` must be
 /// range-checked by the caller.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn eval_product<AB: InteractionBuilder>(
@@ -273,13 +261,15 @@ pub(crate) fn eval_product<AB: InteractionBuilder>(
         }
         let carry_in = if k == 0 { AB::Expr::ZERO } else { carry(k - 1) };
         builder.assert_zero(column + carry_in - out[k].clone() - base.clone() * carry(k));
+        // lo and 32·hi bytes, in one lookup: 256·hi = 8·(32·hi), so the carry is an integer
+        // below 256 + 8·256 whatever field element hi is — far too small for the column
+        // identity to wrap around the field.
         range_bytes(
             builder,
             carry_lo[k].into(),
-            carry_hi[k].into(),
+            AB::Expr::from_u32(32) * carry_hi[k].into(),
             gate.clone(),
         );
-        range_below(builder, carry_hi[k].into(), 8, gate.clone());
     }
 }
 
@@ -301,8 +291,7 @@ pub(crate) fn fill_product<F: Field>(
         carry = column >> 8;
         carry_lo[k] = F::from_u8((carry & 0xff) as u8);
         carry_hi[k] = F::from_u8((carry >> 8) as u8);
-        rec.range((carry & 0xff) as u8, (carry >> 8) as u8);
-        rec.range(((carry >> 8) as u8).wrapping_add(248), 0);
+        rec.range((carry & 0xff) as u8, ((carry >> 8) as u8) << 5);
     }
     out
 }

@@ -62,10 +62,19 @@ pub(crate) fn eval_ram_span<AB: InteractionBuilder>(
     builder.assert_zero(
         gate.clone() * (idx + num(words - 1) + word_value(&headroom) - num(RAM_END_WORD - 1)),
     );
+    // Each of offset and headroom is bytes b0, b1, b2 and 8·b3 a byte y, so (2^24·b3 =
+    // 2^21·y) an integer below 2^24 + 2^29 whatever field element b3 is. Their sum is the
+    // constant RAM_END_WORD − words − RAM_FIRST_WORD and both sums stay far below p, so
+    // both are that integer's non-negative parts: idx lies in [RAM_FIRST_WORD, RAM_END_WORD
+    // − words].
     for bytes in [offset, headroom] {
         range_bytes(builder, bytes[0].clone(), bytes[1].clone(), gate.clone());
-        range_bytes(builder, bytes[2].clone(), bytes[3].clone(), gate.clone());
-        range_below(builder, bytes[3].clone(), RAM_END_WORD >> 24, gate.clone());
+        range_bytes(
+            builder,
+            bytes[2].clone(),
+            bytes[3].clone() * num(8),
+            gate.clone(),
+        );
     }
 }
 
@@ -89,8 +98,7 @@ pub(crate) fn fill_ram_span<F: Field>(
     for value in [offset, headroom] {
         let b = value.to_le_bytes();
         rec.range(b[0], b[1]);
-        rec.range(b[2], b[3]);
-        rec.range(b[3].wrapping_add((256 - (RAM_END_WORD >> 24)) as u8), 0);
+        rec.range(b[2], b[3] << 3);
     }
 }
 

@@ -111,7 +111,6 @@ impl ShiftChip {
         }
         let c0_high = ((c & 0xff) >> 5) as u8;
         cols.c0_high = F::from_u8(c0_high);
-        rec.range(c0_high, c0_high + 248);
         let r = s % 8;
         cols.pow_low = F::from_u32((1 + (s & 1)) * (1 + 3 * ((s >> 1) & 1)));
         cols.pow = F::from_u32(1 << r);
@@ -132,7 +131,7 @@ impl ShiftChip {
         cols.sign = F::from_bool(sign);
         let rest = if arith { bb[3] & 0x7f } else { 0 };
         cols.rest = F::from_u8(rest);
-        rec.range(rest, rest + 128);
+        rec.range(c0_high + 248, rest << 1);
         let fill_low = if sign { 256 - (1u32 << (8 - r)) } else { 0 };
         cols.fill_low = F::from_u32(fill_low);
         let w = if left {
@@ -196,12 +195,6 @@ where
             amount += bit.into() * num(1 << i);
         }
         builder.assert_eq(c[0].clone(), amount + l.c0_high.into() * num(32));
-        range_bytes(
-            builder,
-            l.c0_high.into(),
-            l.c0_high.into() + num(248),
-            is_real.clone(),
-        );
 
         // pow = 2^r, pow_inv = 2^(8-r), mult picks one.
         let bit = |i: usize| -> AB::Expr { l.bits[i].into() };
@@ -230,10 +223,14 @@ where
         builder.assert_bool(l.sign);
         builder.assert_zero(l.sign.into() * (AB::Expr::ONE - arith.clone()));
         builder.assert_zero(arith * (b[3].clone() - num(128) * l.sign.into() - l.rest.into()));
+        // One lookup for two bounds. c0_high + 248 a byte puts c0_high in [−248, 8); with
+        // c[0] a byte and amount in [0, 32), c[0] = amount + 32·c0_high leaves only [0, 8).
+        // rest = b[3] − 128·sign on arithmetic rows, in [−128, 256), so twice it is a byte
+        // exactly when rest < 128 (range_seven_bits); on the others rest is free.
         range_bytes(
             builder,
-            l.rest.into(),
-            l.rest.into() + num(128),
+            l.c0_high.into() + num(248),
+            AB::Expr::TWO * l.rest.into(),
             is_real.clone(),
         );
         builder.assert_eq(l.fill_low, l.sign.into() * (num(256) - l.pow_inv.into()));
