@@ -434,6 +434,39 @@ pub fn prove_segment(
     })
 }
 
+/// The fraction-pin degree up to which LogUp interactions on one bus share a column: the
+/// largest a blowup of 2 allows (a quotient of two chunks). Plonky3 packs only up to a
+/// chip's own constraint degree; raising the degree-2 chips (ALU, multiply, the byte table)
+/// to 3 evaluates their quotient on twice the points but commits about half their LogUp
+/// columns, which measured 5-8% faster end to end and 5% smaller proofs
+/// (docs/benchmarks.md, 2026-11-27).
+pub const LOOKUP_DEGREE_BUDGET: usize = (1 << crate::config::LOG_BLOWUP) + 1;
+
+/// The batch-STARK layout (preprocessed commitment, LogUp columns) of `airs` at
+/// `degree_bits`, with lookups packed up to [`LOOKUP_DEGREE_BUDGET`]; prover and verifier
+/// (CPU and device configurations alike) build it here.
+#[allow(clippy::type_complexity)]
+fn stark_layout<SC, A>(
+    config: &SC,
+    airs: &[A],
+    degree_bits: &[usize],
+) -> Result<ProverData<SC>, p3_batch_stark::ProvingError<p3_uni_stark::PcsProverError<SC>>>
+where
+    SC: p3_uni_stark::StarkGenericConfig,
+    SC::Challenge: p3_field::BasedVectorSpace<p3_uni_stark::Val<SC>>,
+    p3_air::SymbolicExpressionExt<p3_uni_stark::Val<SC>, SC::Challenge>:
+        p3_field::Algebra<SC::Challenge>,
+    A: p3_air::Air<p3_lookup::InteractionSymbolicBuilder<p3_uni_stark::Val<SC>, SC::Challenge>>,
+{
+    ProverData::from_airs_and_degrees_with_lookup_budgets(
+        config,
+        airs,
+        degree_bits,
+        &vec![LOOKUP_DEGREE_BUDGET; airs.len()],
+        crate::config::LOG_BLOWUP,
+    )
+}
+
 /// A chip and the LogUp lookups laid out for it.
 pub type ChipLookups = (Chip, Vec<p3_lookup::Lookup<Val>>);
 
@@ -461,7 +494,7 @@ pub fn chips_with_lookups(
         .collect();
     let views: Vec<WithoutPreprocessedTrace<'_>> =
         chips.iter().map(WithoutPreprocessedTrace).collect();
-    let lookups = ProverData::from_airs_and_degrees(&stark_config(), &views, &degree_bits)
+    let lookups = stark_layout(&stark_config(), &views, &degree_bits)
         .map_err(|e| ProveError::Stark(format!("{e:?}")))?
         .common
         .lookups;
@@ -578,14 +611,13 @@ macro_rules! prove_stark {
             Some(mut data) => {
                 let views: Vec<WithoutPreprocessedTrace<'_>> =
                     chips.iter().map(WithoutPreprocessedTrace).collect();
-                data.common.lookups =
-                    ProverData::from_airs_and_degrees(config, &views, &degree_bits)
-                        .map_err(|e| ProveError::Stark(format!("{e:?}")))?
-                        .common
-                        .lookups;
+                data.common.lookups = stark_layout(config, &views, &degree_bits)
+                    .map_err(|e| ProveError::Stark(format!("{e:?}")))?
+                    .common
+                    .lookups;
                 data
             }
-            None => ProverData::from_airs_and_degrees(config, chips, &degree_bits)
+            None => stark_layout(config, chips, &degree_bits)
                 .map_err(|e| ProveError::Stark(format!("{e:?}")))?,
         };
         let instances: Vec<StarkInstance<'_, _, Chip>> = chips
@@ -1055,7 +1087,7 @@ fn program_commitment(
     degree_bits: &[usize],
 ) -> Result<Commitment, VerifyError> {
     let data = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        ProverData::from_airs_and_degrees(config, chips, degree_bits)
+        stark_layout(config, chips, degree_bits)
     }))
     .map_err(|_| VerifyError::Shape("trace heights do not fit the machine".into()))?
     .map_err(|e| VerifyError::Shape(format!("{e:?}")))?;
@@ -1123,7 +1155,7 @@ fn verify_stark(
         chips.iter().map(WithoutPreprocessedTrace).collect();
     let mut common: CommonData<ZkboxConfig> =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            ProverData::from_airs_and_degrees(config, &views, &stark.degree_bits).map(|d| d.common)
+            stark_layout(config, &views, &stark.degree_bits).map(|d| d.common)
         }))
         .map_err(|_| VerifyError::Shape("trace heights do not fit the machine".into()))?
         .map_err(|e| VerifyError::Shape(format!("{e:?}")))?;
@@ -1212,7 +1244,7 @@ pub fn check_witness_buses(program: &Program, witness: &crate::Witness) {
         .iter()
         .map(|t| (t.values.len() / t.width).trailing_zeros() as usize)
         .collect();
-    let data = ProverData::from_airs_and_degrees(&config, &chips, &degree_bits).expect("layout");
+    let data = stark_layout(&config, &chips, &degree_bits).expect("layout");
     let publics = public_values_per_chip(&chips, &witness.public);
     let preprocessed: Vec<_> = chips
         .iter()
