@@ -29,7 +29,7 @@ mod program;
 pub mod trace;
 
 pub use elf::{ElfError, MAX_CODE_BYTES, load_elf};
-pub use machine::{ExecError, ExecErrorKind, Executor, MAX_OUTPUT_BYTES, syscall};
+pub use machine::{ExecError, ExecErrorKind, Executor, MAX_OUTPUT_BYTES, PrecompileCalls, syscall};
 pub use markers::{CycleMarker, TagCycles, attribute_cycles};
 pub use memory::Memory;
 pub use program::{Program, Segment};

@@ -221,6 +221,18 @@ pub struct Executor<'p> {
     /// Bytes of those writes: they count towards the debug log's [`MAX_OUTPUT_BYTES`].
     marker_bytes: usize,
     exit_code: Option<u32>,
+    precompile_calls: PrecompileCalls,
+}
+
+/// How many times a run called each precompile: what the prover's memory planner needs
+/// beyond the cycle count (a `keccakf` call is one cycle but 24 rows of a 2,633-column
+/// chip).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrecompileCalls {
+    /// `field256` calls (0x100).
+    pub field256: u64,
+    /// `keccakf` calls (0x101).
+    pub keccakf: u64,
 }
 
 impl<'p> Executor<'p> {
@@ -244,6 +256,7 @@ impl<'p> Executor<'p> {
             cycle_markers: Vec::new(),
             marker_bytes: 0,
             exit_code: None,
+            precompile_calls: PrecompileCalls::default(),
         }
     }
 
@@ -284,6 +297,11 @@ impl<'p> Executor<'p> {
     /// per tag).
     pub fn cycle_markers(&self) -> &[CycleMarker] {
         &self.cycle_markers
+    }
+
+    /// Precompile calls executed so far.
+    pub fn precompile_calls(&self) -> PrecompileCalls {
+        self.precompile_calls
     }
 
     /// The exit code, once the guest has exited.
@@ -687,10 +705,12 @@ impl<'p> Executor<'p> {
             }
             syscall::FIELD256 => {
                 self.field256(tracer)?;
+                self.precompile_calls.field256 += 1;
                 Ok(None)
             }
             syscall::KECCAKF => {
                 self.keccakf(tracer)?;
+                self.precompile_calls.keccakf += 1;
                 Ok(None)
             }
             other => Err(ExecErrorKind::UnknownEcall { number: other }),

@@ -51,6 +51,9 @@ fn random_states_are_permuted_as_the_reference_permutes_them() {
             let mut exec = Executor::new(&program, bytes(&state));
             assert_eq!(exec.run(1_000).unwrap(), 0);
             assert_eq!(exec.public_output(), bytes(&expected), "{calls} calls");
+            // The count the prover's memory planner prices.
+            let counted = exec.precompile_calls();
+            assert_eq!((counted.keccakf, counted.field256), (calls as u64, 0));
         }
     }
 }

@@ -317,7 +317,12 @@ impl<P: FnMut(Stage)> ProveRun<'_, P> {
         let mut counter = Executor::new(self.program, self.input.clone());
         counter.run(max_cycles)?;
         let tables = program_tables(self.program);
-        let segment_cycles = self.plan(segment_cycles, counter.cycles(), &tables, memory_limit)?;
+        let segment_cycles = self.plan(
+            segment_cycles,
+            (counter.cycles(), counter.precompile_calls()),
+            &tables,
+            memory_limit,
+        )?;
         let segments = u32::try_from(counter.cycles().div_ceil(segment_cycles))
             .ok()
             .filter(|&n| n as usize <= MAX_SEGMENTS)
@@ -380,7 +385,7 @@ impl<P: FnMut(Stage)> ProveRun<'_, P> {
     fn plan(
         &self,
         requested: u64,
-        run_cycles: u64,
+        (run_cycles, run_calls): (u64, zkbox_executor::PrecompileCalls),
         (table, _): &ProgramTables,
         memory_limit: Option<u64>,
     ) -> Result<u64, ProveError> {
@@ -395,8 +400,14 @@ impl<P: FnMut(Stage)> ProveRun<'_, P> {
             None => (Path::Cpu, 0),
         };
         let budget = MemoryBudget { host, device };
-        let planned =
-            plan_segment_cycles(path, requested, run_cycles, table.height() as u64, budget)?;
+        let planned = plan_segment_cycles(
+            path,
+            requested,
+            run_cycles,
+            run_calls,
+            table.height() as u64,
+            budget,
+        )?;
         if planned < requested {
             tracing::info!(
                 requested,
