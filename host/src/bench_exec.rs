@@ -211,7 +211,6 @@ pub(crate) fn integer_mix(rounds: u64) -> Program {
     Program::from_words(0x1_0000, &words).expect("the built-in kernel assembles")
 }
 
-/// `target/guests/` of the workspace this binary was built in.
 /// Where the built guests are: `$ZKBOX_GUESTS` if set (a copy of `target/guests/` on a
 /// benchmark machine), else `target/guests/` of the workspace this binary was built in.
 pub(crate) fn guests_dir() -> PathBuf {

@@ -424,28 +424,36 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 .zip(&mut per_chip)
                 .map(|((chip, log_rows), times)| {
                     let index = CHIP_NAMES.iter().position(|&n| n == chip).unwrap_or(0);
-                    ((chip, log_rows), times, interpreter.chips[index], &cases[index])
+                    (
+                        (chip, log_rows),
+                        times,
+                        interpreter.chips[index],
+                        &cases[index],
+                    )
                 })
-                .map(|((chip, log_rows), times, (interpreter_ms, trace_bytes), case)| {
-                    let rows = 1u64 << log_rows;
-                    let median_ms = if times.is_empty() {
-                        0.0
-                    } else {
-                        bench_exec::quantile(times, 0.5)
-                    };
-                    ChipQuotient {
-                        chip: chip.to_owned(),
-                        rows,
-                        main_columns: case.main.width,
-                        lookup_columns: case.permutation.as_ref().map_or(0, |p| p.width),
-                        median_ms,
-                        ns_per_row: median_ms * 1e6 / rows as f64,
-                        interpreter_ms,
-                        trace_bytes,
-                        read_floor_ms: 2.0 * trace_bytes as f64 / interpreter.copy_bytes_per_second
-                            * 1e3,
-                    }
-                })
+                .map(
+                    |((chip, log_rows), times, (interpreter_ms, trace_bytes), case)| {
+                        let rows = 1u64 << log_rows;
+                        let median_ms = if times.is_empty() {
+                            0.0
+                        } else {
+                            bench_exec::quantile(times, 0.5)
+                        };
+                        ChipQuotient {
+                            chip: chip.to_owned(),
+                            rows,
+                            main_columns: case.main.width,
+                            lookup_columns: case.permutation.as_ref().map_or(0, |p| p.width),
+                            median_ms,
+                            ns_per_row: median_ms * 1e6 / rows as f64,
+                            interpreter_ms,
+                            trace_bytes,
+                            read_floor_ms: 2.0 * trace_bytes as f64
+                                / interpreter.copy_bytes_per_second
+                                * 1e3,
+                        }
+                    },
+                )
                 .collect::<Vec<ChipQuotient>>();
             let interpreter_total_ms = chips.iter().map(|c| c.interpreter_ms).sum();
             results.push(QuotientResult {

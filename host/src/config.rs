@@ -407,7 +407,7 @@ impl ConfigLoader {
 }
 
 /// `ZKBOX_*` variables that are not configuration keys.
-pub const NON_CONFIG_ENV: &[&str] = &["ZKBOX_BUILD_COMMIT", "ZKBOX_SKIP_OPENCL"];
+pub const NON_CONFIG_ENV: &[&str] = &["ZKBOX_BUILD_COMMIT", "ZKBOX_GUESTS", "ZKBOX_SKIP_OPENCL"];
 
 /// Reads an environment value as TOML when it is one, as a string otherwise.
 fn parse_env_value(raw: &str) -> toml::Value {
