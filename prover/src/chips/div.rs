@@ -280,7 +280,12 @@ where
         // range-checked above), so each rest lies in [−128, 256) on signed rows; on the
         // others it is in no constraint and the fill leaves it 0.
         for pair in l.signs.chunks_exact(2) {
-            range_seven_bits(builder, pair[0].rest.into(), pair[1].rest.into(), is_real.clone());
+            range_seven_bits(
+                builder,
+                pair[0].rest.into(),
+                pair[1].rest.into(),
+                is_real.clone(),
+            );
         }
 
         // The overflow flag: only for DIV/REM of exactly −2^31 by −1.

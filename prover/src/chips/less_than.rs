@@ -65,7 +65,12 @@ pub(crate) fn eval_less_than<AB: InteractionBuilder>(
     );
     // b[3] and c[3] are bytes (every memory value is, and so is every immediate), so the
     // rests lie in [−128, 256) as range_seven_bits requires.
-    range_seven_bits(builder, cols.rest_b.into(), cols.rest_c.into(), gate.clone());
+    range_seven_bits(
+        builder,
+        cols.rest_b.into(),
+        cols.rest_c.into(),
+        gate.clone(),
+    );
     let one = AB::Expr::ONE;
     builder.assert_zero(
         gate.clone()
