@@ -294,6 +294,27 @@ mod wrong_results {
     }
 
     #[test]
+    fn a_multiply_carry_with_out_of_range_limbs_is_rejected() {
+        // MUL 3 by 5: every carry is 0. The first carry re-split as lo = 256, hi = -1 is still
+        // 0, so the column identity holds and only the carry's range lookup stands in the way
+        // (checked: with it removed from the chip and the recorder, this witness verifies).
+        let (program, segment, op_cycle) = one_op(0, 1, 3, 5);
+        let honest = segment.steps[op_cycle as usize].rd;
+        let mut witness = witness_claiming(&program, &segment, op_cycle, honest);
+        let mul = CHIP_NAMES.iter().position(|&n| n == "mul").unwrap();
+        let cols: &mut MulCols<Val> = row(&mut witness, mul, 0).borrow_mut();
+        assert_eq!((cols.carry_lo[0], cols.carry_hi[0]), (Val::ZERO, Val::ZERO));
+        cols.carry_lo[0] += Val::from_u32(256);
+        cols.carry_hi[0] -= Val::ONE;
+        if let Ok(proof) = prove_witness(&program, witness) {
+            assert!(
+                verify(&proof, Some(&program)).is_err(),
+                "a re-split multiply carry verified"
+            );
+        }
+    }
+
+    #[test]
     fn divide() {
         let minus = |x: i32| x as u32;
         assert_wrong_result_rejected("div rounding down", 4, 1, minus(-7), 2, minus(-4));
