@@ -294,6 +294,30 @@ mod wrong_results {
     }
 
     #[test]
+    fn a_sign_bit_hidden_in_an_out_of_range_rest_is_rejected() {
+        // slt -1, 1 claimed 0: -1's top byte 0xff written as sign 0 and rest 255 makes the
+        // signed comparison the unsigned one, and every other constraint of the row holds;
+        // only the rest's range lookup (2·rest a byte) stands in the way (checked: with it
+        // removed from the gadget and the recorder, this witness verifies).
+        let (program, segment, op_cycle) = one_op(2, 0, u32::MAX, 1);
+        let mut witness = witness_claiming(&program, &segment, op_cycle, 0);
+        let compare = CHIP_NAMES.iter().position(|&n| n == "compare").unwrap();
+        let cols: &mut CompareCols<Val> = row(&mut witness, compare, 0).borrow_mut();
+        assert_eq!(cols.cmp.sign_b, Val::ONE);
+        cols.cmp.sign_b = Val::ZERO;
+        cols.cmp.rest_b = Val::from_u32(255);
+        cols.cmp.same_sign = Val::ONE;
+        cols.cmp.lt = Val::ZERO;
+        cols.result = Val::ZERO;
+        if let Ok(proof) = prove_witness(&program, witness) {
+            assert!(
+                verify(&proof, Some(&program)).is_err(),
+                "a comparison with its sign bit hidden verified"
+            );
+        }
+    }
+
+    #[test]
     fn a_multiply_carry_with_out_of_range_limbs_is_rejected() {
         // MUL 3 by 5: every carry is 0. The first carry re-split as lo = 256, hi = -1 is still
         // 0, so the column identity holds and only the carry's range lookup stands in the way
