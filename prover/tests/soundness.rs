@@ -146,6 +146,21 @@ fn a_timestamp_difference_with_out_of_range_limbs_is_rejected() {
 }
 
 #[test]
+fn a_ram_offset_with_out_of_range_limbs_is_rejected() {
+    // The lw's word offset from the start of RAM (0x3fc00: limbs 0, 0xfc, 3, 0) re-split
+    // with its third limb 256 too high and its top limb -1 (8·b3 = p - 8): the index
+    // equations still hold, and only the offset's range lookups stand in the way
+    // (checked: with them removed from the gadget and the recorder, this witness verifies).
+    assert_rejected("ram offset limbs", |w| {
+        let cols: &mut LoadStoreCols<Val> = row(w, LOAD_STORE, 1).borrow_mut();
+        let offset = &mut cols.ram.offset;
+        assert_eq!((offset[2], offset[3]), (Val::from_u32(3), Val::ZERO));
+        offset[2] += Val::from_u32(256);
+        offset[3] -= Val::ONE;
+    });
+}
+
+#[test]
 fn a_forged_final_memory_value_is_rejected() {
     assert_rejected("final memory", |w| {
         let cols: &mut MemoryFinalCols<Val> = row(w, MEMORY_FINAL, 0).borrow_mut();
