@@ -333,6 +333,36 @@ mod wrong_results {
     }
 
     #[test]
+    fn a_loaded_sign_bit_hidden_in_an_out_of_range_rest_is_rejected() {
+        // lb of the byte 0xff claimed as 0xff instead of -1: sign 0 and rest 255 satisfy the
+        // byte's split and zero the sign fill; only the rest's range lookup (shared with
+        // addr[3]) stands in the way (checked: with 2·rest dropped from that lookup in the
+        // chip and the recorder, this witness verifies).
+        let mut code = Vec::new();
+        code.extend(li(1, 0x0010_0000));
+        code.push(addi(2, 0, 0xff));
+        code.push(asm::s(0, 1, 2, 0)); // sb x2, 0(x1)
+        let load_cycle = code.len() as u64;
+        code.push(asm::i(0x03, 0, 3, 1, 0)); // lb x3, 0(x1)
+        code.push(addi(10, 0, 0));
+        code.extend(asm::exit());
+        let program = Program::from_words(0x1000, &code).unwrap();
+        let segment = trace(&program);
+        assert_eq!(segment.steps[load_cycle as usize].rd, u32::MAX);
+        let mut witness = witness_claiming(&program, &segment, load_cycle, 0xff);
+        let cols: &mut LoadStoreCols<Val> = row(&mut witness, LOAD_STORE, 1).borrow_mut();
+        assert_eq!((cols.sign, cols.rest), (Val::ONE, Val::from_u32(0x7f)));
+        cols.sign = Val::ZERO;
+        cols.rest = Val::from_u32(255);
+        if let Ok(proof) = prove_witness(&program, witness) {
+            assert!(
+                verify(&proof, Some(&program)).is_err(),
+                "a load with its sign bit hidden verified"
+            );
+        }
+    }
+
+    #[test]
     fn a_multiply_carry_with_out_of_range_limbs_is_rejected() {
         // MUL 3 by 5: every carry is 0. The first carry re-split as lo = 256, hi = -1 is still
         // 0, so the column identity holds and only the carry's range lookup stands in the way
