@@ -45,17 +45,24 @@ fn honest_witness(program: &Program) -> Witness {
     generate(&table, &memory_image(program), &segment).unwrap()
 }
 
+/// Proves `witness` of `program` and asserts that no proof of it verifies (the prover may
+/// also refuse).
+fn assert_no_valid_proof(program: &Program, witness: Witness, what: &str) {
+    if let Ok(proof) = prove_witness(program, witness) {
+        assert!(verify(&proof, Some(program)).is_err(), "{what} verified");
+    }
+}
+
 /// Applies `tamper` to the witness, proves it, and asserts the verifier does not accept.
 fn assert_rejected(name: &str, tamper: impl FnOnce(&mut Witness)) {
     let program = program();
     let mut witness = honest_witness(&program);
     tamper(&mut witness);
-    if let Ok(proof) = prove_witness(&program, witness) {
-        assert!(
-            verify(&proof, Some(&program)).is_err(),
-            "{name}: a proof of a broken witness verified"
-        );
-    }
+    assert_no_valid_proof(
+        &program,
+        witness,
+        &format!("{name}: a proof of a broken witness"),
+    );
 }
 
 fn row(witness: &mut Witness, chip: usize, index: usize) -> &mut [Val] {
@@ -130,34 +137,38 @@ fn a_stale_memory_version_is_rejected() {
     });
 }
 
-#[test]
-fn a_timestamp_difference_with_out_of_range_limbs_is_rejected() {
-    // The same difference written with its third limb 256 too high and its top limb -1
-    // (16·d3 = p - 16): the access's equation still holds, and only the range lookups on
-    // the limbs stand in the way (checked: with them removed from the chip and the
-    // recorder, this witness verifies).
-    assert_rejected("timestamp limbs", |w| {
-        let cols: &mut LoadStoreCols<Val> = row(w, LOAD_STORE, 1).borrow_mut();
-        let diff = &mut cols.mem.access.diff;
-        assert_eq!((diff[2], diff[3]), (Val::ZERO, Val::ZERO), "a short gap");
-        diff[2] += Val::from_u32(256);
-        diff[3] -= Val::ONE;
+/// Re-splits four little-endian byte limbs of the lw's row (picked by `limbs`, whose top
+/// two are `top` when honest) with the third 256 too high and the fourth one lower: the
+/// value they make is unchanged, so only the limbs' range lookups stand in the way.
+fn assert_resplit_limbs_rejected(
+    name: &str,
+    top: (u32, u32),
+    limbs: impl FnOnce(&mut LoadStoreCols<Val>) -> &mut [Val; 4],
+) {
+    assert_rejected(name, |w| {
+        let limbs = limbs(row(w, LOAD_STORE, 1).borrow_mut());
+        assert_eq!(
+            (limbs[2], limbs[3]),
+            (Val::from_u32(top.0), Val::from_u32(top.1))
+        );
+        limbs[2] += Val::from_u32(256);
+        limbs[3] -= Val::ONE;
     });
 }
 
 #[test]
+fn a_timestamp_difference_with_out_of_range_limbs_is_rejected() {
+    // A short gap: limbs (d0, 0, 0, 0) become (d0, 0, 256, -1), and 16·d3 = p - 16 is no
+    // byte (checked: with the lookups removed from the chip and the recorder, it verifies).
+    assert_resplit_limbs_rejected("timestamp limbs", (0, 0), |cols| &mut cols.mem.access.diff);
+}
+
+#[test]
 fn a_ram_offset_with_out_of_range_limbs_is_rejected() {
-    // The lw's word offset from the start of RAM (0x3fc00: limbs 0, 0xfc, 3, 0) re-split
-    // with its third limb 256 too high and its top limb -1 (8·b3 = p - 8): the index
-    // equations still hold, and only the offset's range lookups stand in the way
-    // (checked: with them removed from the gadget and the recorder, this witness verifies).
-    assert_rejected("ram offset limbs", |w| {
-        let cols: &mut LoadStoreCols<Val> = row(w, LOAD_STORE, 1).borrow_mut();
-        let offset = &mut cols.ram.offset;
-        assert_eq!((offset[2], offset[3]), (Val::from_u32(3), Val::ZERO));
-        offset[2] += Val::from_u32(256);
-        offset[3] -= Val::ONE;
-    });
+    // The word offset from the start of RAM, 0x3fc00 (limbs 0, 0xfc, 3, 0), with 8·b3 =
+    // p - 8 (checked: with the lookups removed from the gadget and the recorder, it
+    // verifies).
+    assert_resplit_limbs_rejected("ram offset limbs", (3, 0), |cols| &mut cols.ram.offset);
 }
 
 #[test]
@@ -271,12 +282,11 @@ mod wrong_results {
             "{name}: the claimed result is the honest one"
         );
         let witness = witness_claiming(&program, &segment, op_cycle, wrong);
-        if let Ok(proof) = prove_witness(&program, witness) {
-            assert!(
-                verify(&proof, Some(&program)).is_err(),
-                "{name}: a proof that {b:#x} op {c:#x} = {wrong:#x} verified"
-            );
-        }
+        assert_no_valid_proof(
+            &program,
+            witness,
+            &format!("{name}: a proof that {b:#x} op {c:#x} = {wrong:#x}"),
+        );
     }
 
     #[test]
@@ -324,12 +334,7 @@ mod wrong_results {
         cols.cmp.same_sign = Val::ONE;
         cols.cmp.lt = Val::ZERO;
         cols.result = Val::ZERO;
-        if let Ok(proof) = prove_witness(&program, witness) {
-            assert!(
-                verify(&proof, Some(&program)).is_err(),
-                "a comparison with its sign bit hidden verified"
-            );
-        }
+        assert_no_valid_proof(&program, witness, "a comparison with its sign bit hidden");
     }
 
     #[test]
@@ -354,12 +359,7 @@ mod wrong_results {
         assert_eq!((cols.sign, cols.rest), (Val::ONE, Val::from_u32(0x7f)));
         cols.sign = Val::ZERO;
         cols.rest = Val::from_u32(255);
-        if let Ok(proof) = prove_witness(&program, witness) {
-            assert!(
-                verify(&proof, Some(&program)).is_err(),
-                "a load with its sign bit hidden verified"
-            );
-        }
+        assert_no_valid_proof(&program, witness, "a load with its sign bit hidden");
     }
 
     #[test]
@@ -375,12 +375,7 @@ mod wrong_results {
         assert_eq!((cols.carry_lo[0], cols.carry_hi[0]), (Val::ZERO, Val::ZERO));
         cols.carry_lo[0] += Val::from_u32(256);
         cols.carry_hi[0] -= Val::ONE;
-        if let Ok(proof) = prove_witness(&program, witness) {
-            assert!(
-                verify(&proof, Some(&program)).is_err(),
-                "a re-split multiply carry verified"
-            );
-        }
+        assert_no_valid_proof(&program, witness, "a re-split multiply carry");
     }
 
     #[test]
@@ -418,12 +413,7 @@ fn a_code_word_claimed_writable_is_rejected() {
     let cols: &mut LoadStoreCols<Val> = row(&mut forged, LOAD_STORE, 0).borrow_mut();
     assert_eq!(cols.writable, Val::ZERO, "the load reads a code word");
     cols.writable = Val::ONE;
-    if let Ok(proof) = prove_witness(&program, forged) {
-        assert!(
-            verify(&proof, Some(&program)).is_err(),
-            "a code word passed as writable"
-        );
-    }
+    assert_no_valid_proof(&program, forged, "a code word passed as writable");
 }
 
 /// The end of input is tracked: a read that comes up short must set the input-ended cell
@@ -467,12 +457,7 @@ fn a_short_read_that_does_not_end_the_input_is_rejected() {
         third.input_ended = Val::ZERO;
     }
     zkbox_prover::proof::check_witness_buses(&program, &witness);
-    if let Ok(proof) = prove_witness(&program, witness) {
-        assert!(
-            verify(&proof, Some(&program)).is_err(),
-            "a short read left the input open"
-        );
-    }
+    assert_no_valid_proof(&program, witness, "a short read left the input open");
 }
 
 const IO_ECALL: usize = 13;
@@ -513,12 +498,11 @@ fn assert_io_rejected(name: &str, tamper: impl FnOnce(&mut Witness)) {
     let program = io_program();
     let mut witness = io_witness(&program);
     tamper(&mut witness);
-    if let Ok(proof) = prove_witness(&program, witness) {
-        assert!(
-            verify(&proof, Some(&program)).is_err(),
-            "{name}: a proof of a broken witness verified"
-        );
-    }
+    assert_no_valid_proof(
+        &program,
+        witness,
+        &format!("{name}: a proof of a broken witness"),
+    );
 }
 
 #[test]
