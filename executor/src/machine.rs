@@ -449,7 +449,10 @@ impl<'p> Executor<'p> {
                     if let Err(kind) = check_access(addr, $size) {
                         fail!(kind);
                     }
-                    if addr >= code_start && addr < code_end {
+                    if addr >= code_start
+                        && addr < code_end
+                        && program.first_code_byte(addr, 1).is_some()
+                    {
                         fail!(ExecErrorKind::StoreToCode { addr });
                     }
                     let word_addr = addr & !3;
@@ -785,12 +788,8 @@ impl<'p> Executor<'p> {
         if !Memory::in_range(addr, len) {
             return Err(ExecErrorKind::OutOfRange { addr, len });
         }
-        let (start, end) = (self.program.code_start, self.program.code_end());
-        let last = addr + (len - 1);
-        if addr < end && last >= start {
-            return Err(ExecErrorKind::StoreToCode {
-                addr: addr.max(start),
-            });
+        if let Some(first) = self.program.first_code_byte(addr, len) {
+            return Err(ExecErrorKind::StoreToCode { addr: first });
         }
         Ok(())
     }

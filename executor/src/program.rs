@@ -33,6 +33,10 @@ pub struct Program {
     pub(crate) code: Vec<Instruction>,
     /// Raw instruction words, parallel to `code` (for traces and error messages).
     pub(crate) words: Vec<u32>,
+    /// The executable segments' word-aligned byte ranges `[start, end)`, sorted: the
+    /// read-only memory. Gaps between them (and non-executable segments that lie between
+    /// them) are ordinary writable memory, as the prover's memory image has it.
+    pub(crate) code_ranges: Vec<(u32, u32)>,
 }
 
 impl Program {
@@ -77,12 +81,21 @@ impl Program {
         if !entry_ok {
             return Err(ElfError::EntryOutsideCode { entry });
         }
+        let code_ranges = code_segments
+            .iter()
+            .map(|s| {
+                let start = s.vaddr & !3;
+                let words = u64::from(s.memsz).div_ceil(4);
+                (start, (u64::from(start) + 4 * words) as u32)
+            })
+            .collect();
         Ok(Program {
             entry,
             segments,
             code_start,
             code,
             words,
+            code_ranges,
         })
     }
 
@@ -106,6 +119,16 @@ impl Program {
             writable: false,
         };
         Program::from_segments(base, vec![segment])
+    }
+
+    /// The first code byte in `[addr, addr + len)` (`len` ≥ 1, inside guest memory), if any.
+    pub(crate) fn first_code_byte(&self, addr: u32, len: u32) -> Option<u32> {
+        let last = addr + (len - 1);
+        self.code_ranges
+            .iter()
+            .filter(|&&(start, end)| addr < end && last >= start)
+            .map(|&(start, _)| start.max(addr))
+            .min()
     }
 
     /// One past the last code address.

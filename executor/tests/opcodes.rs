@@ -458,3 +458,49 @@ fn limits_and_faults_inside_a_basic_block_are_exact() {
     assert_eq!((err.pc, err.cycle, exec.cycles()), (BASE + 12, 3, 3));
     assert_eq!(exec.registers()[T0 as usize], 3);
 }
+
+/// Two executable segments, `BASE..` (the code below) and `BASE + 0x2000..` (two words never
+/// run), with a gap between them.
+fn with_code_gap(body: &[u32]) -> Program {
+    let mut code = body.to_vec();
+    code.extend(asm::exit());
+    let words = |ws: &[u32]| -> Vec<u8> { ws.iter().flat_map(|w| w.to_le_bytes()).collect() };
+    let first = words(&code);
+    let segments = vec![
+        zkbox_executor::Segment {
+            vaddr: BASE,
+            memsz: first.len() as u32,
+            data: first,
+            executable: true,
+            writable: false,
+        },
+        zkbox_executor::Segment {
+            vaddr: BASE + 0x2000,
+            memsz: 8,
+            data: words(&[addi(0, 0, 0), addi(0, 0, 0)]),
+            executable: true,
+            writable: false,
+        },
+    ];
+    Program::from_segments(BASE, segments).unwrap()
+}
+
+#[test]
+fn memory_between_code_segments_is_writable_and_code_is_not() {
+    // The gap between two executable segments is ordinary memory (the prover's memory image
+    // opens only the segments' words read-only); stores into either segment are refused.
+    let mut body = li(T0, BASE + 0x1000).to_vec();
+    body.push(addi(T1, 0, 42));
+    body.push(asm::s(2, T0, T1, 0)); // sw t1, 0(t0)
+    body.push(asm::i(0x03, 2, 10, T0, 0)); // lw a0, 0(t0)
+    let program = with_code_gap(&body);
+    assert_eq!(Executor::new(&program, vec![]).run(100).unwrap(), 42);
+    for target in [BASE + 0x2004, BASE] {
+        let mut body = li(T0, target).to_vec();
+        body.push(asm::s(2, T0, T1, 0));
+        let err = Executor::new(&with_code_gap(&body), vec![])
+            .run(100)
+            .unwrap_err();
+        assert_eq!(err.kind, ExecErrorKind::StoreToCode { addr: target });
+    }
+}

@@ -174,3 +174,36 @@ fn flipped_bits_in_a_proof_file_are_rejected() {
         );
     }
 }
+
+#[test]
+fn memory_between_two_code_segments_is_written_and_proven() {
+    // The executor and the prover's memory image agree: only the executable segments'
+    // words are read-only; the gap between them is ordinary memory.
+    let base = 0x1_0000u32;
+    let mut code = li(5, base + 0x1000).to_vec();
+    code.push(addi(6, 0, 42));
+    code.push(asm::s(2, 5, 6, 0)); // sw t1, 0(t0): into the gap
+    code.push(asm::i(0x03, 2, 10, 5, 0)); // lw a0, 0(t0)
+    code.extend(asm::exit());
+    let segment = |vaddr: u32, words: &[u32]| {
+        let data: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        zkbox_executor::Segment {
+            vaddr,
+            memsz: data.len() as u32,
+            data,
+            executable: true,
+            writable: false,
+        }
+    };
+    let program = Program::from_segments(
+        base,
+        vec![
+            segment(base, &code),
+            segment(base + 0x2000, &[addi(0, 0, 0)]),
+        ],
+    )
+    .unwrap();
+    let proof = prove(&program, vec![], 1_000).expect("proves");
+    assert_eq!(proof.exit_code(), 42);
+    verify(&proof, Some(&program)).unwrap();
+}
