@@ -449,8 +449,8 @@ pub fn prove_segment(
 /// largest a blowup of 2 allows (a quotient of two chunks). Plonky3 packs only up to a
 /// chip's own constraint degree; raising the degree-2 chips (ALU, multiply, the byte table)
 /// to 3 evaluates their quotient on twice the points but commits about half their LogUp
-/// columns, which measured 5-8% faster end to end and 5% smaller proofs
-/// (docs/benchmarks.md, 2026-11-27).
+/// columns: 3-13% faster and 5% smaller proofs on the integer mix and fibonacci, neutral
+/// on the EVM block (docs/benchmarks.md, 2026-11-27).
 pub const LOOKUP_DEGREE_BUDGET: usize = (1 << crate::config::LOG_BLOWUP) + 1;
 
 /// The batch-STARK layout (preprocessed commitment, LogUp columns) of `airs` at
