@@ -48,6 +48,9 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: &Config) -> anyhow::Result<()> {
+    // Handlers go in before any endpoint is announced: a SIGTERM sent the moment a supervisor
+    // reads our endpoints must stop us cleanly, not kill us with the default action.
+    let mut signals = ShutdownSignals::install()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -99,7 +102,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     drop(stdout);
 
     tokio::select! {
-        signal = shutdown_signal() => {
+        signal = signals.next() => {
             tracing::info!(signal, "shutting down");
         }
         Some(ended) = servers.join_next() => {
@@ -117,12 +120,27 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves with the name of the first termination signal received.
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
+/// The termination signals the appliance stops on, registered with the runtime.
+struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Registers SIGINT and SIGTERM handlers; from here on neither kills the process outright.
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+        })
+    }
+
+    /// Resolves with the name of the first termination signal received.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
     }
 }
