@@ -445,6 +445,14 @@ impl Sequencer {
     }
 }
 
+/// How often an open block takes in newly durable transactions: a tenth of the block
+/// interval, within these bounds (each round scans the pool's senders under its lock).
+const OPEN_BLOCK_TICK_MIN: Duration = Duration::from_millis(5);
+/// See [`OPEN_BLOCK_TICK_MIN`].
+const OPEN_BLOCK_TICK_MAX: Duration = Duration::from_millis(25);
+/// Below this much gas left no transaction fits: the open block is full.
+const MIN_TRANSACTION_GAS: u64 = 21_000;
+
 /// A block executed for sealing: applied already (with its witness, when a prover takes
 /// batches), or sealed with its changes still to apply.
 enum Executed {
@@ -481,7 +489,18 @@ impl Builder {
         }
     }
 
-    fn run(mut self) {
+    /// Seals blocks until the sequencer stops.
+    fn run(self) {
+        if self.inner.sink.is_none() {
+            self.run_open_blocks();
+        } else {
+            self.run_sealing_with_witnesses();
+        }
+    }
+
+    /// With a prover attached: every block interval (stretched or stopped by backpressure),
+    /// executes the ready transactions and seals them with the block's witness.
+    fn run_sealing_with_witnesses(mut self) {
         let mut last_seal = Instant::now();
         while !self.inner.stop.load(Ordering::SeqCst) {
             let level = self.update_backpressure();
@@ -495,12 +514,7 @@ impl Builder {
             let full =
                 self.inner.waiting_gas.load(Ordering::Relaxed) >= self.inner.config.block_gas_limit;
             if now < deadline && !(full && level == Backpressure::None) {
-                let (flag, cv) = &self.inner.wake;
-                let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
-                let (mut guard, _) = cv
-                    .wait_timeout_while(guard, deadline - now, |woken| !*woken)
-                    .unwrap_or_else(|p| p.into_inner());
-                *guard = false;
+                self.wait_for_wake(deadline - now);
                 continue;
             }
             self.close_batch_if_due();
@@ -510,11 +524,47 @@ impl Builder {
             }
             last_seal = Instant::now();
             self.inner.waiting_gas.store(0, Ordering::Relaxed);
-            if let Err(why) = self.seal_once() {
-                tracing::error!(error = %why, "sealing failed; the sequencer stops accepting");
-                *self.inner.halted.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
-            }
+            let sealed = self.seal_with_witness();
+            self.halt_on_error(sealed);
         }
+    }
+
+    /// Without a prover attached: executes transactions into an open block as they become
+    /// durable and seals it every block interval, or as soon as it is full.
+    fn run_open_blocks(mut self) {
+        let interval = self.inner.config.block_interval;
+        let mut deadline = Instant::now() + interval;
+        while !self.inner.stop.load(Ordering::SeqCst) {
+            if self.handle().halted().is_some() {
+                self.wait_for_wake(interval);
+                continue;
+            }
+            let built = self.build_open_block(deadline);
+            self.halt_on_error(built);
+            // The next block closes an interval after this one was due (sealing time does
+            // not stretch the cadence), or after now if this one closed early (full).
+            deadline = deadline.min(Instant::now()) + interval;
+        }
+    }
+
+    /// Stops acceptance and sealing after a failure to seal (the logs are intact; a restart
+    /// recovers from them).
+    fn halt_on_error(&self, result: Result<(), String>) {
+        if let Err(why) = result {
+            tracing::error!(error = %why, "sealing failed; the sequencer stops accepting");
+            *self.inner.halted.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        }
+    }
+
+    /// Sleeps until `timeout` passes or the builder is woken (a block's worth of gas
+    /// arrived, a batch was proven, or the sequencer stops).
+    fn wait_for_wake(&self, timeout: Duration) {
+        let (flag, cv) = &self.inner.wake;
+        let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut guard, _) = cv
+            .wait_timeout_while(guard, timeout, |woken| !*woken)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard = false;
     }
 
     fn update_backpressure(&self) -> Backpressure {
@@ -553,8 +603,10 @@ impl Builder {
         level
     }
 
-    /// Seals one block from the ready transactions (none ready: nothing happens).
-    fn seal_once(&mut self) -> Result<(), String> {
+    /// Executes the ready transactions as one block together with its witness, and seals
+    /// it (none ready: nothing happens). The chain is write-locked while the block executes:
+    /// the witness comes from applying it.
+    fn seal_with_witness(&mut self) -> Result<(), String> {
         let started = Instant::now();
         let config = &self.inner.config;
         let handle = self.handle();
@@ -568,63 +620,130 @@ impl Builder {
                 config.max_block_transactions,
             )
         };
-        if txs.is_empty() {
-            return Ok(());
-        }
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        // Execute and seal under the read lock (readers and submitters go on), retrying
-        // without any transaction the executor refuses.
-        let (block, output, executed) = loop {
-            let chain = handle.read_chain();
-            let env = chain.next_env(timestamp, config.beneficiary);
+        // Retried without any transaction the executor refuses.
+        while !txs.is_empty() {
+            let mut chain = chain_lock.write().unwrap_or_else(|p| p.into_inner());
             let block = Block {
-                env,
+                env: chain.next_env(timestamp, config.beneficiary),
                 transactions: txs.iter().map(|t| (*t.tx).clone()).collect(),
             };
-            if self.inner.sink.is_some() {
-                drop(chain);
-                let mut chain = chain_lock.write().unwrap_or_else(|p| p.into_inner());
-                let hashes = chain.block_hashes();
-                match zkbox_evm::execute_block_with_witness(chain.state_mut(), &block, &hashes) {
-                    Ok((output, witness)) => {
-                        drop(chain);
-                        break (block, output, Executed::Applied(Box::new(witness)));
-                    }
-                    Err(e) => {
-                        drop(chain);
-                        txs = self.without_refused(txs, &e)?;
-                    }
+            let hashes = chain.block_hashes();
+            let executed =
+                zkbox_evm::execute_block_with_witness(chain.state_mut(), &block, &hashes);
+            drop(chain);
+            match executed {
+                Ok((output, witness)) => {
+                    let witness = Executed::Applied(Box::new(witness));
+                    return self.publish(txs, &block, output, witness, started);
                 }
-            } else {
-                let hashes = chain.block_hashes();
-                // Senders were recovered when the pool accepted each transaction.
-                let senders: Vec<Address> = txs.iter().map(|t| t.sender).collect();
-                match zkbox_evm::execute_block_unapplied_with_senders(
-                    chain.state(),
-                    &block,
-                    &senders,
-                    &hashes,
-                ) {
-                    Ok(unapplied) => {
-                        // The post-state root comes from the chain's kept tries updated
-                        // with the block's changes, while transactions are still being
-                        // validated against the unchanged state.
-                        let (output, changes) = chain.seal(unapplied, &block);
-                        drop(chain);
-                        break (block, output, Executed::Sealed(changes));
-                    }
-                    Err(e) => {
-                        drop(chain);
-                        txs = self.without_refused(txs, &e)?;
-                    }
-                }
+                Err(e) => txs = self.without_refused(txs, &e)?,
             }
-            if txs.is_empty() {
+        }
+        Ok(())
+    }
+
+    /// Executes durable ready transactions into a block opened now, every tick as they
+    /// arrive, and seals it at `deadline` or as soon as it is full (no transaction: no
+    /// block). The chain is read-locked throughout: readers and submitters go on, and this
+    /// thread, its only writer, takes the write lock only to publish the sealed block.
+    fn build_open_block(&mut self, deadline: Instant) -> Result<(), String> {
+        let handle = self.handle();
+        let config = &self.inner.config;
+        let chain = handle.read_chain();
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let env = chain.next_env(timestamp, config.beneficiary);
+        let hashes = chain.block_hashes();
+        let mut open = zkbox_evm::OpenBlock::new(chain.state(), env, &hashes);
+        let mut txs = Vec::new();
+        let tick = (config.block_interval / 10).clamp(OPEN_BLOCK_TICK_MIN, OPEN_BLOCK_TICK_MAX);
+        loop {
+            self.inner.waiting_gas.store(0, Ordering::Relaxed);
+            let round = Instant::now();
+            let full = self.execute_ready(&mut open, &mut txs)?;
+            let now = Instant::now();
+            metrics::histogram!("zkbox_sequencer_execute_seconds")
+                .record((now - round).as_secs_f64());
+            if self.inner.stop.load(Ordering::SeqCst) {
+                // Not sealed: the transactions stay pooled and in the acceptance log.
                 return Ok(());
             }
+            if full || now >= deadline {
+                break;
+            }
+            self.wait_for_wake(tick.min(deadline - now));
+        }
+        if txs.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let block = Block {
+            env: open.env().clone(),
+            transactions: txs.iter().map(|t: &ValidTx| (*t.tx).clone()).collect(),
         };
+        let (output, changes) = chain.seal(open.finish(), &block);
+        drop(chain);
+        self.publish(txs, &block, output, Executed::Sealed(changes), started)
+    }
+
+    /// Executes the pool's durable ready transactions (per sender the gapless run from its
+    /// nonce in `open`) into `open`, appending them to `txs`. A transaction the executor
+    /// refuses is dropped from the pool with its sender's later ones in this round. Returns
+    /// whether the block is full (gas or count).
+    fn execute_ready(
+        &self,
+        open: &mut zkbox_evm::OpenBlock<'_>,
+        txs: &mut Vec<ValidTx>,
+    ) -> Result<bool, String> {
+        let config = &self.inner.config;
+        let gas_left = config.block_gas_limit.saturating_sub(open.gas_used());
+        let count_left = config.max_block_transactions.saturating_sub(txs.len());
+        let ready = self
+            .handle()
+            .lock_pool()
+            .ready(|a| open.nonce(a), gas_left, count_left);
+        let mut refused_sender = None;
+        for t in ready {
+            if refused_sender == Some(t.sender) {
+                lock(&self.inner.pool).remove(&t.hash);
+                continue;
+            }
+            match open.push(&t.tx, t.sender) {
+                Ok(()) => txs.push(t),
+                Err(zkbox_evm::Error::BlockGasLimitExceeded { .. }) => return Ok(true),
+                Err(
+                    e @ (zkbox_evm::Error::InvalidTransaction { .. }
+                    | zkbox_evm::Error::InvalidSignature { .. }
+                    | zkbox_evm::Error::WrongChainId { .. }
+                    | zkbox_evm::Error::UnsupportedTxType(_)),
+                ) => {
+                    tracing::warn!(tx = %t.hash, error = %e, "executor refused a pooled transaction; dropped");
+                    lock(&self.inner.pool).remove(&t.hash);
+                    refused_sender = Some(t.sender);
+                }
+                Err(other) => return Err(format!("block execution failed: {other}")),
+            }
+        }
+        Ok(txs.len() >= config.max_block_transactions
+            || config.block_gas_limit.saturating_sub(open.gas_used()) < MIN_TRANSACTION_GAS)
+    }
+
+    /// Makes a sealed block durable (block log, fsync), then applies it to the chain and
+    /// publishes it: receipts, head number, subscriptions, and the batch its witness joins.
+    fn publish(
+        &mut self,
+        txs: Vec<ValidTx>,
+        block: &Block,
+        output: zkbox_evm::BlockOutput,
+        executed: Executed,
+        started: Instant,
+    ) -> Result<(), String> {
+        let handle = self.handle();
+        let chain_lock = &self.inner.chain;
         let record = BlockRecord {
             env: block.env.clone(),
             transactions: txs.iter().map(|t| t.raw.clone()).collect(),

@@ -158,7 +158,12 @@ impl<R: StateReader> Overlay<R> {
         Ok(info)
     }
 
-    fn current_account(&mut self, address: Address) -> Result<Option<AccountInfo>, Error> {
+    /// The account as the block has left it so far (its pre-state if the block has not
+    /// changed it).
+    pub(crate) fn current_account(
+        &mut self,
+        address: Address,
+    ) -> Result<Option<AccountInfo>, Error> {
         match self.changes.get(&address) {
             Some(change) => Ok(change.info),
             None => self.pre_account(address),
@@ -306,61 +311,103 @@ pub fn execute_transactions<R: StateReader>(
     env: &BlockEnv,
     transactions: &[RecoveredTx],
 ) -> Result<Vec<ReceiptEnvelope>, Error> {
-    let spec = env.spec_id()?;
-    let block = RevmBlockEnv {
-        number: U256::from(env.number),
-        beneficiary: env.beneficiary,
-        timestamp: U256::from(env.timestamp),
-        gas_limit: env.gas_limit,
-        basefee: env.base_fee,
-        difficulty: U256::ZERO,
-        prevrandao: Some(env.prev_randao),
-        blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new_with_spec(
-            env.excess_blob_gas,
-            spec,
-        )),
-        ..RevmBlockEnv::default()
-    };
-    let mut cfg = CfgEnv::new_with_spec(spec);
-    cfg.chain_id = env.chain_id;
-    let mut evm = Context::mainnet()
-        .with_db(overlay)
-        .with_block(block)
-        .with_cfg(cfg)
-        .build_mainnet();
-    let mut receipts = Vec::with_capacity(transactions.len());
-    let mut blooms = BloomHashes::default();
-    let mut cumulative_gas_used = 0u64;
-    for (index, recovered) in transactions.iter().enumerate() {
-        let tx = tx_env(recovered);
-        if cumulative_gas_used.saturating_add(tx.gas_limit) > env.gas_limit {
-            return Err(Error::BlockGasLimitExceeded { index });
-        }
-        let result = evm.transact_commit(tx).map_err(|e| match e {
-            EVMError::Transaction(e) => Error::InvalidTransaction {
-                index,
-                reason: format!("{e}"),
-            },
-            EVMError::Database(e) => e,
-            other => Error::Evm(format!("{other}")),
-        })?;
-        cumulative_gas_used += result.tx_gas_used();
-        let success = result.is_success();
-        let logs = result.into_logs();
-        let logs_bloom = blooms.logs_bloom(&logs);
-        let receipt = Receipt {
-            status: success.into(),
-            cumulative_gas_used,
-            logs,
+    let mut receipts = BlockReceipts::default();
+    receipts.execute(overlay, env, transactions)?;
+    Ok(receipts.into_receipts())
+}
+
+/// The receipts of a block's transactions executed so far, and the gas they used: a block
+/// may be executed in several calls of [`BlockReceipts::execute`] over the same overlay
+/// (a sequencer executes transactions as they arrive), with exactly the result of one call
+/// over all of them.
+#[derive(Default)]
+pub(crate) struct BlockReceipts {
+    receipts: Vec<ReceiptEnvelope>,
+    blooms: BloomHashes,
+    cumulative_gas_used: u64,
+}
+
+impl BlockReceipts {
+    /// Executes `transactions` after those executed so far. On an error the transactions
+    /// before the failing one stay executed and the failing one left no trace (revm commits
+    /// a transaction to the overlay only when it succeeds); its index in the block is the
+    /// error's.
+    pub(crate) fn execute<R: StateReader>(
+        &mut self,
+        overlay: &mut Overlay<R>,
+        env: &BlockEnv,
+        transactions: &[RecoveredTx],
+    ) -> Result<(), Error> {
+        let spec = env.spec_id()?;
+        let block = RevmBlockEnv {
+            number: U256::from(env.number),
+            beneficiary: env.beneficiary,
+            timestamp: U256::from(env.timestamp),
+            gas_limit: env.gas_limit,
+            basefee: env.base_fee,
+            difficulty: U256::ZERO,
+            prevrandao: Some(env.prev_randao),
+            blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new_with_spec(
+                env.excess_blob_gas,
+                spec,
+            )),
+            ..RevmBlockEnv::default()
         };
-        let with_bloom = ReceiptWithBloom::new(receipt, logs_bloom);
-        receipts.push(match &recovered.tx {
-            TxEnvelope::Legacy(_) => ReceiptEnvelope::Legacy(with_bloom),
-            TxEnvelope::Eip2930(_) => ReceiptEnvelope::Eip2930(with_bloom),
-            _ => ReceiptEnvelope::Eip1559(with_bloom),
-        });
+        let mut cfg = CfgEnv::new_with_spec(spec);
+        cfg.chain_id = env.chain_id;
+        let mut evm = Context::mainnet()
+            .with_db(overlay)
+            .with_block(block)
+            .with_cfg(cfg)
+            .build_mainnet();
+        self.receipts.reserve(transactions.len());
+        for recovered in transactions {
+            let index = self.receipts.len();
+            let tx = tx_env(recovered);
+            if self.cumulative_gas_used.saturating_add(tx.gas_limit) > env.gas_limit {
+                return Err(Error::BlockGasLimitExceeded { index });
+            }
+            let result = evm.transact_commit(tx).map_err(|e| match e {
+                EVMError::Transaction(e) => Error::InvalidTransaction {
+                    index,
+                    reason: format!("{e}"),
+                },
+                EVMError::Database(e) => e,
+                other => Error::Evm(format!("{other}")),
+            })?;
+            self.cumulative_gas_used += result.tx_gas_used();
+            let success = result.is_success();
+            let logs = result.into_logs();
+            let logs_bloom = self.blooms.logs_bloom(&logs);
+            let receipt = Receipt {
+                status: success.into(),
+                cumulative_gas_used: self.cumulative_gas_used,
+                logs,
+            };
+            let with_bloom = ReceiptWithBloom::new(receipt, logs_bloom);
+            self.receipts.push(match &recovered.tx {
+                TxEnvelope::Legacy(_) => ReceiptEnvelope::Legacy(with_bloom),
+                TxEnvelope::Eip2930(_) => ReceiptEnvelope::Eip2930(with_bloom),
+                _ => ReceiptEnvelope::Eip1559(with_bloom),
+            });
+        }
+        Ok(())
     }
-    Ok(receipts)
+
+    /// How many transactions have been executed.
+    pub(crate) fn len(&self) -> usize {
+        self.receipts.len()
+    }
+
+    /// The gas they used.
+    pub(crate) fn gas_used(&self) -> u64 {
+        self.cumulative_gas_used
+    }
+
+    /// Their receipts, in order.
+    pub(crate) fn into_receipts(self) -> Vec<ReceiptEnvelope> {
+        self.receipts
+    }
 }
 
 /// The keccak hashes a block's log blooms are built from, computed once per distinct log

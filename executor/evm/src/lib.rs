@@ -51,7 +51,7 @@ pub use block::{
 pub use error::Error;
 pub use exec::{AccountChange, AccountInfo, Overlay, StateReader, execute_transactions};
 pub use native::{
-    BlockChanges, BlockHashes, NativeReader, UnappliedBlock, execute_block,
+    BlockChanges, BlockHashes, NativeReader, OpenBlock, UnappliedBlock, execute_block,
     execute_block_unapplied, execute_block_unapplied_with_senders,
 };
 pub use phase::{Phase, PhaseObserver};

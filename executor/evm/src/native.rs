@@ -3,13 +3,15 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
-use alloy_consensus::ReceiptEnvelope;
+use alloy_consensus::{ReceiptEnvelope, TxEnvelope};
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 
 use crate::Error;
-use crate::block::{Block, BlockOutput, RecoveredTx, seal};
-use crate::exec::{AccountChange, AccountInfo, Overlay, StateReader, execute_transactions};
+use crate::block::{Block, BlockEnv, BlockOutput, RecoveredTx, seal};
+use crate::exec::{
+    AccountChange, AccountInfo, BlockReceipts, Overlay, StateReader, execute_transactions,
+};
 use crate::state::{Account, State, account_leaf, trie_root};
 use crate::state_trie::StateTrie;
 
@@ -98,17 +100,22 @@ fn run_recovered(
 ) -> Result<NativeRun, Error> {
     let mut overlay = Overlay::new(NativeReader::new(state, block_hashes));
     let receipts = execute_transactions(&mut overlay, &block.env, transactions)?;
-    let read_accounts = overlay.read_accounts();
-    let (_, changes, new_codes) = overlay.into_parts();
-    Ok(NativeRun {
-        receipts,
-        read_accounts,
-        changes,
-        new_codes,
-    })
+    Ok(NativeRun::from_parts(overlay, receipts))
 }
 
 impl NativeRun {
+    /// The run of the transactions `overlay` and `receipts` hold.
+    fn from_parts(overlay: Overlay<NativeReader<'_>>, receipts: Vec<ReceiptEnvelope>) -> Self {
+        let read_accounts = overlay.read_accounts();
+        let (_, changes, new_codes) = overlay.into_parts();
+        NativeRun {
+            receipts,
+            read_accounts,
+            changes,
+            new_codes,
+        }
+    }
+
     /// Applies the run to `state` and seals the block.
     pub(crate) fn commit(
         self,
@@ -317,6 +324,86 @@ impl UnappliedBlock {
         pre_state_root: B256,
     ) -> (BlockOutput, BlockChanges) {
         self.run.seal(state, Some(trie), block, pre_state_root)
+    }
+}
+
+/// A block executed a transaction at a time as transactions arrive, over a state it does not
+/// change (a sequencer executes each transaction soon after accepting it, so that sealing is
+/// left with only the roots to compute). [`OpenBlock::finish`] gives the
+/// [`UnappliedBlock`] that [`execute_block_unapplied`] gives for the block of every
+/// transaction pushed, in order: both run the same per-transaction code over one overlay.
+pub struct OpenBlock<'a> {
+    overlay: Overlay<NativeReader<'a>>,
+    env: BlockEnv,
+    receipts: BlockReceipts,
+}
+
+impl core::fmt::Debug for OpenBlock<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OpenBlock")
+            .field("number", &self.env.number)
+            .field("transactions", &self.receipts.len())
+            .field("gas_used", &self.receipts.gas_used())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> OpenBlock<'a> {
+    /// Opens a block with `env` over `state`, which must not change until the block is
+    /// finished and sealed (BLOCKHASH answers from `block_hashes`).
+    pub fn new(state: &'a State, env: BlockEnv, block_hashes: &'a BlockHashes) -> Self {
+        Self {
+            overlay: Overlay::new(NativeReader::new(state, block_hashes)),
+            env,
+            receipts: BlockReceipts::default(),
+        }
+    }
+
+    /// Executes `tx`, whose sender the caller recovered (a sequencer did when it accepted
+    /// it), as the block's next transaction. A refused transaction (wrong type or chain id,
+    /// invalid for revm — nonce, balance —, or over the block's gas limit) leaves the block
+    /// as it was, with the error naming the index it would have had.
+    pub fn push(&mut self, tx: &TxEnvelope, sender: Address) -> Result<(), Error> {
+        let index = self.receipts.len();
+        let recovered = RecoveredTx::with_sender(tx, sender, self.env.chain_id, index)?;
+        self.receipts.execute(
+            &mut self.overlay,
+            &self.env,
+            core::slice::from_ref(&recovered),
+        )
+    }
+
+    /// The nonce `address` has after the transactions executed so far (0 for an account
+    /// that does not exist, or could not be read).
+    pub fn nonce(&mut self, address: &Address) -> u64 {
+        self.overlay
+            .current_account(*address)
+            .ok()
+            .flatten()
+            .map_or(0, |a| a.nonce)
+    }
+
+    /// The block's environment.
+    pub fn env(&self) -> &BlockEnv {
+        &self.env
+    }
+
+    /// How many transactions the block holds.
+    pub fn transaction_count(&self) -> usize {
+        self.receipts.len()
+    }
+
+    /// The gas they used.
+    pub fn gas_used(&self) -> u64 {
+        self.receipts.gas_used()
+    }
+
+    /// The block executed, ready to be sealed ([`UnappliedBlock::seal_with`]) as the block
+    /// of `env` and the transactions pushed, in order.
+    pub fn finish(self) -> UnappliedBlock {
+        UnappliedBlock {
+            run: NativeRun::from_parts(self.overlay, self.receipts.into_receipts()),
+        }
     }
 }
 

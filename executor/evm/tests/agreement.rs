@@ -6,8 +6,8 @@ use alloy_consensus::{SignableTransaction, TxEip1559, TxEip2930, TxLegacy};
 use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256, keccak256};
 use k256::ecdsa::SigningKey;
 use zkbox_evm::{
-    Block, BlockEnv, BlockHashes, BlockOutput, Error, SpecId, State, StateTrie, TxEnvelope,
-    Witness, decode_transaction, execute_block, execute_block_unapplied_with_senders,
+    Block, BlockEnv, BlockHashes, BlockOutput, Error, OpenBlock, SpecId, State, StateTrie,
+    TxEnvelope, Witness, decode_transaction, execute_block, execute_block_unapplied_with_senders,
     execute_block_with_witness, verify_and_execute,
 };
 
@@ -281,6 +281,17 @@ impl Chain {
         changes.apply(&mut sealed_state);
         assert_eq!(sealed, native);
         assert_eq!(sealed_state, native_state);
+        // ... with the block executed a transaction at a time, as the sequencer's open
+        // block executes them as they arrive.
+        let mut open = OpenBlock::new(&self.state, block.env.clone(), &hashes);
+        for (tx, sender) in block.transactions.iter().zip(&senders) {
+            open.push(tx, *sender).unwrap();
+        }
+        assert_eq!(open.transaction_count(), block.transactions.len());
+        let pushed_gas = open.gas_used();
+        let (pushed, _) = open.finish().seal(&self.state, &block, pre_root);
+        assert_eq!(pushed, native);
+        assert_eq!(pushed_gas, native.gas_used);
         // ... with the root from the tries kept from block to block, updated in place.
         let (kept, _) =
             execute_block_unapplied_with_senders(&self.state, &block, &senders, &hashes)
@@ -706,4 +717,105 @@ fn an_empty_block_keeps_the_root_and_needs_no_nodes() {
     assert!(witness.nodes.is_empty() && witness.codes.is_empty());
     assert_eq!(out.commitment().len(), zkbox_evm::COMMITMENT_LEN);
     assert_eq!(&out.commitment()[32..64], root.as_slice());
+}
+
+#[test]
+fn an_open_block_refuses_a_transaction_without_a_trace() {
+    let mut chain = Chain::new(0x0b10c);
+    let good: Vec<TxEnvelope> = (0..12).map(|_| chain.random_tx()).collect();
+    let hashes = BlockHashes::new();
+    let env = chain.env();
+    let senders: Vec<Address> = Block {
+        env: env.clone(),
+        transactions: good.clone(),
+    }
+    .recover_senders()
+    .unwrap()
+    .into_iter()
+    .map(|r| r.sender)
+    .collect();
+    // Refused in the middle of the block: a nonce from the future, a sender who cannot pay,
+    // another chain's transaction, and one over what is left of the block's gas.
+    let future_nonce = sign(
+        TxEip1559 {
+            chain_id: CHAIN_ID,
+            nonce: 1_000,
+            gas_limit: 21_000,
+            max_fee_per_gas: u128::from(BASE_FEE) * 3,
+            to: TxKind::Call(Address::repeat_byte(9)),
+            ..Default::default()
+        },
+        &key(0),
+    );
+    let pauper = SigningKey::from_slice(&[0x77; 32]).unwrap();
+    let unfunded = sign(
+        TxEip1559 {
+            chain_id: CHAIN_ID,
+            gas_limit: 21_000,
+            max_fee_per_gas: u128::from(BASE_FEE) * 3,
+            to: TxKind::Call(Address::repeat_byte(9)),
+            value: U256::from(1),
+            ..Default::default()
+        },
+        &pauper,
+    );
+    let other_chain = sign(
+        TxEip1559 {
+            chain_id: CHAIN_ID + 1,
+            gas_limit: 21_000,
+            max_fee_per_gas: u128::from(BASE_FEE) * 3,
+            to: TxKind::Call(Address::repeat_byte(9)),
+            ..Default::default()
+        },
+        &key(1),
+    );
+    let too_big = sign(
+        TxEip1559 {
+            chain_id: CHAIN_ID,
+            gas_limit: 30_000_000,
+            max_fee_per_gas: u128::from(BASE_FEE) * 3,
+            to: TxKind::Call(Address::repeat_byte(9)),
+            ..Default::default()
+        },
+        &key(2),
+    );
+    let pauper_address = Address::from_public_key(pauper.verifying_key());
+    let mut open = OpenBlock::new(&chain.state, env.clone(), &hashes);
+    for (i, (tx, sender)) in good.iter().zip(&senders).enumerate() {
+        open.push(tx, *sender).unwrap();
+        if i == 5 {
+            let before = (open.transaction_count(), open.gas_used());
+            let nonce_before = open.nonce(&chain.addresses[0]);
+            for (bad, from) in [
+                (&future_nonce, chain.addresses[0]),
+                (&unfunded, pauper_address),
+                (&other_chain, chain.addresses[1]),
+                (&too_big, chain.addresses[2]),
+            ] {
+                let refused = open.push(bad, from).unwrap_err();
+                assert!(
+                    matches!(
+                        refused,
+                        Error::InvalidTransaction { index: 6, .. }
+                            | Error::WrongChainId { index: 6, .. }
+                            | Error::BlockGasLimitExceeded { index: 6 }
+                    ),
+                    "{refused:?}"
+                );
+                assert_eq!((open.transaction_count(), open.gas_used()), before);
+            }
+            assert_eq!(open.nonce(&chain.addresses[0]), nonce_before);
+            assert_eq!(open.nonce(&pauper_address), 0);
+        }
+    }
+    // The refusals left nothing behind: the block equals the good transactions executed
+    // as one block.
+    let block = Block {
+        env,
+        transactions: good,
+    };
+    let pre_root = chain.state.state_root();
+    let (pushed, _) = open.finish().seal(&chain.state, &block, pre_root);
+    let mut state = chain.state.clone();
+    assert_eq!(pushed, execute_block(&mut state, &block, &hashes).unwrap());
 }
