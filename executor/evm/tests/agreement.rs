@@ -736,49 +736,25 @@ fn an_open_block_refuses_a_transaction_without_a_trace() {
     .collect();
     // Refused in the middle of the block: a nonce from the future, a sender who cannot pay,
     // another chain's transaction, and one over what is left of the block's gas.
-    let future_nonce = sign(
-        TxEip1559 {
-            chain_id: CHAIN_ID,
-            nonce: 1_000,
-            gas_limit: 21_000,
-            max_fee_per_gas: u128::from(BASE_FEE) * 3,
-            to: TxKind::Call(Address::repeat_byte(9)),
-            ..Default::default()
-        },
-        &key(0),
-    );
+    let transfer = |chain_id: u64, nonce: u64, gas_limit: u64, value: u64, key: &SigningKey| {
+        sign(
+            TxEip1559 {
+                chain_id,
+                nonce,
+                gas_limit,
+                max_fee_per_gas: u128::from(BASE_FEE) * 3,
+                to: TxKind::Call(Address::repeat_byte(9)),
+                value: U256::from(value),
+                ..Default::default()
+            },
+            key,
+        )
+    };
     let pauper = SigningKey::from_slice(&[0x77; 32]).unwrap();
-    let unfunded = sign(
-        TxEip1559 {
-            chain_id: CHAIN_ID,
-            gas_limit: 21_000,
-            max_fee_per_gas: u128::from(BASE_FEE) * 3,
-            to: TxKind::Call(Address::repeat_byte(9)),
-            value: U256::from(1),
-            ..Default::default()
-        },
-        &pauper,
-    );
-    let other_chain = sign(
-        TxEip1559 {
-            chain_id: CHAIN_ID + 1,
-            gas_limit: 21_000,
-            max_fee_per_gas: u128::from(BASE_FEE) * 3,
-            to: TxKind::Call(Address::repeat_byte(9)),
-            ..Default::default()
-        },
-        &key(1),
-    );
-    let too_big = sign(
-        TxEip1559 {
-            chain_id: CHAIN_ID,
-            gas_limit: 30_000_000,
-            max_fee_per_gas: u128::from(BASE_FEE) * 3,
-            to: TxKind::Call(Address::repeat_byte(9)),
-            ..Default::default()
-        },
-        &key(2),
-    );
+    let future_nonce = transfer(CHAIN_ID, 1_000, 21_000, 0, &key(0));
+    let unfunded = transfer(CHAIN_ID, 0, 21_000, 1, &pauper);
+    let other_chain = transfer(CHAIN_ID + 1, 0, 21_000, 0, &key(1));
+    let too_big = transfer(CHAIN_ID, 0, 30_000_000, 0, &key(2));
     let pauper_address = Address::from_public_key(pauper.verifying_key());
     let mut open = OpenBlock::new(&chain.state, env.clone(), &hashes);
     for (i, (tx, sender)) in good.iter().zip(&senders).enumerate() {
