@@ -702,31 +702,43 @@ impl Builder {
         let config = &self.inner.config;
         let gas_left = config.block_gas_limit.saturating_sub(open.gas_used());
         let count_left = config.max_block_transactions.saturating_sub(txs.len());
-        let ready = self
+        let mut round = self
             .handle()
             .lock_pool()
             .ready(|a| open.nonce(a), gas_left, count_left);
-        let mut refused_sender = None;
-        for t in ready {
-            if refused_sender == Some(t.sender) {
-                lock(&self.inner.pool).remove(&t.hash);
-                continue;
-            }
-            match open.push(&t.tx, t.sender) {
-                Ok(()) => txs.push(t),
-                Err(zkbox_evm::Error::BlockGasLimitExceeded { .. }) => return Ok(true),
-                Err(
-                    e @ (zkbox_evm::Error::InvalidTransaction { .. }
-                    | zkbox_evm::Error::InvalidSignature { .. }
-                    | zkbox_evm::Error::WrongChainId { .. }
-                    | zkbox_evm::Error::UnsupportedTxType(_)),
-                ) => {
-                    tracing::warn!(tx = %t.hash, error = %e, "executor refused a pooled transaction; dropped");
-                    lock(&self.inner.pool).remove(&t.hash);
-                    refused_sender = Some(t.sender);
+        while !round.is_empty() {
+            let pushed = open.push_all(round.iter().map(|t| (t.tx.as_ref(), t.sender)));
+            let done = match &pushed {
+                Ok(()) => round.len(),
+                Err((position, _)) => *position,
+            };
+            let mut rest = round.split_off(done);
+            txs.append(&mut round);
+            let Err((_, error)) = pushed else {
+                break;
+            };
+            let refused = rest.remove(0);
+            match error {
+                zkbox_evm::Error::BlockGasLimitExceeded { .. } => return Ok(true),
+                zkbox_evm::Error::InvalidTransaction { .. }
+                | zkbox_evm::Error::InvalidSignature { .. }
+                | zkbox_evm::Error::WrongChainId { .. }
+                | zkbox_evm::Error::UnsupportedTxType(_) => {
+                    tracing::warn!(tx = %refused.hash, %error, "executor refused a pooled transaction; dropped");
+                    // The sender's later transactions of this round go with it.
+                    let mut pool = lock(&self.inner.pool);
+                    pool.remove(&refused.hash);
+                    rest.retain(|t| {
+                        let same_sender = t.sender == refused.sender;
+                        if same_sender {
+                            pool.remove(&t.hash);
+                        }
+                        !same_sender
+                    });
                 }
-                Err(other) => return Err(format!("block execution failed: {other}")),
+                other => return Err(format!("block execution failed: {other}")),
             }
+            round = rest;
         }
         Ok(txs.len() >= config.max_block_transactions
             || config.block_gas_limit.saturating_sub(open.gas_used()) < MIN_TRANSACTION_GAS)

@@ -128,7 +128,12 @@ impl RecoveredTx {
     }
 }
 
-fn check_type_and_chain(tx: &TxEnvelope, chain_id: u64, index: usize) -> Result<(), Error> {
+/// Refuses a transaction of a type blocks do not carry, or signed for another chain.
+pub(crate) fn check_type_and_chain(
+    tx: &TxEnvelope,
+    chain_id: u64,
+    index: usize,
+) -> Result<(), Error> {
     check_type(tx)?;
     if let Some(found) = alloy_consensus::Transaction::chain_id(tx)
         && found != chain_id

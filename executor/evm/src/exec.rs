@@ -312,7 +312,7 @@ pub fn execute_transactions<R: StateReader>(
     transactions: &[RecoveredTx],
 ) -> Result<Vec<ReceiptEnvelope>, Error> {
     let mut receipts = BlockReceipts::default();
-    receipts.execute(overlay, env, transactions)?;
+    receipts.execute(overlay, env, transactions.iter().map(|r| (&r.tx, r.sender)))?;
     Ok(receipts.into_receipts())
 }
 
@@ -328,15 +328,15 @@ pub(crate) struct BlockReceipts {
 }
 
 impl BlockReceipts {
-    /// Executes `transactions` after those executed so far. On an error the transactions
-    /// before the failing one stay executed and the failing one left no trace (revm commits
-    /// a transaction to the overlay only when it succeeds); its index in the block is the
-    /// error's.
-    pub(crate) fn execute<R: StateReader>(
+    /// Executes `transactions` (each with its sender) after those executed so far. On an
+    /// error the transactions before the failing one stay executed and the failing one left
+    /// no trace (revm commits a transaction to the overlay only when it succeeds); its index
+    /// in the block is the error's.
+    pub(crate) fn execute<'t, R: StateReader>(
         &mut self,
         overlay: &mut Overlay<R>,
         env: &BlockEnv,
-        transactions: &[RecoveredTx],
+        transactions: impl IntoIterator<Item = (&'t TxEnvelope, Address)>,
     ) -> Result<(), Error> {
         let spec = env.spec_id()?;
         let block = RevmBlockEnv {
@@ -360,10 +360,9 @@ impl BlockReceipts {
             .with_block(block)
             .with_cfg(cfg)
             .build_mainnet();
-        self.receipts.reserve(transactions.len());
-        for recovered in transactions {
+        for (signed, sender) in transactions {
             let index = self.receipts.len();
-            let tx = tx_env(recovered);
+            let tx = tx_env(signed, sender);
             if self.cumulative_gas_used.saturating_add(tx.gas_limit) > env.gas_limit {
                 return Err(Error::BlockGasLimitExceeded { index });
             }
@@ -385,7 +384,7 @@ impl BlockReceipts {
                 logs,
             };
             let with_bloom = ReceiptWithBloom::new(receipt, logs_bloom);
-            self.receipts.push(match &recovered.tx {
+            self.receipts.push(match signed {
                 TxEnvelope::Legacy(_) => ReceiptEnvelope::Legacy(with_bloom),
                 TxEnvelope::Eip2930(_) => ReceiptEnvelope::Eip2930(with_bloom),
                 _ => ReceiptEnvelope::Eip1559(with_bloom),
@@ -443,12 +442,12 @@ impl BloomHashes {
 }
 
 /// revm's view of a transaction (types 0-2; [`crate::Block::recover_senders`] refused others).
-fn tx_env(recovered: &RecoveredTx) -> TxEnv {
+fn tx_env(signed: &TxEnvelope, sender: Address) -> TxEnv {
     let mut env = TxEnv {
-        caller: recovered.sender,
+        caller: sender,
         ..TxEnv::default()
     };
-    match &recovered.tx {
+    match signed {
         tx @ (TxEnvelope::Legacy(_) | TxEnvelope::Eip2930(_) | TxEnvelope::Eip1559(_)) => {
             // alloy's `Transaction` view: for legacy and EIP-2930 transactions the maximum fee
             // is the gas price and there is no priority fee or (legacy) access list.
@@ -466,7 +465,7 @@ fn tx_env(recovered: &RecoveredTx) -> TxEnv {
         // Unreachable for recovered transactions; an empty call from the sender fails
         // validation rather than panicking.
         _ => {
-            env.kind = TxKind::Call(recovered.sender);
+            env.kind = TxKind::Call(sender);
             env.gas_limit = 0;
         }
     }

@@ -359,18 +359,39 @@ impl<'a> OpenBlock<'a> {
         }
     }
 
-    /// Executes `tx`, whose sender the caller recovered (a sequencer did when it accepted
-    /// it), as the block's next transaction. A refused transaction (wrong type or chain id,
-    /// invalid for revm — nonce, balance —, or over the block's gas limit) leaves the block
-    /// as it was, with the error naming the index it would have had.
+    /// Executes `transactions`, whose senders the caller recovered (a sequencer did when it
+    /// accepted them), in order as the block's next ones. Stops at the first one refused
+    /// (wrong type or chain id, invalid for revm — nonce, balance —, or over the block's gas
+    /// limit): those before it stay executed, it leaves no trace, and the error carries its
+    /// position in `transactions` (the error's own index is the one it would have had in
+    /// the block).
+    pub fn push_all<'t>(
+        &mut self,
+        transactions: impl IntoIterator<Item = (&'t TxEnvelope, Address)>,
+    ) -> Result<(), (usize, Error)> {
+        let first = self.receipts.len();
+        let chain_id = self.env.chain_id;
+        let mut checked = Ok(());
+        let mut count = 0;
+        let typed = transactions.into_iter().map_while(|(tx, sender)| {
+            let index = first + count;
+            count += 1;
+            match crate::block::check_type_and_chain(tx, chain_id, index) {
+                Ok(()) => Some((tx, sender)),
+                Err(e) => {
+                    checked = Err(e);
+                    None
+                }
+            }
+        });
+        let executed = self.receipts.execute(&mut self.overlay, &self.env, typed);
+        let position = self.receipts.len() - first;
+        executed.and(checked).map_err(|e| (position, e))
+    }
+
+    /// Executes one transaction as the block's next ([`OpenBlock::push_all`] of one).
     pub fn push(&mut self, tx: &TxEnvelope, sender: Address) -> Result<(), Error> {
-        let index = self.receipts.len();
-        let recovered = RecoveredTx::with_sender(tx, sender, self.env.chain_id, index)?;
-        self.receipts.execute(
-            &mut self.overlay,
-            &self.env,
-            core::slice::from_ref(&recovered),
-        )
+        self.push_all([(tx, sender)]).map_err(|(_, e)| e)
     }
 
     /// The nonce `address` has after the transactions executed so far (0 for an account

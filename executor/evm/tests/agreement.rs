@@ -284,9 +284,10 @@ impl Chain {
         // ... with the block executed a transaction at a time, as the sequencer's open
         // block executes them as they arrive.
         let mut open = OpenBlock::new(&self.state, block.env.clone(), &hashes);
-        for (tx, sender) in block.transactions.iter().zip(&senders) {
-            open.push(tx, *sender).unwrap();
-        }
+        let mut pending = block.transactions.iter().zip(senders.iter().copied());
+        let first_round = self.rng.below(block.transactions.len() as u64 + 1) as usize;
+        open.push_all(pending.by_ref().take(first_round)).unwrap();
+        open.push_all(pending).unwrap();
         assert_eq!(open.transaction_count(), block.transactions.len());
         let pushed_gas = open.gas_used();
         let (pushed, _) = open.finish().seal(&self.state, &block, pre_root);
@@ -758,6 +759,9 @@ fn an_open_block_refuses_a_transaction_without_a_trace() {
     let pauper_address = Address::from_public_key(pauper.verifying_key());
     let mut open = OpenBlock::new(&chain.state, env.clone(), &hashes);
     for (i, (tx, sender)) in good.iter().zip(&senders).enumerate() {
+        if i == 6 {
+            continue; // pushed in the round below
+        }
         open.push(tx, *sender).unwrap();
         if i == 5 {
             let before = (open.transaction_count(), open.gas_used());
@@ -782,6 +786,17 @@ fn an_open_block_refuses_a_transaction_without_a_trace() {
             }
             assert_eq!(open.nonce(&chain.addresses[0]), nonce_before);
             assert_eq!(open.nonce(&pauper_address), 0);
+            // In a round of several, the refused one's position comes back; those before it
+            // stay executed.
+            let (position, _) = open
+                .push_all([(&good[6], senders[6]), (&unfunded, pauper_address)])
+                .unwrap_err();
+            assert_eq!(position, 1);
+            assert_eq!(open.transaction_count(), 7);
+            let (position, _) = open
+                .push_all([(&other_chain, chain.addresses[1])])
+                .unwrap_err();
+            assert_eq!(position, 0);
         }
     }
     // The refusals left nothing behind: the block equals the good transactions executed
