@@ -232,8 +232,35 @@ pub(crate) fn seal(
     pre_state_root: B256,
     post_state_root: B256,
 ) -> BlockOutput {
-    let transactions_root = alloy_consensus::proofs::calculate_transaction_root(transactions);
-    let receipts_root = alloy_consensus::proofs::calculate_receipt_root(&receipts);
+    let roots = BlockRoots {
+        transactions: alloy_consensus::proofs::calculate_transaction_root(transactions),
+        receipts: alloy_consensus::proofs::calculate_receipt_root(&receipts),
+    };
+    seal_with_roots(env, roots, receipts, pre_state_root, post_state_root)
+}
+
+/// A block's transactions root and receipts root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlockRoots {
+    /// Root of the trie of the block's transactions (EIP-2718 encodings by index).
+    pub(crate) transactions: B256,
+    /// Root of the trie of its receipts.
+    pub(crate) receipts: B256,
+}
+
+/// [`seal`] with the transactions and receipts roots already computed (an open block
+/// computes them as transactions arrive).
+pub(crate) fn seal_with_roots(
+    env: &BlockEnv,
+    roots: BlockRoots,
+    receipts: Vec<ReceiptEnvelope>,
+    pre_state_root: B256,
+    post_state_root: B256,
+) -> BlockOutput {
+    let BlockRoots {
+        transactions: transactions_root,
+        receipts: receipts_root,
+    } = roots;
     let mut logs_bloom = Bloom::ZERO;
     for receipt in &receipts {
         logs_bloom.accrue_bloom(receipt.logs_bloom());

@@ -403,6 +403,11 @@ impl BlockReceipts {
         self.cumulative_gas_used
     }
 
+    /// The receipts so far, in order.
+    pub(crate) fn receipts(&self) -> &[ReceiptEnvelope] {
+        &self.receipts
+    }
+
     /// Their receipts, in order.
     pub(crate) fn into_receipts(self) -> Vec<ReceiptEnvelope> {
         self.receipts

@@ -32,6 +32,7 @@ mod exec;
 pub mod genesis;
 pub mod keccak;
 mod native;
+mod ordered_root;
 pub mod phase;
 pub mod recover;
 pub mod secp256k1;

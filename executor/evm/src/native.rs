@@ -4,14 +4,16 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use alloy_consensus::{ReceiptEnvelope, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718 as _;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 
 use crate::Error;
-use crate::block::{Block, BlockEnv, BlockOutput, RecoveredTx, seal};
+use crate::block::{Block, BlockEnv, BlockOutput, BlockRoots, RecoveredTx, seal, seal_with_roots};
 use crate::exec::{
     AccountChange, AccountInfo, BlockReceipts, Overlay, StateReader, execute_transactions,
 };
+use crate::ordered_root::OrderedRoot;
 use crate::state::{Account, State, account_leaf, trie_root};
 use crate::state_trie::StateTrie;
 
@@ -79,6 +81,8 @@ pub(crate) struct NativeRun {
     pub(crate) read_accounts: BTreeSet<Address>,
     changes: BTreeMap<Address, AccountChange>,
     new_codes: BTreeMap<B256, Bytes>,
+    /// The transactions and receipts roots, when computed during execution (an open block).
+    roots: Option<BlockRoots>,
 }
 
 /// Executes `block` over `state` without changing it.
@@ -100,12 +104,16 @@ fn run_recovered(
 ) -> Result<NativeRun, Error> {
     let mut overlay = Overlay::new(NativeReader::new(state, block_hashes));
     let receipts = execute_transactions(&mut overlay, &block.env, transactions)?;
-    Ok(NativeRun::from_parts(overlay, receipts))
+    Ok(NativeRun::from_parts(overlay, receipts, None))
 }
 
 impl NativeRun {
     /// The run of the transactions `overlay` and `receipts` hold.
-    fn from_parts(overlay: Overlay<NativeReader<'_>>, receipts: Vec<ReceiptEnvelope>) -> Self {
+    fn from_parts(
+        overlay: Overlay<NativeReader<'_>>,
+        receipts: Vec<ReceiptEnvelope>,
+        roots: Option<BlockRoots>,
+    ) -> Self {
         let read_accounts = overlay.read_accounts();
         let (_, changes, new_codes) = overlay.into_parts();
         NativeRun {
@@ -113,6 +121,7 @@ impl NativeRun {
             read_accounts,
             changes,
             new_codes,
+            roots,
         }
     }
 
@@ -143,13 +152,29 @@ impl NativeRun {
             Some(trie) => root_after_in(state, trie, &self.changes, pre_state_root),
             None => root_after(state, &self.changes),
         };
-        let output = seal(
-            &block.env,
-            &block.transactions,
-            self.receipts,
-            pre_state_root,
-            post_state_root,
-        );
+        let output = match self.roots {
+            Some(roots) => {
+                assert_eq!(
+                    block.transactions.len(),
+                    self.receipts.len(),
+                    "an open block is sealed with the transactions pushed into it"
+                );
+                seal_with_roots(
+                    &block.env,
+                    roots,
+                    self.receipts,
+                    pre_state_root,
+                    post_state_root,
+                )
+            }
+            None => seal(
+                &block.env,
+                &block.transactions,
+                self.receipts,
+                pre_state_root,
+                post_state_root,
+            ),
+        };
         let changes = BlockChanges {
             changes: self.changes,
             new_codes: self.new_codes,
@@ -329,13 +354,18 @@ impl UnappliedBlock {
 
 /// A block executed a transaction at a time as transactions arrive, over a state it does not
 /// change (a sequencer executes each transaction soon after accepting it, so that sealing is
-/// left with only the roots to compute). [`OpenBlock::finish`] gives the
+/// left with little more than the state root: the transactions and receipts roots are
+/// hashed as transactions are pushed). [`OpenBlock::finish`] gives the
 /// [`UnappliedBlock`] that [`execute_block_unapplied`] gives for the block of every
 /// transaction pushed, in order: both run the same per-transaction code over one overlay.
 pub struct OpenBlock<'a> {
     overlay: Overlay<NativeReader<'a>>,
     env: BlockEnv,
     receipts: BlockReceipts,
+    /// The transactions and receipts roots, hashed as transactions are pushed, so that
+    /// sealing has little of them left to do.
+    transactions_root: OrderedRoot,
+    receipts_root: OrderedRoot,
 }
 
 impl core::fmt::Debug for OpenBlock<'_> {
@@ -356,6 +386,8 @@ impl<'a> OpenBlock<'a> {
             overlay: Overlay::new(NativeReader::new(state, block_hashes)),
             env,
             receipts: BlockReceipts::default(),
+            transactions_root: OrderedRoot::default(),
+            receipts_root: OrderedRoot::default(),
         }
     }
 
@@ -369,11 +401,12 @@ impl<'a> OpenBlock<'a> {
         &mut self,
         transactions: impl IntoIterator<Item = (&'t TxEnvelope, Address)>,
     ) -> Result<(), (usize, Error)> {
+        let transactions: Vec<(&TxEnvelope, Address)> = transactions.into_iter().collect();
         let first = self.receipts.len();
         let chain_id = self.env.chain_id;
         let mut checked = Ok(());
         let mut count = 0;
-        let typed = transactions.into_iter().map_while(|(tx, sender)| {
+        let typed = transactions.iter().copied().map_while(|(tx, sender)| {
             let index = first + count;
             count += 1;
             match crate::block::check_type_and_chain(tx, chain_id, index) {
@@ -386,6 +419,10 @@ impl<'a> OpenBlock<'a> {
         });
         let executed = self.receipts.execute(&mut self.overlay, &self.env, typed);
         let position = self.receipts.len() - first;
+        for ((tx, _), receipt) in transactions.iter().zip(&self.receipts.receipts()[first..]) {
+            self.transactions_root.push(|buf| tx.encode_2718(buf));
+            self.receipts_root.push(|buf| receipt.encode_2718(buf));
+        }
         executed.and(checked).map_err(|e| (position, e))
     }
 
@@ -422,8 +459,12 @@ impl<'a> OpenBlock<'a> {
     /// The block executed, ready to be sealed ([`UnappliedBlock::seal_with`]) as the block
     /// of `env` and the transactions pushed, in order.
     pub fn finish(self) -> UnappliedBlock {
+        let roots = BlockRoots {
+            transactions: self.transactions_root.root(),
+            receipts: self.receipts_root.root(),
+        };
         UnappliedBlock {
-            run: NativeRun::from_parts(self.overlay, self.receipts.into_receipts()),
+            run: NativeRun::from_parts(self.overlay, self.receipts.into_receipts(), Some(roots)),
         }
     }
 }

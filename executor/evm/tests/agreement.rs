@@ -810,3 +810,36 @@ fn an_open_block_refuses_a_transaction_without_a_trace() {
     let mut state = chain.state.clone();
     assert_eq!(pushed, execute_block(&mut state, &block, &hashes).unwrap());
 }
+
+#[test]
+fn an_open_block_of_hundreds_of_transfers_equals_the_block() {
+    use zkbox_evm::workload::{TransferKind, TransferWorkload};
+    // Past 128 transactions the trie keys of the transactions and receipts roots change
+    // length (and item 0 sorts after item 127): the open block's streamed roots must agree.
+    let mut workload = TransferWorkload::new(40);
+    let transactions = workload.transfers(TransferKind::Erc20, 300);
+    let block = workload.block(transactions);
+    let senders: Vec<Address> = block
+        .recover_senders()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.sender)
+        .collect();
+    let hashes = BlockHashes::new();
+    let state = workload.state();
+    let mut open = OpenBlock::new(state, block.env.clone(), &hashes);
+    let pairs: Vec<(&TxEnvelope, Address)> = block
+        .transactions
+        .iter()
+        .zip(senders.iter().copied())
+        .collect();
+    for round in pairs.chunks(37) {
+        open.push_all(round.iter().copied()).unwrap();
+    }
+    let (pushed, _) = open.finish().seal(state, &block, state.state_root());
+    let mut executed = state.clone();
+    assert_eq!(
+        pushed,
+        execute_block(&mut executed, &block, &hashes).unwrap()
+    );
+}
