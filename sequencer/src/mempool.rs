@@ -173,6 +173,10 @@ pub struct PooledTx {
     pub seq: u64,
     /// Whether the acceptance log holds it (only durable transactions are sealed).
     pub durable: bool,
+    /// Whether the open block has taken it ([`Mempool::mark_executing`]): its nonce is used
+    /// from then on, so a replacement is refused as "nonce too low" rather than acknowledged
+    /// and then dropped when the block seals.
+    pub executing: bool,
 }
 
 /// Pooled transactions by sender and nonce.
@@ -268,6 +272,9 @@ impl Mempool {
         let queue = self.senders.get(&tx.sender);
         let existing = queue.and_then(|q| q.get(&nonce));
         if let Some(old) = existing {
+            if old.executing {
+                return Err(TxError::NonceTooLow);
+            }
             let bump =
                 |v: u128| v.saturating_mul(100 + u128::from(self.config.price_bump_percent)) / 100;
             if tx.max_fee() < bump(old.valid.max_fee()) || tx.tip() < bump(old.valid.tip()) {
@@ -311,6 +318,7 @@ impl Mempool {
                 valid: tx,
                 seq,
                 durable: false,
+                executing: false,
             },
         );
         Ok(outcome)
@@ -334,6 +342,17 @@ impl Mempool {
             && let Some(t) = self.senders.get_mut(sender).and_then(|q| q.get_mut(nonce))
         {
             t.durable = true;
+        }
+    }
+
+    /// Marks transactions taken into the open block (see [`PooledTx::executing`]).
+    pub fn mark_executing<'h>(&mut self, hashes: impl IntoIterator<Item = &'h B256>) {
+        for hash in hashes {
+            if let Some((sender, nonce)) = self.by_hash.get(hash)
+                && let Some(t) = self.senders.get_mut(sender).and_then(|q| q.get_mut(nonce))
+            {
+                t.executing = true;
+            }
         }
     }
 
@@ -555,6 +574,13 @@ mod tests {
         let out = pool.insert(t0b.clone(), rich()).unwrap();
         assert_eq!(out.replaced, Some(t0.hash));
         assert!(!pool.contains(&t0.hash) && pool.contains(&t0b.hash));
+        // Once the open block has taken it, its nonce is used: no replacement.
+        pool.mark_executing([&t0b.hash]);
+        assert_eq!(
+            pool.insert(transfer(&k, 0, 5_000, 50), rich()),
+            Err(TxError::NonceTooLow)
+        );
+        assert!(pool.contains(&t0b.hash));
         // A gap is queued but not ready; filling it makes both ready once durable.
         let t2 = transfer(&k, 2, 2_000, 10);
         pool.insert(t2.clone(), rich()).unwrap();

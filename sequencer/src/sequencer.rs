@@ -702,10 +702,14 @@ impl Builder {
         let config = &self.inner.config;
         let gas_left = config.block_gas_limit.saturating_sub(open.gas_used());
         let count_left = config.max_block_transactions.saturating_sub(txs.len());
-        let mut round = self
-            .handle()
-            .lock_pool()
-            .ready(|a| open.nonce(a), gas_left, count_left);
+        let mut round = {
+            let handle = self.handle();
+            let mut pool = handle.lock_pool();
+            let ready = pool.ready(|a| open.nonce(a), gas_left, count_left);
+            // Under the same lock: from here a replacement of these is refused.
+            pool.mark_executing(ready.iter().map(|t| &t.hash));
+            ready
+        };
         while !round.is_empty() {
             let pushed = open.push_all(round.iter().map(|t| (t.tx.as_ref(), t.sender)));
             let done = match &pushed {
