@@ -277,6 +277,34 @@ fn block_by_id(chain: &Chain, id: BlockId) -> Option<Arc<SealedBlock>> {
     }
 }
 
+/// Submits a transaction of a batch: validated on a task of its own (sender recovery runs
+/// on whichever worker is free, alongside the batch's other transactions), then pooled once
+/// the batch's earlier transactions are, so a batch goes in in its order. Outside a batch
+/// (`turn` is `None`) it is [`Sequencer::submit`].
+async fn submit_in_turn(
+    seq: &Sequencer,
+    raw: Bytes,
+    turn: Option<crate::rpc_batch::Turn>,
+) -> Result<B256, crate::error::TxError> {
+    let Some(mut turn) = turn else {
+        return seq.submit(&raw).await;
+    };
+    let validating = {
+        let seq = seq.clone();
+        tokio::spawn(async move { seq.validate(&raw) })
+    };
+    let valid = validating.await.unwrap_or_else(|e| {
+        Err(crate::error::TxError::NotDurable(format!(
+            "validation task failed: {e}"
+        )))
+    });
+    turn.wait_for_earlier().await;
+    let accepted = seq.admit(valid?);
+    // Pooled (or refused): the batch's next transaction may go in.
+    drop(turn);
+    accepted?.await
+}
+
 fn send_error(e: crate::error::TxError) -> ErrorObjectOwned {
     err(e.code(), e.to_string())
 }
@@ -395,9 +423,11 @@ fn module(
         Ok(fee_history(&chain, newest, count, percentiles.as_deref()))
     })?;
     m.register_async_method("eth_sendRawTransaction", |p, c, _| async move {
+        // The turn is taken before the first await: in a batch, in the batch's order.
+        let turn = crate::rpc_batch::take_turn();
         let p = list(&p)?;
         let raw: Bytes = param(&p, 0)?;
-        c.seq.submit(&raw).await.map_err(send_error)
+        submit_in_turn(&c.seq, raw, turn).await.map_err(send_error)
     })?;
     m.register_async_method("eth_sendRawTransactionSync", |p, c, _| async move {
         let p = list(&p)?;

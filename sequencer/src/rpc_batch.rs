@@ -4,9 +4,13 @@
 //! `eth_sendRawTransaction` that means one acceptance-log fsync per transaction of the batch,
 //! each waited for before the next transaction is even validated: a batch of 50 took about
 //! 50 group commits (85 ms at p50 on the 2-core VM). Here the calls of a batch are started in
-//! order and awaited together, so a batch's transactions are validated and pooled in order and
-//! then share group commits; the responses keep the batch's order (JSON-RPC 2.0 lets a server
-//! process a batch's calls in any order, and clients match answers by id anyway).
+//! order and awaited together, so a batch's transactions share group commits; the responses
+//! keep the batch's order (JSON-RPC 2.0 lets a server process a batch's calls in any order,
+//! and clients match answers by id anyway).
+//!
+//! A batch's transactions are validated concurrently — sender recovery, most of their cost,
+//! spread over the runtime's workers — and pooled in the batch's order ([`take_turn`]), so
+//! that nonces 0..n of one sender in one batch all go in as they would one after another.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +23,51 @@ use jsonrpsee::server::middleware::rpc::{Batch, BatchEntry, Notification, Reques
 
 /// Most calls of one batch in progress at once; later calls start as earlier ones finish.
 pub const MAX_CONCURRENT_CALLS: usize = 256;
+
+tokio::task_local! {
+    /// The admission order of the batch whose calls the current task runs.
+    static ADMISSION: AdmissionOrder;
+}
+
+/// Where the next call of a batch to [`take_turn`] waits: behind the turn taken before it.
+#[derive(Default)]
+struct AdmissionOrder {
+    last: std::cell::RefCell<Option<tokio::sync::oneshot::Receiver<()>>>,
+}
+
+/// A call's place in its batch's admission order (see [`take_turn`]).
+#[derive(Debug)]
+pub struct Turn {
+    earlier: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Dropped when this call has had its turn: the next call's wait ends.
+    _done: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Turn {
+    /// Waits until every call of the batch that took its turn before this one has dropped
+    /// its [`Turn`].
+    pub async fn wait_for_earlier(&mut self) {
+        if let Some(earlier) = self.earlier.take() {
+            // A dropped sender is the signal; there is no value.
+            let _ = earlier.await;
+        }
+    }
+}
+
+/// The calling batch call's turn, taken in the order the calls first run — the batch's order,
+/// when taken before the call's first await — or `None` outside a batch.
+pub fn take_turn() -> Option<Turn> {
+    ADMISSION
+        .try_with(|order| {
+            let (done, next) = tokio::sync::oneshot::channel();
+            let earlier = order.last.replace(Some(next));
+            Turn {
+                earlier,
+                _done: done,
+            }
+        })
+        .ok()
+}
 
 /// RPC middleware: passes single calls through, runs a batch's calls concurrently.
 #[derive(Debug, Clone)]
@@ -68,7 +117,7 @@ where
     fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
         let service = self.service.clone();
         let limit = self.max_response_bytes;
-        async move {
+        let calls = async move {
             let mut entries = batch.into_iter();
             let mut running: FuturesOrdered<Pending<'a>> = FuturesOrdered::new();
             let mut answers = BatchResponseBuilder::new_with_limit(limit);
@@ -116,7 +165,8 @@ where
                 // An empty batch is an invalid request; the builder answers so.
                 MethodResponse::from_batch(answers.finish())
             }
-        }
+        };
+        ADMISSION.scope(AdmissionOrder::default(), calls)
     }
 }
 

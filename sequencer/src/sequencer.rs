@@ -318,10 +318,26 @@ impl Sequencer {
     /// Validates a raw transaction, pools it and returns its hash once the acceptance log
     /// holds it durably. Any error means it was not accepted.
     pub async fn submit(&self, raw: &[u8]) -> Result<B256, TxError> {
+        let valid = self.validate(raw)?;
+        self.admit(valid)?.await
+    }
+
+    /// The stateless checks of [`Sequencer::submit`], sender recovery included (most of a
+    /// submission's CPU): safe to run on any thread, in any order.
+    pub fn validate(&self, raw: &[u8]) -> Result<ValidTx, TxError> {
         if let Some(why) = self.halted() {
             return Err(TxError::Unavailable(why));
         }
-        let valid = validate(raw, &self.inner.rules)?;
+        validate(raw, &self.inner.rules)
+    }
+
+    /// Pools a validated transaction now, and returns the wait for its acceptance-log
+    /// record's fsync, which resolves to its hash (any error: not accepted). Transactions
+    /// pooled one after another go in in that order.
+    pub fn admit(
+        &self,
+        valid: ValidTx,
+    ) -> Result<impl std::future::Future<Output = Result<B256, TxError>> + use<>, TxError> {
         let hash = valid.hash;
         let gas = alloy_consensus::Transaction::gas_limit(valid.tx.as_ref());
         let record = valid.raw.to_vec();
@@ -348,9 +364,11 @@ impl Sequencer {
                 }
             }
         });
-        finish
-            .await
-            .unwrap_or_else(|e| Err(TxError::NotDurable(format!("acceptance task failed: {e}"))))
+        Ok(async move {
+            finish.await.unwrap_or_else(|e| {
+                Err(TxError::NotDurable(format!("acceptance task failed: {e}")))
+            })
+        })
     }
 
     fn pool_insert(&self, valid: ValidTx) -> Result<(), TxError> {

@@ -357,7 +357,7 @@ async fn bad_input_gets_clear_errors_and_nothing_is_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_one_senders_transactions_is_accepted_in_order() {
     // The calls of a batch run concurrently (so they share acceptance fsyncs), but are
-    // validated in the batch's order: nonces 0..N of one sender in one batch all go in, and a
+    // pooled in the batch's order: nonces 0..N of one sender in one batch all go in, and a
     // reused nonce later in the same batch is refused in its own place.
     let node = Node::start(|_| {}).await;
     let keys = dev();
