@@ -66,6 +66,16 @@ where
     TxEnvelope::from(tx.into_signed(signature))
 }
 
+/// The recovered sender of each of the block's transactions.
+fn senders_of(block: &Block) -> Vec<Address> {
+    block
+        .recover_senders()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.sender)
+        .collect()
+}
+
 fn word(x: U256) -> [u8; 32] {
     x.to_be_bytes::<32>()
 }
@@ -726,15 +736,10 @@ fn an_open_block_refuses_a_transaction_without_a_trace() {
     let good: Vec<TxEnvelope> = (0..12).map(|_| chain.random_tx()).collect();
     let hashes = BlockHashes::new();
     let env = chain.env();
-    let senders: Vec<Address> = Block {
+    let senders: Vec<Address> = senders_of(&Block {
         env: env.clone(),
         transactions: good.clone(),
-    }
-    .recover_senders()
-    .unwrap()
-    .into_iter()
-    .map(|r| r.sender)
-    .collect();
+    });
     // Refused in the middle of the block: a nonce from the future, a sender who cannot pay,
     // another chain's transaction, and one over what is left of the block's gas.
     let transfer = |chain_id: u64, nonce: u64, gas_limit: u64, value: u64, key: &SigningKey| {
@@ -819,12 +824,7 @@ fn an_open_block_of_hundreds_of_transfers_equals_the_block() {
     let mut workload = TransferWorkload::new(40);
     let transactions = workload.transfers(TransferKind::Erc20, 300);
     let block = workload.block(transactions);
-    let senders: Vec<Address> = block
-        .recover_senders()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.sender)
-        .collect();
+    let senders: Vec<Address> = senders_of(&block);
     let hashes = BlockHashes::new();
     let state = workload.state();
     let mut open = OpenBlock::new(state, block.env.clone(), &hashes);
