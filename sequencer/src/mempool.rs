@@ -272,13 +272,16 @@ impl Mempool {
         let queue = self.senders.get(&tx.sender);
         let existing = queue.and_then(|q| q.get(&nonce));
         if let Some(old) = existing {
-            if old.executing {
-                return Err(TxError::NonceTooLow);
-            }
             let bump =
                 |v: u128| v.saturating_mul(100 + u128::from(self.config.price_bump_percent)) / 100;
             if tx.max_fee() < bump(old.valid.max_fee()) || tx.tip() < bump(old.valid.tip()) {
                 return Err(TxError::ReplacementUnderpriced);
+            }
+            // A replacement that would have been taken finds the nonce used by the open
+            // block (checked after the price, so the answer to an underpriced one does not
+            // depend on when the builder's last round ran).
+            if old.executing {
+                return Err(TxError::NonceTooLow);
             }
             outcome.replaced = Some(old.valid.hash);
         } else if queue.is_some_and(|q| q.len() >= self.config.max_per_sender) {

@@ -290,9 +290,23 @@ impl Sequencer {
             inner: inner.clone(),
             log: blocks.log,
         };
+        let watched = inner.clone();
         std::thread::Builder::new()
             .name("block-builder".into())
-            .spawn(move || builder.run())
+            .spawn(move || {
+                // A panic in the builder must not leave a sequencer that acknowledges
+                // transactions it will never seal: it halts acceptance like a failed seal.
+                let run = std::panic::AssertUnwindSafe(move || builder.run());
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    let why = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    tracing::error!(panic = %why, "the block builder panicked; the sequencer stops accepting");
+                    *lock(&watched.halted) = Some(format!("block builder panicked: {why}"));
+                }
+            })
             .map_err(|e| format!("cannot start the block builder: {e}"))?;
         tracing::info!(
             blocks = report.blocks,
