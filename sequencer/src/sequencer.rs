@@ -748,33 +748,22 @@ impl Builder {
                 Ok(()) => round.len(),
                 Err((position, _)) => *position,
             };
-            let mut rest = round.split_off(done);
+            let rest = round.split_off(done);
             txs.append(&mut round);
             let Err((_, error)) = pushed else {
                 break;
             };
-            let refused = rest.remove(0);
             match error {
                 zkbox_evm::Error::BlockGasLimitExceeded { .. } => return Ok(true),
                 zkbox_evm::Error::InvalidTransaction { .. }
                 | zkbox_evm::Error::InvalidSignature { .. }
                 | zkbox_evm::Error::WrongChainId { .. }
                 | zkbox_evm::Error::UnsupportedTxType(_) => {
-                    tracing::warn!(tx = %refused.hash, %error, "executor refused a pooled transaction; dropped");
-                    // The sender's later transactions of this round go with it.
-                    let mut pool = lock(&self.inner.pool);
-                    pool.remove(&refused.hash);
-                    rest.retain(|t| {
-                        let same_sender = t.sender == refused.sender;
-                        if same_sender {
-                            pool.remove(&t.hash);
-                        }
-                        !same_sender
-                    });
+                    // The refused transaction is the first of the rest.
+                    round = self.drop_refused(rest, 0, &error);
                 }
                 other => return Err(format!("block execution failed: {other}")),
             }
-            round = rest;
         }
         Ok(txs.len() >= config.max_block_transactions
             || config.block_gas_limit.saturating_sub(open.gas_used()) < MIN_TRANSACTION_GAS)
@@ -872,6 +861,17 @@ impl Builder {
             | E::WrongChainId { index, .. } => *index,
             other => return Err(format!("block execution failed: {other}")),
         };
+        Ok(self.drop_refused(txs, index, error))
+    }
+
+    /// Drops `txs[index]`, which the executor refused with `error`, and its sender's later
+    /// transactions in `txs` from the pool; returns the others, in order.
+    fn drop_refused(
+        &self,
+        txs: Vec<ValidTx>,
+        index: usize,
+        error: &zkbox_evm::Error,
+    ) -> Vec<ValidTx> {
         let refused = txs[index].sender;
         let first = txs[index].hash;
         tracing::warn!(tx = %first, error = %error, "executor refused a pooled transaction; dropped");
@@ -884,7 +884,7 @@ impl Builder {
                 keep.push(t);
             }
         }
-        Ok(keep)
+        keep
     }
 
     fn close_batch_if_due(&self) {
