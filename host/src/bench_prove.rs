@@ -327,7 +327,7 @@ fn prove_once(
 pub struct ChipQuotient {
     /// The chip.
     pub chip: String,
-    /// Its trace height (rows).
+    /// Its trace rows (the sum over its pieces when the trace is cut).
     pub rows: u64,
     /// Committed main-trace columns (base field).
     pub main_columns: usize,
@@ -415,9 +415,9 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             let cases = quotient_cases(program, input)?;
             let interpreter = zkbox_accel::with_backend(kernel_device, InterpreterTimes(&cases))
                 .with_context(|| format!("opening {kernel_device}"))??;
-            // The proof's chips (unused precompiles' are not in it), each with its quotient
-            // spans (indexed by position in the proof) and its interpreter timing (indexed
-            // by position in CHIP_NAMES).
+            // The proof's instances (unused precompiles' chips are not in it), each with its
+            // quotient spans (indexed by position in the proof) and its chip's interpreter
+            // timing (indexed by position in CHIP_NAMES); a chip cut into pieces is one row.
             let chips = proof
                 .log_trace_heights()
                 .into_iter()
@@ -454,7 +454,7 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                         }
                     },
                 )
-                .collect::<Vec<ChipQuotient>>();
+                .fold(Vec::<ChipQuotient>::new(), merge_pieces);
             let interpreter_total_ms = chips.iter().map(|c| c.interpreter_ms).sum();
             results.push(QuotientResult {
                 workload: name.clone(),
@@ -740,6 +740,21 @@ fn xml_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// Folds the next instance's row into `chips`: a piece of the chip before it (a trace cut
+/// into several instances) adds its rows and its quotient time to that chip's row, whose
+/// interpreter figures already cover the whole trace.
+fn merge_pieces(mut chips: Vec<ChipQuotient>, next: ChipQuotient) -> Vec<ChipQuotient> {
+    match chips.last_mut() {
+        Some(last) if last.chip == next.chip => {
+            last.rows += next.rows;
+            last.median_ms += next.median_ms;
+            last.ns_per_row = last.median_ms * 1e6 / last.rows as f64;
+        }
+        _ => chips.push(next),
+    }
+    chips
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use crate::witness::{
 /// The magic number that starts every proof file.
 pub const MAGIC: [u8; 8] = *b"ZKBXPRF\0";
 /// The proof file format version this build writes and reads.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 /// Largest proof file the verifier reads.
 pub const MAX_PROOF_BYTES: usize = 1 << 30;
 /// Most segments one proof may have.
@@ -67,8 +67,9 @@ pub struct SegmentBody {
     pub output: Vec<u8>,
     /// The memory boundary table (empty for a whole run).
     pub cells: Vec<BoundaryCell>,
-    /// The chips the STARK proof holds (the precompiles' are left out when unused).
-    pub chips: ChipSet,
+    /// The chips the STARK proof holds (the precompiles' are left out when unused) and the
+    /// pieces each instruction chip's trace is cut into.
+    pub chips: ChipLayout,
     /// The STARK proof.
     pub stark: BatchProof<ZkboxConfig>,
 }
@@ -543,8 +544,8 @@ fn prove_with_tables(
     mut stark: impl FnMut(&[Chip], &[RowMajorMatrix<Val>], &[Vec<Val>]) -> StarkOutput,
 ) -> Result<Proof, ProveError> {
     let p = witness.public;
-    let set = witness.chips;
-    let chips = set.select(machine(
+    let (layout, traces) = ChipLayout::split(witness.chips, witness.chips.select(witness.traces));
+    let chips = layout.select(machine(
         table.clone(),
         image.clone(),
         Claim {
@@ -554,7 +555,6 @@ fn prove_with_tables(
             cells: Arc::new(witness.cells.clone()),
         },
     ));
-    let traces = set.select(witness.traces);
     let publics = public_values_per_chip(&chips, &p);
     let (stark, program_commitment) = stark(&chips, &traces, &publics)?;
     Ok(Proof {
@@ -577,7 +577,7 @@ fn prove_with_tables(
                 ],
                 output: witness.output,
                 cells: witness.cells,
-                chips: set,
+                chips: layout,
                 stark,
             }],
         },
@@ -609,9 +609,11 @@ macro_rules! prove_stark {
             .collect();
         // The preprocessed tables are the program's, the same in every segment: commit them
         // once per run and only lay out each segment's lookups again.
-        // A cached layout is for the previous segment's chips; one with other optional
-        // chips is laid out afresh (the commitment is the same: optional chips have no
-        // preprocessed columns).
+        // A cached layout is for the previous segment's instances; one with another count
+        // (other optional chips, or instruction chips cut into other pieces) is laid out
+        // afresh. Either way the commitment is the same: every chip with preprocessed
+        // columns comes before the optional and the splittable ones, so the preprocessed
+        // instances of two layouts with the same count sit at the same positions.
         let cached = $cache.take().filter(|data: &ProverData<_>| {
             data.common
                 .preprocessed
@@ -815,13 +817,14 @@ impl Proof {
         self.segments.last().map_or(0, |p| p.exit_code)
     }
 
-    /// The chips of the first segment's proof, in proof order, with log2 of each one's trace
-    /// height (unused precompiles' chips are not there).
+    /// The STARK instances of the first segment's proof, in proof order, each with its
+    /// chip's name and log2 of its trace height (unused precompiles' chips are not there; a
+    /// chip cut into pieces appears once per piece).
     pub fn log_trace_heights(&self) -> Vec<(&'static str, usize)> {
         let first = &self.body.segments[0];
         first
             .chips
-            .indices()
+            .instance_chips()
             .map(|i| CHIP_NAMES[i])
             .zip(first.stark.degree_bits.iter().copied())
             .collect()
@@ -976,13 +979,14 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
     Ok(())
 }
 
-/// The chips segment `index` holds, if a proof may hold them.
-fn chip_set(segment: &SegmentBody, index: usize) -> Result<ChipSet, VerifyError> {
+/// The chips segment `index` holds and their pieces, if a proof may hold them.
+fn chip_set(segment: &SegmentBody, index: usize) -> Result<&ChipLayout, VerifyError> {
     if segment.chips.is_valid() {
-        Ok(segment.chips)
+        Ok(&segment.chips)
     } else {
         Err(VerifyError::Shape(format!(
-            "segment {index}: chip set {:?} leaves out a required chip or names an unknown one",
+            "segment {index}: chip layout {:?} leaves out a required chip, names an unknown \
+             one or cuts one it may not",
             segment.chips
         )))
     }
@@ -1085,6 +1089,18 @@ fn check_heights(chips: &[Chip], degree_bits: &[usize]) -> Result<(), VerifyErro
             return Err(VerifyError::Shape(format!(
                 "{} has an impossible height",
                 chip.name()
+            )));
+        }
+    }
+    // A chip's pieces come largest first, each smaller than the one before: one layout per
+    // row count (the prover's `layout::piece_heights`), not a family of equivalent ones.
+    for (pair, bits) in chips.windows(2).zip(degree_bits.windows(2)) {
+        if std::mem::discriminant(&pair[0]) == std::mem::discriminant(&pair[1])
+            && bits[1] >= bits[0]
+        {
+            return Err(VerifyError::Shape(format!(
+                "the pieces of {} are not in decreasing height",
+                pair[0].name()
             )));
         }
     }
@@ -1271,4 +1287,92 @@ pub fn check_witness_buses(program: &Program, witness: &crate::Witness) {
         })
         .collect();
     check_lookups(&instances);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkbox_executor::asm::{self, addi, li};
+
+    /// A loop of `n` rounds, six ALU instructions and a branch each: over 4,096 ALU rows
+    /// for `n` ≥ 700, so the ALU trace is cut into pieces.
+    fn alu_loop(n: u32) -> Program {
+        let mut code = li(3, n).to_vec();
+        // loop:
+        code.extend([
+            addi(1, 1, 3),
+            asm::r(0x33, 4, 0, 2, 1, 3), // xor x2, x1, x3
+            asm::r(0x33, 0, 0, 1, 1, 2), // add x1, x1, x2
+            asm::r(0x33, 6, 0, 2, 2, 1), // or x2, x2, x1
+            asm::r(0x33, 7, 0, 1, 1, 2), // and x1, x1, x2
+            addi(3, 3, -1),
+            asm::b(1, 3, 0, -24), // bne x3, x0, loop
+        ]);
+        code.push(addi(10, 1, 0));
+        code.extend(asm::exit());
+        Program::from_words(0x1000, &code).expect("a valid program")
+    }
+
+    #[test]
+    fn a_split_alu_proves_and_a_forged_layout_is_rejected() {
+        let program = alu_loop(900);
+        let proof = prove(&program, vec![], 100_000).expect("proves");
+        let alu: Vec<usize> = proof
+            .log_trace_heights()
+            .into_iter()
+            .filter(|(name, _)| *name == "alu")
+            .map(|(_, bits)| bits)
+            .collect();
+        // 5,400 ALU rows of a 2^13 trace: 4,096 + 2,048 rather than 8,192.
+        assert_eq!(alu, vec![12, 11]);
+        verify(&proof, Some(&program)).expect("verifies");
+        let bytes = proof.to_bytes();
+
+        let forge = |edit: &dyn Fn(&mut ChipLayout)| {
+            let mut forged = Proof::from_bytes(&bytes).expect("parses");
+            edit(&mut forged.body.segments[0].chips);
+            let reparsed = Proof::from_bytes(&forged.to_bytes());
+            reparsed.map_or(true, |p| verify(&p, Some(&program)).is_err())
+        };
+        let set = proof.body.segments[0].chips.set();
+        // The ALU claimed whole, or in a third piece the proof does not have.
+        assert!(forge(&|l| *l = ChipLayout::whole(set)));
+        let mut pieces = vec![1u8; set.len()];
+        let alu_position = set.indices().position(|i| CHIP_NAMES[i] == "alu").unwrap();
+        pieces[alu_position] = 3;
+        let three = ChipLayout::from_parts(set, pieces.clone());
+        assert!(forge(&|l| *l = three.clone()));
+        // A table that may not be cut at all.
+        pieces[alu_position] = 2;
+        pieces[0] = 2;
+        let program_cut = ChipLayout::from_parts(set, pieces);
+        assert!(!program_cut.is_valid());
+        assert!(forge(&|l| *l = program_cut.clone()));
+    }
+
+    #[test]
+    fn pieces_out_of_order_are_rejected() {
+        let chips = machine(
+            Arc::new(ProgramTable::new(&alu_loop(1))),
+            Arc::new(Vec::new()),
+            Claim {
+                mode: MemoryMode::Whole,
+                output: Arc::new(Vec::new()),
+                output_start: 0,
+                cells: Arc::new(Vec::new()),
+            },
+        );
+        let alu = chips
+            .iter()
+            .position(|c| matches!(c, Chip::Alu(_)))
+            .unwrap();
+        let pieces = vec![chips[alu].clone(), chips[alu].clone()];
+        assert!(check_heights(&pieces, &[12, 11]).is_ok());
+        for bits in [[11, 12], [12, 12]] {
+            assert!(matches!(
+                check_heights(&pieces, &bits),
+                Err(VerifyError::Shape(_))
+            ));
+        }
+    }
 }

@@ -625,3 +625,66 @@ fn a_run_started_after_the_entry_is_rejected_under_the_programs_key() {
         );
     }
 }
+
+/// A loop of 900 rounds of six ALU instructions and a branch: 5,403 ALU rows, proven as
+/// two pieces (4,096 + 2,048 rows) instead of one 8,192-row trace.
+fn long_alu_program() -> Program {
+    let mut code = li(3, 900).to_vec();
+    code.extend([
+        addi(1, 1, 3),
+        asm::r(0x33, 4, 0, 2, 1, 3), // xor x2, x1, x3
+        asm::r(0x33, 0, 0, 1, 1, 2), // add x1, x1, x2
+        asm::r(0x33, 6, 0, 2, 2, 1), // or x2, x2, x1
+        asm::r(0x33, 7, 0, 1, 1, 2), // and x1, x1, x2
+        addi(3, 3, -1),
+        asm::b(1, 3, 0, -24), // bne x3, x0, loop
+    ]);
+    code.push(addi(10, 1, 0));
+    code.extend(asm::exit());
+    Program::from_words(0x1000, &code).unwrap()
+}
+
+fn long_alu_witness(program: &Program) -> Witness {
+    let mut executor = Executor::new(program, vec![]);
+    let mut segment = None;
+    executor
+        .run_traced(100_000, 1 << 20, |s| segment = Some(s.clone()))
+        .unwrap();
+    let table = Arc::new(ProgramTable::new(program));
+    generate(&table, &memory_image(program), &segment.unwrap()).unwrap()
+}
+
+#[test]
+fn rows_of_a_trace_cut_into_pieces_are_checked_in_every_piece() {
+    let program = long_alu_program();
+    let honest = prove_witness(&program, long_alu_witness(&program)).unwrap();
+    let alu_pieces = honest
+        .log_trace_heights()
+        .iter()
+        .filter(|(name, _)| *name == "alu")
+        .count();
+    assert_eq!(alu_pieces, 2, "the ALU trace is cut");
+    verify(&honest, Some(&program)).unwrap();
+
+    // A wrong result in the second piece (rows 4,096..6,144) and in the first.
+    for index in [5_000, 4_096, 4_095, 17] {
+        let mut witness = long_alu_witness(&program);
+        let cols: &mut AluCols<Val> = row(&mut witness, ALU, index).borrow_mut();
+        cols.a[1] += Val::ONE;
+        assert_no_valid_proof(&program, witness, &format!("alu row {index} changed"));
+    }
+    // A skipped instruction in the second piece.
+    let mut witness = long_alu_witness(&program);
+    row(&mut witness, ALU, 5_001).fill(Val::ZERO);
+    assert_no_valid_proof(
+        &program,
+        witness,
+        "a skipped instruction in the second piece",
+    );
+    // An instruction repeated in the padding past the pieces' rows: it must not be dropped
+    // from the proof unseen.
+    let mut witness = long_alu_witness(&program);
+    let copy = row(&mut witness, ALU, 5_002).to_vec();
+    row(&mut witness, ALU, 7_000).copy_from_slice(&copy);
+    assert_no_valid_proof(&program, witness, "an instruction repeated in the padding");
+}

@@ -40,6 +40,7 @@ pub mod halt;
 pub mod io;
 pub mod jump;
 pub mod keccak;
+pub mod layout;
 pub mod less_than;
 pub mod loadstore;
 pub mod memory;
@@ -66,6 +67,7 @@ pub use halt::{HaltChip, HaltCols};
 pub use io::{IoEcallChip, IoEcallCols, IoWordChip, IoWordCols};
 pub use jump::{JumpChip, JumpCols};
 pub use keccak::{KeccakCallChip, KeccakCallCols, KeccakPermChip};
+pub use layout::ChipLayout;
 pub use loadstore::{LoadStoreChip, LoadStoreCols};
 pub use memory::{
     BoundaryCell, MemoryBoundaryChip, MemoryBoundaryCols, MemoryFinalChip, MemoryFinalCols,
