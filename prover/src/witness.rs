@@ -827,8 +827,15 @@ fn generate_in(
     let program_trace =
         RowMajorMatrix::new(rec.program.iter().map(|&c| F::from_u32(c)).collect(), 1);
     let byte_trace = RowMajorMatrix::new(
-        rec.bytes.iter().flat_map(|c| c.map(F::from_u32)).collect(),
-        ByteOp::ALL.len(),
+        rec.bytes
+            .iter()
+            .enumerate()
+            .flat_map(|(row, counts)| {
+                let values = ByteChip::values(row).map(F::from_u8);
+                counts.map(F::from_u32).into_iter().chain(values)
+            })
+            .collect(),
+        ByteCols::<u8>::default().len(),
     );
     let image_height = image.len().next_power_of_two().max(4);
     let mut chips = ChipSet::ALL;

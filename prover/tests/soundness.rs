@@ -688,3 +688,18 @@ fn rows_of_a_trace_cut_into_pieces_are_checked_in_every_piece() {
     row(&mut witness, ALU, 7_000).copy_from_slice(&copy);
     assert_no_valid_proof(&program, witness, "an instruction repeated in the padding");
 }
+
+#[test]
+fn a_byte_table_that_is_not_the_fixed_table_is_rejected() {
+    const BYTES_CHIP: usize = 1;
+    // A row no instruction looks up (every count zero), so the bus cannot notice: only the
+    // table's own tie to the verifier-built periodic columns can.
+    for value_column in 4..9 {
+        assert_rejected("byte table value", |w| {
+            let unused = (0..1 << 16)
+                .find(|&r| row(w, BYTES_CHIP, r)[..4].iter().all(|v| *v == Val::ZERO))
+                .expect("the short program leaves rows unused");
+            row(w, BYTES_CHIP, unused)[value_column] += Val::ONE;
+        });
+    }
+}

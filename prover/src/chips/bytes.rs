@@ -1,12 +1,13 @@
-//! The byte table: all 65,536 pairs of bytes with their AND, OR and XOR, as preprocessed
-//! columns. Chips look up `(tag, x, y, z)`: `Range` rows check that x and y are bytes (z = 0),
+//! The byte table: all 65,536 pairs of bytes with their AND, OR and XOR, as periodic
+//! columns the verifier builds. Chips look up `(tag, x, y, z)`: `Range` rows check that x and y are bytes (z = 0),
 //! the others that z is the bitwise operation of x and y. One main column per tag counts
 //! the lookups of each row.
+
+use std::borrow::Cow;
 
 use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
 use p3_field::{Field, PrimeCharacteristicRing};
 use p3_lookup::InteractionBuilder;
-use p3_matrix::dense::RowMajorMatrix;
 
 use super::BYTES;
 
@@ -46,40 +47,50 @@ impl ByteOp {
 
 /// Byte-table height: one row per pair.
 pub const BYTE_TABLE_HEIGHT: usize = 1 << 16;
-/// Preprocessed columns: x, y, x & y, x | y, x ^ y.
-const PREP_WIDTH: usize = 5;
+/// Values of a row: x, y, x & y, x | y, x ^ y.
+const VALUE_WIDTH: usize = 5;
 
-/// Main-trace columns of the byte table: lookup counts per tag.
-pub type ByteCols<T> = [T; 4];
+/// Main-trace columns of the byte table: lookup counts per tag ([`ByteOp`] order), then the
+/// row's values ([`ByteChip::values`]).
+pub type ByteCols<T> = [T; 4 + VALUE_WIDTH];
 
 /// The byte table chip.
+///
+/// Its values are periodic columns, which the verifier builds and evaluates at the
+/// out-of-domain point itself (a pass over 2^16 points per column), rather than
+/// preprocessed columns under the program commitment: the commitment then covers only the
+/// program's own tables, so recomputing it from an ELF no longer hashes a 2^17-row LDE of a
+/// table that is the same for every program. The main trace carries a copy of the values
+/// (LogUp tuples are read from committed columns), held equal to the periodic columns.
 #[derive(Debug, Clone, Default)]
 pub struct ByteChip;
 
+impl ByteChip {
+    /// The values of byte-table row `row` (x = its low byte, y = its high byte).
+    pub fn values(row: usize) -> [u8; VALUE_WIDTH] {
+        let (x, y) = (row as u8, (row >> 8) as u8);
+        [x, y, x & y, x | y, x ^ y]
+    }
+}
+
 impl<F: Field> BaseAir<F> for ByteChip {
     fn width(&self) -> usize {
-        ByteOp::ALL.len()
-    }
-    fn preprocessed_trace(&self) -> Option<RowMajorMatrix<F>> {
-        let mut values = F::zero_vec(BYTE_TABLE_HEIGHT * PREP_WIDTH);
-        for (row, chunk) in values.chunks_exact_mut(PREP_WIDTH).enumerate() {
-            let (x, y) = (row as u8, (row >> 8) as u8);
-            chunk[0] = F::from_u8(x);
-            chunk[1] = F::from_u8(y);
-            chunk[2] = F::from_u8(x & y);
-            chunk[3] = F::from_u8(x | y);
-            chunk[4] = F::from_u8(x ^ y);
-        }
-        Some(RowMajorMatrix::new(values, PREP_WIDTH))
-    }
-    fn preprocessed_width(&self) -> usize {
-        PREP_WIDTH
+        ByteOp::ALL.len() + VALUE_WIDTH
     }
     fn main_next_row_columns(&self) -> Vec<usize> {
         vec![]
     }
-    fn preprocessed_next_row_columns(&self) -> Vec<usize> {
-        vec![]
+    fn num_periodic_columns(&self) -> usize {
+        VALUE_WIDTH
+    }
+    fn periodic_columns(&self) -> Cow<'_, [Vec<F>]> {
+        let mut columns = vec![Vec::with_capacity(BYTE_TABLE_HEIGHT); VALUE_WIDTH];
+        for row in 0..BYTE_TABLE_HEIGHT {
+            for (column, value) in columns.iter_mut().zip(ByteChip::values(row)) {
+                column.push(F::from_u8(value));
+            }
+        }
+        Cow::Owned(columns)
     }
 }
 
@@ -88,24 +99,27 @@ where
     AB::F: Field,
 {
     fn eval(&self, builder: &mut AB) {
-        let prep: Vec<AB::Expr> = builder
-            .preprocessed()
-            .current_slice()
+        let periodic: Vec<AB::Expr> = builder
+            .periodic_values()
             .iter()
             .map(|&v| v.into())
             .collect();
-        let counts: Vec<AB::Expr> = builder
+        let main: Vec<AB::Expr> = builder
             .main()
             .current_slice()
             .iter()
             .map(|&v| v.into())
             .collect();
-        let (x, y) = (prep[0].clone(), prep[1].clone());
+        let (counts, values) = main.split_at(ByteOp::ALL.len());
+        for (value, fixed) in values.iter().zip(periodic) {
+            builder.assert_eq(value.clone(), fixed);
+        }
+        let (x, y) = (values[0].clone(), values[1].clone());
         for (i, op) in ByteOp::ALL.into_iter().enumerate() {
             let z = if op == ByteOp::Range {
                 AB::Expr::ZERO
             } else {
-                prep[1 + i].clone()
+                values[1 + i].clone()
             };
             BYTES.table_entry(
                 builder,

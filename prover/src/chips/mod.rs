@@ -136,7 +136,7 @@ pub const DEFAULT_SEGMENT_CYCLES: u64 = 1 << 22;
 pub enum Chip {
     /// The program table (preprocessed from the ELF).
     Program(ProgramChip),
-    /// The byte table: range checks and bitwise operations (preprocessed).
+    /// The byte table: range checks and bitwise operations (periodic, verifier-built).
     Bytes(ByteChip),
     /// Start and end of the execution; exposes the public values.
     Boundary(BoundaryChip),
