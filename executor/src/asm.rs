@@ -106,6 +106,25 @@ pub fn exit() -> [u32; 2] {
     [addi(17, 0, 93), ECALL]
 }
 
+/// A whole program: `rounds` (at least 1) rounds of six ALU instructions (ADDI, XOR, ADD,
+/// OR, AND, ADDI) and a BNE, then `exit(x1)`. About `6 * rounds` ALU rows, for tests that
+/// need an ALU trace of a given length.
+pub fn alu_loop(rounds: u32) -> Vec<u32> {
+    let mut code = li(3, rounds).to_vec();
+    code.extend([
+        addi(1, 1, 3),
+        r(0x33, 4, 0, 2, 1, 3), // xor x2, x1, x3
+        r(0x33, 0, 0, 1, 1, 2), // add x1, x1, x2
+        r(0x33, 6, 0, 2, 2, 1), // or x2, x2, x1
+        r(0x33, 7, 0, 1, 1, 2), // and x1, x1, x2
+        addi(3, 3, -1),
+        b(1, 3, 0, -24), // bne x3, x0, back to the first addi
+    ]);
+    code.push(addi(10, 1, 0));
+    code.extend(exit());
+    code
+}
+
 /// `read(0, x[base] + offset, len)`: private input into a buffer (guest ABI call 63; the
 /// count read is left in a0). Overwrites a0, a1, a2 and a7.
 pub fn read_input(base: u32, offset: i32, len: i32) -> [u32; 5] {

@@ -1292,25 +1292,11 @@ pub fn check_witness_buses(program: &Program, witness: &crate::Witness) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zkbox_executor::asm::{self, addi, li};
+    use zkbox_executor::asm;
 
-    /// A loop of `n` rounds, six ALU instructions and a branch each: over 4,096 ALU rows
-    /// for `n` ≥ 700, so the ALU trace is cut into pieces.
+    /// Over 4,096 ALU rows for `n` ≥ 700, so the ALU trace is cut into pieces.
     fn alu_loop(n: u32) -> Program {
-        let mut code = li(3, n).to_vec();
-        // loop:
-        code.extend([
-            addi(1, 1, 3),
-            asm::r(0x33, 4, 0, 2, 1, 3), // xor x2, x1, x3
-            asm::r(0x33, 0, 0, 1, 1, 2), // add x1, x1, x2
-            asm::r(0x33, 6, 0, 2, 2, 1), // or x2, x2, x1
-            asm::r(0x33, 7, 0, 1, 1, 2), // and x1, x1, x2
-            addi(3, 3, -1),
-            asm::b(1, 3, 0, -24), // bne x3, x0, loop
-        ]);
-        code.push(addi(10, 1, 0));
-        code.extend(asm::exit());
-        Program::from_words(0x1000, &code).expect("a valid program")
+        Program::from_words(0x1000, &asm::alu_loop(n)).expect("a valid program")
     }
 
     #[test]

@@ -629,19 +629,7 @@ fn a_run_started_after_the_entry_is_rejected_under_the_programs_key() {
 /// A loop of 900 rounds of six ALU instructions and a branch: 5,403 ALU rows, proven as
 /// two pieces (4,096 + 2,048 rows) instead of one 8,192-row trace.
 fn long_alu_program() -> Program {
-    let mut code = li(3, 900).to_vec();
-    code.extend([
-        addi(1, 1, 3),
-        asm::r(0x33, 4, 0, 2, 1, 3), // xor x2, x1, x3
-        asm::r(0x33, 0, 0, 1, 1, 2), // add x1, x1, x2
-        asm::r(0x33, 6, 0, 2, 2, 1), // or x2, x2, x1
-        asm::r(0x33, 7, 0, 1, 1, 2), // and x1, x1, x2
-        addi(3, 3, -1),
-        asm::b(1, 3, 0, -24), // bne x3, x0, loop
-    ]);
-    code.push(addi(10, 1, 0));
-    code.extend(asm::exit());
-    Program::from_words(0x1000, &code).unwrap()
+    Program::from_words(0x1000, &asm::alu_loop(900)).unwrap()
 }
 
 fn long_alu_witness(program: &Program) -> Witness {
