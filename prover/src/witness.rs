@@ -191,6 +191,7 @@ impl Recorder {
         cols.imm = [key[5], key[6], key[7], key[8]];
         cols.imm_field = key[9];
         cols.rd_nz = key[10];
+        cols.is_real = F::ONE;
         match self.table.row(step.pc) {
             Some(row) => self.program[row] += 1,
             None => self.fail(format!("pc {:#010x} is not a code address", step.pc)),

@@ -691,3 +691,23 @@ fn a_byte_table_that_is_not_the_fixed_table_is_rejected() {
         });
     }
 }
+
+/// `is_real` is committed (so LogUp reads one column) and tied to the sum of the opcode
+/// flags. The buses alone already reject these two edits (with the tie removed this test
+/// still passes: the row's exec and program tokens go missing or appear from nowhere); the
+/// tie is what stops a row with no flag set from claiming a program-table padding row
+/// (op 0) as its instruction, which no honest trace can reach to test here.
+#[test]
+fn an_is_real_column_that_is_not_the_flags_sum_is_rejected() {
+    // A real row claimed padding: its lookups (all counted by is_real) would vanish.
+    assert_rejected("is_real cleared on a real row", |w| {
+        let cols: &mut AluCols<Val> = row(w, ALU, 2).borrow_mut();
+        cols.instr.is_real = Val::ZERO;
+    });
+    // A padding row claimed real, with no opcode flag set.
+    assert_rejected("is_real set on padding", |w| {
+        let last = w.traces[ALU].values.len() / w.traces[ALU].width - 1;
+        let cols: &mut AluCols<Val> = row(w, ALU, last).borrow_mut();
+        cols.instr.is_real = Val::ONE;
+    });
+}

@@ -138,7 +138,7 @@ where
         let f = local.flags;
         let flags: Vec<(AB::Var, u32)> =
             f.iter().zip(ALU_OPS).map(|(&v, o)| (v, op_id(o))).collect();
-        let (is_real, op) = eval_flags(builder, &flags);
+        let (is_real, op) = eval_flags(builder, &local.instr, &flags);
         let [add, sub, xor, or, and, addi, xori, ori, andi] = f.map(Into::<AB::Expr>::into);
         let is_imm = addi.clone() + xori.clone() + ori.clone() + andi.clone();
         let is_reg = is_real.clone() - is_imm.clone();

@@ -119,7 +119,7 @@ where
             .zip(BRANCH_OPS)
             .map(|(&v, o)| (v, op_id(o)))
             .collect();
-        let (is_real, op) = eval_flags(builder, &flags);
+        let (is_real, op) = eval_flags(builder, &local.instr, &flags);
         let [beq, bne, blt, bge, bltu, bgeu] = l.flags.map(Into::<AB::Expr>::into);
         let (b, c) = (exprs::<AB, 4>(&l.b), exprs::<AB, 4>(&l.c));
         let one = AB::Expr::ONE;

@@ -67,6 +67,11 @@ pub struct InstrCols<T> {
     pub imm_field: T,
     /// 1 when the instruction writes a register other than x0.
     pub rd_nz: T,
+    /// 1 on a real row, 0 on padding: the sum of the chip's opcode flags (or its own
+    /// activity flags), committed so that the LogUp multiplicities of the row's ~20
+    /// interactions are one column each rather than that sum, which Plonky3's LogUp trace
+    /// generation re-interprets symbolically for every interaction of every row.
+    pub is_real: T,
 }
 
 impl<T: Copy> InstrCols<T> {
@@ -212,9 +217,11 @@ pub(crate) fn eval_immediate_operand<AB: AirBuilder>(
     }
 }
 
-/// Asserts each flag is boolean and returns (their sum, Σ flag·op id).
+/// Asserts each flag is boolean and the row's `is_real` their (boolean) sum; returns
+/// (`is_real`, Σ flag·op id).
 pub(crate) fn eval_flags<AB: AirBuilder>(
     builder: &mut AB,
+    instr: &InstrCols<AB::Var>,
     flags: &[(AB::Var, u32)],
 ) -> (AB::Expr, AB::Expr) {
     let mut sum = AB::Expr::ZERO;
@@ -224,6 +231,17 @@ pub(crate) fn eval_flags<AB: AirBuilder>(
         sum += flag.into();
         op += flag.into() * AB::Expr::from_u32(id);
     }
-    builder.assert_bool(sum.clone());
-    (sum, op)
+    (eval_is_real(builder, instr, sum), op)
+}
+
+/// Ties the row's committed `is_real` to `activity` (a sum of the chip's exclusive
+/// flags) and asserts it boolean; returns it as an expression of the one column.
+pub(crate) fn eval_is_real<AB: AirBuilder>(
+    builder: &mut AB,
+    instr: &InstrCols<AB::Var>,
+    activity: AB::Expr,
+) -> AB::Expr {
+    builder.assert_bool(instr.is_real);
+    builder.assert_eq(instr.is_real, activity);
+    instr.is_real.into()
 }

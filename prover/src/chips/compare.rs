@@ -100,7 +100,7 @@ where
             .zip(COMPARE_OPS)
             .map(|(&v, o)| (v, op_id(o)))
             .collect();
-        let (is_real, op) = eval_flags(builder, &flags);
+        let (is_real, op) = eval_flags(builder, &local.instr, &flags);
         let [slt, sltu, slti, sltiu] = l.flags.map(Into::<AB::Expr>::into);
         let is_imm = slti.clone() + sltiu.clone();
         let (b, c) = (exprs::<AB, 4>(&l.b), exprs::<AB, 4>(&l.c));

@@ -249,7 +249,7 @@ where
             .zip(DIV_OPS)
             .map(|(&v, o)| (v, op_id(o)))
             .collect();
-        let (is_real, op) = eval_flags(builder, &flags);
+        let (is_real, op) = eval_flags(builder, &local.instr, &flags);
         let [div, divu, rem, remu] = l.flags.map(Into::<AB::Expr>::into);
         let signed = div.clone() + rem.clone();
         let words = [

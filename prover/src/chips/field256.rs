@@ -32,7 +32,7 @@ use zkbox_executor::decode::Opcode;
 use zkbox_executor::field256::{self, Arith, Field256Op, QUOTIENT_BYTES, Words};
 use zkbox_executor::syscall::FIELD256;
 
-use super::columns::{AccessCols, InstrCols, eval_instruction, impl_columns};
+use super::columns::{AccessCols, InstrCols, eval_instruction, eval_is_real, impl_columns};
 use super::program::op_id;
 use super::ram::{PointerCols, eval_pointer, fill_pointer};
 use super::{
@@ -308,8 +308,7 @@ where
         }
         let (mul, add, sub, order): (AB::Expr, AB::Expr, AB::Expr, AB::Expr) =
             (l.mul.into(), l.add.into(), l.sub.into(), l.order.into());
-        let is_real = mul.clone() + add.clone() + sub.clone();
-        builder.assert_bool(is_real.clone());
+        let is_real = eval_is_real(builder, &l.instr, mul.clone() + add.clone() + sub.clone());
         builder.assert_zero(order.clone() * (AB::Expr::ONE - is_real.clone()));
         let clk: AB::Expr = l.instr.clk.into();
 

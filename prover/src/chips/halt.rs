@@ -27,8 +27,6 @@ const A0: u8 = 10;
 pub struct HaltCols<T> {
     /// The instruction.
     pub instr: InstrCols<T>,
-    /// 1 on real rows.
-    pub is_real: T,
     /// a0: the exit code.
     pub exit_code: [T; 4],
     /// The a7 read.
@@ -45,7 +43,6 @@ pub struct HaltChip;
 impl HaltChip {
     /// Fills the row of the exit `ecall`.
     pub(crate) fn fill<F: Field>(cols: &mut HaltCols<F>, step: &StepContext, rec: &mut Recorder) {
-        cols.is_real = F::ONE;
         rec.fill_instruction(&mut cols.instr, step);
         let a7 = rec.register(A7);
         let a0 = rec.register(A0);
@@ -72,8 +69,8 @@ where
         let main = builder.main();
         let local: &HaltCols<AB::Var> = main.current_slice().borrow();
         let l = *local;
-        builder.assert_bool(l.is_real);
-        let is_real: AB::Expr = l.is_real.into();
+        builder.assert_bool(l.instr.is_real);
+        let is_real: AB::Expr = l.instr.is_real.into();
         let clk: AB::Expr = l.instr.clk.into();
         let exit_number = [ECALL_EXIT, 0, 0, 0].map(AB::Expr::from_u32);
         eval_register_read(

@@ -26,7 +26,9 @@ use p3_lookup::{Count, InteractionBuilder, PermutationCheckBus};
 use zkbox_executor::decode::Opcode;
 
 use super::alu::carries;
-use super::columns::{AccessCols, InstrCols, WriteCols, eval_instruction, impl_columns};
+use super::columns::{
+    AccessCols, InstrCols, WriteCols, eval_instruction, eval_is_real, impl_columns,
+};
 use super::program::op_id;
 use super::ram::{RamIndexCols, eval_ram_index, fill_ram_index};
 use super::{
@@ -213,8 +215,7 @@ where
         let (read, public, debug): (AB::Expr, AB::Expr, AB::Expr) =
             (l.read.into(), l.public.into(), l.debug.into());
         let write = public.clone() + debug.clone();
-        let is_real = read.clone() + write.clone();
-        builder.assert_bool(is_real.clone());
+        let is_real = eval_is_real(builder, &l.instr, read.clone() + write.clone());
         let clk: AB::Expr = l.instr.clk.into();
         let zero = || AB::Expr::ZERO;
 

@@ -136,7 +136,7 @@ where
             .zip(JUMP_OPS)
             .map(|(&v, o)| (v, op_id(o)))
             .collect();
-        let (is_real, op) = eval_flags(builder, &flags);
+        let (is_real, op) = eval_flags(builder, &local.instr, &flags);
         let [jal, jalr, lui, auipc, fence] = l.flags.map(Into::<AB::Expr>::into);
         let pc_bytes = exprs::<AB, 4>(&l.pc_bytes);
         let (b, a, target) = (

@@ -54,8 +54,6 @@ const LANES: usize = 25;
 pub struct KeccakCallCols<T> {
     /// The instruction (an `ecall`).
     pub instr: InstrCols<T>,
-    /// 1 on a call's row, 0 on padding.
-    pub is_real: T,
     /// The a7 read.
     pub a7: AccessCols<T>,
     /// The state's pointer (register a0), to 50 words in guest memory.
@@ -117,7 +115,6 @@ impl KeccakCallChip {
         output: &State,
     ) {
         rec.fill_instruction(&mut cols.instr, step);
-        cols.is_real = F::ONE;
         cols.a7 = rec.read_register(step, A7, KECCAKF, SLOT_RS1);
         let index = fill_pointer(&mut cols.pointer, step, rec, A0, SLOT_RS2, STATE_WORDS);
         let (before, after) = (
@@ -167,8 +164,8 @@ where
         let local: &KeccakCallCols<AB::Var> = main.current_slice().borrow();
         let l = *local;
         let num = AB::Expr::from_u32;
-        builder.assert_bool(l.is_real);
-        let is_real: AB::Expr = l.is_real.into();
+        builder.assert_bool(l.instr.is_real);
+        let is_real: AB::Expr = l.instr.is_real.into();
         let clk: AB::Expr = l.instr.clk.into();
 
         // a7 = 0x101; a0 is the pointer: word-aligned, its 50 words inside guest memory.

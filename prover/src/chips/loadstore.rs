@@ -176,7 +176,7 @@ where
             .zip(LOAD_STORE_OPS)
             .map(|(&v, o)| (v, op_id(o)))
             .collect();
-        let (is_real, op) = eval_flags(builder, &flags);
+        let (is_real, op) = eval_flags(builder, &local.instr, &flags);
         let [lw, sw, lb, lh, lbu, lhu, sb, sh] = l.flags.map(Into::<AB::Expr>::into);
         let (b, addr, value, word) = (
             exprs::<AB, 4>(&l.b),

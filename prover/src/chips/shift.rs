@@ -172,7 +172,7 @@ where
             .zip(SHIFT_OPS)
             .map(|(&v, o)| (v, op_id(o)))
             .collect();
-        let (is_real, op) = eval_flags(builder, &flags);
+        let (is_real, op) = eval_flags(builder, &local.instr, &flags);
         let [sll, srl, sra, slli, srli, srai] = l.flags.map(Into::<AB::Expr>::into);
         let is_imm = slli.clone() + srli.clone() + srai.clone();
         let left = sll + slli;
