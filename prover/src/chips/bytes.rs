@@ -84,12 +84,13 @@ impl<F: Field> BaseAir<F> for ByteChip {
         VALUE_WIDTH
     }
     fn periodic_columns(&self) -> Cow<'_, [Vec<F>]> {
-        let mut columns = vec![Vec::with_capacity(BYTE_TABLE_HEIGHT); VALUE_WIDTH];
-        for row in 0..BYTE_TABLE_HEIGHT {
-            for (column, value) in columns.iter_mut().zip(ByteChip::values(row)) {
-                column.push(F::from_u8(value));
-            }
-        }
+        let columns = (0..VALUE_WIDTH)
+            .map(|column| {
+                (0..BYTE_TABLE_HEIGHT)
+                    .map(|row| F::from_u8(ByteChip::values(row)[column]))
+                    .collect()
+            })
+            .collect();
         Cow::Owned(columns)
     }
 }
