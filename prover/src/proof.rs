@@ -914,7 +914,7 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
     let commitment = match program {
         Some(_) => {
             let first = &body.segments[0];
-            let chips = chip_set(first, 0)?.select(machine(
+            let chips = chip_layout(first, 0)?.select(machine(
                 table.clone(),
                 image.clone(),
                 Claim::of(first, 0, body, 0),
@@ -970,7 +970,8 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
             return Err(at("a whole run has no memory boundary".into()));
         }
         let claim = Claim::of(segment, index, body, output_start);
-        let chips = chip_set(segment, index)?.select(machine(table.clone(), image.clone(), claim));
+        let chips =
+            chip_layout(segment, index)?.select(machine(table.clone(), image.clone(), claim));
         verify_stark(&config, &chips, public, segment, &commitment)?;
         carried.apply(&segment.cells);
         output_start = public.output_len;
@@ -980,7 +981,7 @@ pub fn verify(proof: &Proof, program: Option<&Program>) -> Result<(), VerifyErro
 }
 
 /// The chips segment `index` holds and their pieces, if a proof may hold them.
-fn chip_set(segment: &SegmentBody, index: usize) -> Result<&ChipLayout, VerifyError> {
+fn chip_layout(segment: &SegmentBody, index: usize) -> Result<&ChipLayout, VerifyError> {
     if segment.chips.is_valid() {
         Ok(&segment.chips)
     } else {

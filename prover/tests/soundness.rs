@@ -29,20 +29,34 @@ fn program() -> Program {
     Program::from_words(0x1000, &code).unwrap()
 }
 
-/// The trace of a whole (short) run of `program`.
-fn trace(program: &Program) -> zkbox_executor::TraceSegment {
-    let mut executor = Executor::new(program, vec![]);
+/// The trace of a whole run of `program` on `input`, of at most `max_cycles` cycles.
+fn trace_of(program: &Program, input: Vec<u8>, max_cycles: u64) -> zkbox_executor::TraceSegment {
+    let mut executor = Executor::new(program, input);
     let mut segment = None;
     executor
-        .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
+        .run_traced(max_cycles, 1 << 20, |s| segment = Some(s.clone()))
         .unwrap();
     segment.expect("the run ends")
 }
 
-fn honest_witness(program: &Program) -> Witness {
-    let segment = trace(program);
+/// The trace of a whole short run of `program` without input.
+fn trace(program: &Program) -> zkbox_executor::TraceSegment {
+    trace_of(program, vec![], 1000)
+}
+
+/// The honest witness of a whole run of `program` on `input`.
+fn witness_of(program: &Program, input: Vec<u8>, max_cycles: u64) -> Witness {
     let table = Arc::new(ProgramTable::new(program));
-    generate(&table, &memory_image(program), &segment).unwrap()
+    generate(
+        &table,
+        &memory_image(program),
+        &trace_of(program, input, max_cycles),
+    )
+    .unwrap()
+}
+
+fn honest_witness(program: &Program) -> Witness {
+    witness_of(program, vec![], 1000)
 }
 
 /// Proves `witness` of `program` and asserts that no proof of it verifies (the prover may
@@ -434,13 +448,7 @@ fn a_short_read_that_does_not_end_the_input_is_rejected() {
     code.push(addi(10, 0, 0));
     code.extend(asm::exit());
     let program = Program::from_words(0x1000, &code).unwrap();
-    let mut executor = Executor::new(&program, vec![1, 2, 3, 4, 5]);
-    let mut segment = None;
-    executor
-        .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
-        .unwrap();
-    let table = Arc::new(ProgramTable::new(&program));
-    let mut witness = generate(&table, &memory_image(&program), &segment.unwrap()).unwrap();
+    let mut witness = witness_of(&program, vec![1, 2, 3, 4, 5], 1000);
     {
         let first: &mut IoEcallCols<Val> = row(&mut witness, IO_ECALL, 0).borrow_mut();
         assert_eq!((first.short, first.input_ended_next), (Val::ONE, Val::ONE));
@@ -484,13 +492,7 @@ fn io_program() -> Program {
 
 /// The honest witness of [`io_program`] on five input bytes (a short read).
 fn io_witness(program: &Program) -> Witness {
-    let mut executor = Executor::new(program, vec![11, 22, 33, 44, 55]);
-    let mut segment = None;
-    executor
-        .run_traced(1000, 1 << 20, |s| segment = Some(s.clone()))
-        .unwrap();
-    let table = Arc::new(ProgramTable::new(program));
-    generate(&table, &memory_image(program), &segment.unwrap()).unwrap()
+    witness_of(program, vec![11, 22, 33, 44, 55], 1000)
 }
 
 /// Breaks [`io_program`]'s honest witness with `tamper` and asserts no proof of it verifies.
@@ -633,13 +635,7 @@ fn long_alu_program() -> Program {
 }
 
 fn long_alu_witness(program: &Program) -> Witness {
-    let mut executor = Executor::new(program, vec![]);
-    let mut segment = None;
-    executor
-        .run_traced(100_000, 1 << 20, |s| segment = Some(s.clone()))
-        .unwrap();
-    let table = Arc::new(ProgramTable::new(program));
-    generate(&table, &memory_image(program), &segment.unwrap()).unwrap()
+    witness_of(program, vec![], 100_000)
 }
 
 #[test]

@@ -12,6 +12,7 @@
 //! least an eighth of the padded height.
 
 use p3_field::Field;
+use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use serde::{Deserialize, Serialize};
 
@@ -117,10 +118,11 @@ impl ChipLayout {
         let mut pieces = Vec::with_capacity(traces.len());
         let mut out = Vec::with_capacity(traces.len());
         for (chip, trace) in set.indices().zip(traces) {
+            let height = trace.height();
             let heights = if splittable(chip) {
-                piece_heights(used_rows(&trace), trace.values.len() / trace.width.max(1))
+                piece_heights(used_rows(&trace), height)
             } else {
-                vec![trace.values.len() / trace.width.max(1)]
+                vec![height]
             };
             pieces.push(heights.len() as u8);
             out.extend(cut(trace, &heights));
