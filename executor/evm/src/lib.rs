@@ -36,6 +36,8 @@ mod ordered_root;
 pub mod phase;
 pub mod recover;
 pub mod secp256k1;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub mod secp256k1_x8;
 pub mod state;
 mod state_trie;
 #[cfg(feature = "std")]

@@ -66,6 +66,49 @@ pub fn recover_address_libsecp256k1(signature: &Signature, prehash: &B256) -> Op
     ))
 }
 
+/// [`recover_address`] for many signatures at once, in order: eight at a time with AVX-512
+/// IFMA where the processor has it ([`crate::secp256k1_x8`], several times libsecp256k1's
+/// throughput), each through libsecp256k1 otherwise. The answers, refusals included, are
+/// [`recover_address`]'s.
+#[cfg(feature = "std")]
+pub fn recover_addresses(items: &[(Signature, B256)]) -> alloc::vec::Vec<Option<Address>> {
+    #[cfg(target_arch = "x86_64")]
+    if items.len() >= MIN_VECTOR_BATCH && crate::secp256k1_x8::available() {
+        let mut addresses = alloc::vec::Vec::with_capacity(items.len());
+        for chunk in items.chunks(crate::secp256k1_x8::LANES) {
+            if chunk.len() < MIN_VECTOR_BATCH {
+                addresses.extend(
+                    chunk
+                        .iter()
+                        .map(|(s, h)| recover_address_libsecp256k1(s, h)),
+                );
+                continue;
+            }
+            let vector = crate::secp256k1_x8::recover_eight(chunk);
+            // Lanes the vector path leaves (refusals, rare exceptional cases) go to
+            // libsecp256k1, which decides them.
+            addresses.extend(
+                chunk
+                    .iter()
+                    .zip(vector)
+                    .map(|((signature, prehash), found)| {
+                        found.or_else(|| recover_address_libsecp256k1(signature, prehash))
+                    }),
+            );
+        }
+        return addresses;
+    }
+    items
+        .iter()
+        .map(|(signature, prehash)| recover_address_libsecp256k1(signature, prehash))
+        .collect()
+}
+
+/// The fewest signatures worth a vector recovery: eight lanes cost about as much as three
+/// libsecp256k1 recoveries (docs/benchmarks.md).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+const MIN_VECTOR_BATCH: usize = 3;
+
 /// [`recover_address`] in pure Rust over k256's curve arithmetic: the no-std path off RV32IM,
 /// and the reference the other paths are tested against.
 pub fn recover_address_portable(signature: &Signature, prehash: &B256) -> Option<Address> {
@@ -131,7 +174,27 @@ mod tests {
         ("libsecp256k1", recover_address_libsecp256k1),
         ("zkvm", crate::secp256k1::recover_address_zkvm),
         ("default", recover_address),
+        ("batch", batch_of_one),
     ];
+
+    /// [`recover_addresses`] over eight copies of one signature, interleaved with seven
+    /// other (valid) signatures so the vector path sees mixed lanes; every copy must agree.
+    fn batch_of_one(signature: &Signature, prehash: &B256) -> Option<Address> {
+        let key = SigningKey::from_slice(&[3; 32]).unwrap();
+        let mut items = alloc::vec::Vec::new();
+        for i in 0..8u8 {
+            items.push((*signature, *prehash));
+            let other = keccak256([i]);
+            items.push((sign(&key, &other), other));
+        }
+        let found = recover_addresses(&items);
+        let signer = Some(Address::from_public_key(key.verifying_key()));
+        for pair in found.chunks(2) {
+            assert_eq!(pair[0], found[0], "every copy recovers the same");
+            assert_eq!(pair[1], signer, "the interleaved signatures are unaffected");
+        }
+        found[0]
+    }
 
     #[test]
     fn agrees_with_alloy_on_valid_signatures() {

@@ -78,40 +78,40 @@ const HALF_N: [u32; 8] =
 const N_MINUS_2: [u32; 8] =
     words_from_hex("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd036413f");
 /// 3/2 mod p (the doubling formula's one constant).
-const THREE_HALVES: FieldElement = FieldElement(words_from_hex(
+pub(crate) const THREE_HALVES: FieldElement = FieldElement(words_from_hex(
     "7fffffffffffffffffffffffffffffffffffffffffffffffffffffff7ffffe19",
 ));
 /// The curve constant b = 7.
 const CURVE_B: FieldElement = FieldElement([7, 0, 0, 0, 0, 0, 0, 0]);
 /// β, a cube root of unity mod p: λ·(x, y) = (β·x, y) on secp256k1.
-const BETA: FieldElement = FieldElement(words_from_hex(
+pub(crate) const BETA: FieldElement = FieldElement(words_from_hex(
     "7ae96a2b657c07106e64479eac3434e99cf0497512f58995c1396c28719501ee",
 ));
 /// λ, the cube root of unity mod n that matches [`BETA`].
-const LAMBDA: Scalar = Scalar(words_from_hex(
+pub(crate) const LAMBDA: Scalar = Scalar(words_from_hex(
     "5363ad4cc05c30e0a5261c028812645a122e22ea20816678df02967c1b23bd72",
 ));
 /// −b₁ of the GLV lattice basis (a₁, b₁), (a₂, b₂) with aᵢ + bᵢ·λ ≡ 0 mod n (b₁ < 0).
-const MINUS_B1: Scalar = Scalar(words_from_hex(
+pub(crate) const MINUS_B1: Scalar = Scalar(words_from_hex(
     "00000000000000000000000000000000e4437ed6010e88286f547fa90abfe4c3",
 ));
 /// b₂ of the GLV lattice basis.
-const B2: Scalar = Scalar(words_from_hex(
+pub(crate) const B2: Scalar = Scalar(words_from_hex(
     "000000000000000000000000000000003086d221a7d46bcde86c90e49284eb15",
 ));
 /// round(2³⁸⁴ · b₂ / n): c₁ = round(k·b₂/n) is (k·G1 + 2³⁸³) >> 384, up to one unit.
-const G1: [u32; 8] =
+pub(crate) const G1: [u32; 8] =
     words_from_hex("3086d221a7d46bcde86c90e49284eb153daa8a1471e8ca7fe893209a45dbb031");
 /// round(2³⁸⁴ · (−b₁) / n), for c₂ = round(−k·b₁/n) as [`G1`] is for c₁.
-const G2: [u32; 8] =
+pub(crate) const G2: [u32; 8] =
     words_from_hex("e4437ed6010e88286f547fa90abfe4c4221208ac9df506c61571b4ae8ac47f71");
 
 /// NAF width for the constant tables of G and 2¹²⁸·G (32 odd multiples each).
-const G_WINDOW: u32 = 7;
+pub(crate) const G_WINDOW: u32 = 7;
 /// NAF width for R and λ·R (8 odd multiples each, built per recovery).
-const R_WINDOW: u32 = 5;
+pub(crate) const R_WINDOW: u32 = 5;
 /// Number of odd multiples in R's table.
-const R_TABLE_LEN: usize = 1 << (R_WINDOW - 2);
+pub(crate) const R_TABLE_LEN: usize = 1 << (R_WINDOW - 2);
 /// Digits of a width-w NAF of a value below 2²⁵⁶ (one more than its bits).
 const NAF_LEN: usize = 257;
 
@@ -376,7 +376,7 @@ fn bit_length(value: &[u32; 8]) -> usize {
 }
 
 /// Little-endian words of a big-endian 32-byte integer.
-fn words_from_be_bytes(bytes: &[u8; 32]) -> [u32; 8] {
+pub(crate) fn words_from_be_bytes(bytes: &[u8; 32]) -> [u32; 8] {
     let mut words = [0u32; 8];
     for (word, chunk) in words.iter_mut().zip(bytes.rchunks_exact(4)) {
         *word = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
@@ -974,7 +974,7 @@ fn table_index(digit: i8) -> usize {
 }
 
 /// (k · constant + 2³⁸³) >> 384: round(k·constant / 2³⁸⁴), at most 129 bits.
-fn mul_shift_384(k: &[u32; 8], constant: &[u32; 8]) -> [u32; 8] {
+pub(crate) fn mul_shift_384(k: &[u32; 8], constant: &[u32; 8]) -> [u32; 8] {
     let product = mul_wide(k, constant);
     let mut quotient = [0u32; 8];
     quotient[..4].copy_from_slice(&product[12..]);
@@ -1106,7 +1106,7 @@ pub fn recover_address_zkvm(signature: &Signature, prehash: &B256) -> Option<Add
 // --- constant tables ------------------------------------------------------------------------------
 
 /// (2i + 1)·G for i in 0..32, affine.
-static G_MULTIPLES: [AffinePoint; 32] = [
+pub(crate) static G_MULTIPLES: [AffinePoint; 32] = [
     AffinePoint::from_hex(
         "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
         "483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8",
@@ -1237,7 +1237,7 @@ static G_MULTIPLES: [AffinePoint; 32] = [
     ),
 ];
 /// (2i + 1)·2¹²⁸·G for i in 0..32, affine.
-static G128_MULTIPLES: [AffinePoint; 32] = [
+pub(crate) static G128_MULTIPLES: [AffinePoint; 32] = [
     AffinePoint::from_hex(
         "8f68b9d2f63b5f339239c1ad981f162ee88c5678723ea3351b7b444c9ec4c0da",
         "662a9f2dba063986de1d90c2b6be215dbbea2cfe95510bfdf23cbf79501fff82",
