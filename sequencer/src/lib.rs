@@ -19,6 +19,7 @@ pub mod error;
 pub mod loadgen;
 pub mod mempool;
 pub mod record_log;
+pub mod recovery;
 pub mod rpc;
 pub mod rpc_batch;
 pub mod sequencer;

@@ -96,6 +96,14 @@ impl ValidTx {
 
 /// Decodes and checks a raw transaction without looking at any account.
 pub fn validate(raw: &[u8], rules: &TxRules) -> Result<ValidTx, TxError> {
+    let tx = check(raw, rules)?;
+    let sender = zkbox_evm::recover::recover_address(tx.signature(), &tx.signature_hash());
+    with_sender(tx, sender)
+}
+
+/// [`validate`] without sender recovery: the decoded transaction, for the caller to
+/// recover its sender (with others, [`crate::recovery`]) and finish with [`with_sender`].
+pub fn check(raw: &[u8], rules: &TxRules) -> Result<TxEnvelope, TxError> {
     if raw.len() > rules.max_tx_bytes {
         return Err(TxError::OversizedData);
     }
@@ -129,11 +137,15 @@ pub fn validate(raw: &[u8], rules: &TxRules) -> Result<ValidTx, TxError> {
     if tx.max_fee_per_gas() < u128::from(rules.base_fee) {
         return Err(TxError::FeeCapTooLow);
     }
-    // The executor's own recovery (low-s only, as EIP-2 requires): the block builder trusts
-    // this sender and does not recover it again, and replay recovers with the same rules.
-    let sender = zkbox_evm::RecoveredTx::recover(&tx, rules.chain_id, 0)
-        .map_err(|_| TxError::InvalidSender)?
-        .sender;
+    Ok(tx)
+}
+
+/// A checked transaction ([`check`]) with the result of recovering its sender by the
+/// executor's rules (low-s only, as EIP-2 requires: the block builder trusts this sender and
+/// does not recover it again, and replay recovers with the same rules); `None` (no signer)
+/// refuses it.
+pub fn with_sender(tx: TxEnvelope, sender: Option<Address>) -> Result<ValidTx, TxError> {
+    let sender = sender.ok_or(TxError::InvalidSender)?;
     let hash = *tx.tx_hash();
     Ok(ValidTx {
         raw: Bytes::from(tx.encoded_2718()),

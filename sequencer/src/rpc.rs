@@ -277,10 +277,10 @@ fn block_by_id(chain: &Chain, id: BlockId) -> Option<Arc<SealedBlock>> {
     }
 }
 
-/// Submits a transaction of a batch: validated on a task of its own (sender recovery runs
-/// on whichever worker is free, alongside the batch's other transactions), then pooled once
-/// the batch's earlier transactions are, so a batch goes in in its order. Outside a batch
-/// (`turn` is `None`) it is [`Sequencer::submit`].
+/// Submits a transaction of a batch: validated alongside the batch's other transactions
+/// (their senders are recovered together, [`crate::recovery`]), then pooled once the batch's
+/// earlier transactions are, so a batch goes in in its order. Outside a batch (`turn` is
+/// `None`) it is [`Sequencer::submit`].
 async fn submit_in_turn(
     seq: &Sequencer,
     raw: Bytes,
@@ -289,15 +289,7 @@ async fn submit_in_turn(
     let Some(mut turn) = turn else {
         return seq.submit(&raw).await;
     };
-    let validating = {
-        let seq = seq.clone();
-        tokio::spawn(async move { seq.validate(&raw) })
-    };
-    let valid = validating.await.unwrap_or_else(|e| {
-        Err(crate::error::TxError::NotDurable(format!(
-            "validation task failed: {e}"
-        )))
-    });
+    let valid = seq.validate(&raw).await;
     turn.wait_for_earlier().await;
     let accepted = seq.admit(valid?);
     // Pooled (or refused): the batch's next transaction may go in.

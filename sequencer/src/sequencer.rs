@@ -36,7 +36,7 @@ use zkbox_evm::{Block, Witness};
 
 use crate::chain::{BlockRecord, Chain, Genesis, SealedBlock};
 use crate::error::TxError;
-use crate::mempool::{AccountView, Mempool, PoolConfig, TxRules, ValidTx, validate};
+use crate::mempool::{AccountView, Mempool, PoolConfig, TxRules, ValidTx, check, with_sender};
 use crate::record_log::{GroupCommit, RecordLog};
 
 /// Header of the acceptance log.
@@ -182,6 +182,7 @@ struct Inner {
     sink: Option<Arc<dyn BatchSink>>,
     batches: Mutex<Batches>,
     backpressure: Mutex<Backpressure>,
+    recovery: crate::recovery::SenderRecovery,
 }
 
 /// A running sequencer (cheap to clone; the builder thread stops with [`Sequencer::stop`]).
@@ -243,8 +244,21 @@ impl Sequencer {
         let mut pool = Mempool::new(config.pool.clone());
         let mut keep = Vec::new();
         let mut seen = HashSet::new();
-        for raw in &accepted.records {
-            let Ok(valid) = validate(raw, &rules) else {
+        // Senders recovered together (eight at a time where the processor allows).
+        let checked: Vec<_> = accepted
+            .records
+            .iter()
+            .map(|raw| check(raw, &rules))
+            .collect();
+        let signatures: Vec<_> = checked
+            .iter()
+            .flatten()
+            .map(|tx| (*tx.signature(), tx.signature_hash()))
+            .collect();
+        let mut senders = zkbox_evm::recover::recover_addresses(&signatures).into_iter();
+        for (raw, checked) in accepted.records.iter().zip(checked) {
+            let valid = checked.and_then(|tx| with_sender(tx, senders.next().flatten()));
+            let Ok(valid) = valid else {
                 report.dropped += 1;
                 continue;
             };
@@ -284,6 +298,10 @@ impl Sequencer {
                 ..Default::default()
             }),
             backpressure: Mutex::new(Backpressure::None),
+            recovery: crate::recovery::SenderRecovery::start(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )
+            .map_err(|e| format!("cannot start sender recovery threads: {e}"))?,
             config,
         });
         let builder = Builder {
@@ -332,17 +350,24 @@ impl Sequencer {
     /// Validates a raw transaction, pools it and returns its hash once the acceptance log
     /// holds it durably. Any error means it was not accepted.
     pub async fn submit(&self, raw: &[u8]) -> Result<B256, TxError> {
-        let valid = self.validate(raw)?;
+        let valid = self.validate(raw).await?;
         self.admit(valid)?.await
     }
 
     /// The stateless checks of [`Sequencer::submit`], sender recovery included (most of a
-    /// submission's CPU): safe to run on any thread, in any order.
-    pub fn validate(&self, raw: &[u8]) -> Result<ValidTx, TxError> {
+    /// submission's CPU, done on the recovery workers together with other submissions'):
+    /// safe to run in any order.
+    pub async fn validate(&self, raw: &[u8]) -> Result<ValidTx, TxError> {
         if let Some(why) = self.halted() {
             return Err(TxError::Unavailable(why));
         }
-        validate(raw, &self.inner.rules)
+        let tx = check(raw, &self.inner.rules)?;
+        let sender = self
+            .inner
+            .recovery
+            .recover(*tx.signature(), tx.signature_hash())
+            .await;
+        with_sender(tx, sender)
     }
 
     /// Pools a validated transaction now, and returns the wait for its acceptance-log
