@@ -123,6 +123,8 @@ pub struct SequencerSection {
     pub backpressure_slow_batches: usize,
     /// With this many batches awaiting proofs, sealing stops.
     pub backpressure_stop_batches: usize,
+    /// Sender-recovery threads; 0: half the cores, at least one.
+    pub recovery_threads: usize,
     /// Largest JSON-RPC request body, in bytes.
     pub max_request_bytes: u32,
     /// Most calls in one JSON-RPC batch request.
@@ -150,6 +152,7 @@ impl Default for SequencerSection {
             batch_max_age_ms: 4000,
             backpressure_slow_batches: 4,
             backpressure_stop_batches: 8,
+            recovery_threads: 0,
             max_request_bytes: 10_485_760,
             max_batch_requests: 1000,
             max_connections: 1000,
@@ -488,6 +491,12 @@ impl Config {
             if value == 0 {
                 return Err((key, "must be at least 1".to_owned()));
             }
+        }
+        if seq.recovery_threads > 256 {
+            return Err((
+                "sequencer.recovery_threads",
+                format!("{} is above the maximum of 256", seq.recovery_threads),
+            ));
         }
         if !(1024..=16 << 20).contains(&seq.max_tx_bytes) {
             return Err((

@@ -34,6 +34,7 @@ pub fn sequencer_config(config: &Config) -> zkbox_sequencer::SequencerConfig {
     seq.batch_max_age = Duration::from_millis(s.batch_max_age_ms);
     seq.backpressure_slow = s.backpressure_slow_batches;
     seq.backpressure_stop = s.backpressure_stop_batches;
+    seq.recovery_threads = s.recovery_threads;
     seq
 }
 

@@ -222,3 +222,20 @@ fn env_values_parse_as_toml_or_strings() {
     assert_eq!(config.data_dir, PathBuf::from("/tmp/x y"));
     assert_eq!(config.log.format, LogFormat::Json);
 }
+
+#[test]
+fn recovery_threads_are_bounded() {
+    let ok = ConfigLoader::new()
+        .env(env(&[("ZKBOX_SEQUENCER__RECOVERY_THREADS", "3")]))
+        .load()
+        .unwrap();
+    assert_eq!(ok.sequencer.recovery_threads, 3);
+    let err = ConfigLoader::new()
+        .env(env(&[("ZKBOX_SEQUENCER__RECOVERY_THREADS", "100000")]))
+        .load()
+        .unwrap_err();
+    match err {
+        ConfigError::BadValue { key, .. } => assert_eq!(key, "sequencer.recovery_threads"),
+        other => panic!("expected BadValue, got {other:?}"),
+    }
+}

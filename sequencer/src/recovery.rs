@@ -2,8 +2,9 @@
 //!
 //! Recovery is most of the CPU a submission costs, and it is several times cheaper eight at a
 //! time ([`zkbox_evm::recover::recover_addresses`]: AVX-512 IFMA where the processor has it).
-//! Submissions queue their signatures here; one worker thread per core takes whatever is
-//! waiting, up to [`BATCH`] at once, and answers each through its own channel. Under load
+//! Submissions queue their signatures here; worker threads (`recovery_threads`, by default
+//! half the cores: the rest serve JSON-RPC, build blocks and write the logs) take whatever
+//! is waiting, up to [`BATCH`] at once, and answer each through its own channel. Under load
 //! the queue holds many and batches fill; a lone submission is taken at once and recovered
 //! by itself, so batching never waits for company.
 

@@ -75,6 +75,9 @@ pub struct SequencerConfig {
     pub backpressure_slow: usize,
     /// With this many batches awaiting proofs, no block is sealed.
     pub backpressure_stop: usize,
+    /// Sender-recovery worker threads ([`crate::recovery`]); 0: half the cores, at least one
+    /// (the other half serve JSON-RPC, build blocks and write the logs).
+    pub recovery_threads: usize,
 }
 
 impl SequencerConfig {
@@ -100,6 +103,7 @@ impl SequencerConfig {
             batch_max_age: Duration::from_secs(4),
             backpressure_slow: 4,
             backpressure_stop: 8,
+            recovery_threads: 0,
         }
     }
 
@@ -298,9 +302,10 @@ impl Sequencer {
                 ..Default::default()
             }),
             backpressure: Mutex::new(Backpressure::None),
-            recovery: crate::recovery::SenderRecovery::start(
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            )
+            recovery: crate::recovery::SenderRecovery::start(match config.recovery_threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
+                n => n,
+            })
             .map_err(|e| format!("cannot start sender recovery threads: {e}"))?,
             config,
         });
