@@ -2,10 +2,13 @@
 //! builds whose processor has it; [`crate::recover::recover_addresses`] checks at run time).
 //!
 //! The algorithm is [`crate::secp256k1`]'s — u₂ split with the GLV endomorphism, u₁ split into
-//! 128-bit halves, four width-w NAFs interleaved over 129 bit positions, R's odd multiples made
-//! affine on an isomorphic curve — with every field operation done for eight independent
-//! signatures in the eight 64-bit lanes of 512-bit registers. Each lane's NAF digits select
-//! its own table entry (a gather) and masks decide which lanes an addition updates.
+//! 128-bit halves, the four halves' digits interleaved under one chain of doublings, R's odd
+//! multiples made affine on an isomorphic curve — with every field operation done for eight
+//! independent signatures in the eight 64-bit lanes of 512-bit registers. Each lane's digits
+//! select its own table entry (a gather). The digits are regular signed windows (every window
+//! odd, never zero: [`regular_digits`]) rather than the scalar code's NAFs, so all lanes add
+//! at the same positions: with NAFs, some lane has a nonzero digit at most positions, and
+//! the vector code would pay an addition there for every lane.
 //!
 //! A field element is five 52-bit limbs per lane (radix 2⁵²), the width of IFMA's
 //! multipliers (`vpmadd52luq`/`vpmadd52huq` read the low 52 bits of each operand, so every
@@ -169,7 +172,7 @@ simd_fns! {
     }
 
     /// Limbs below 2⁵² for a value whose carry out of limb 4 stays below 2¹⁴ (every caller's
-    /// is below 2⁷): the carry folds back as carry·2⁴·(2³² + 977). If that pushes limb 0 past
+    /// is at most 3): the carry folds back as carry·2⁴·(2³² + 977). If that pushes limb 0 past
     /// 2⁵² (rare), a second pass; its carry, if any, leaves a remainder below 2⁵¹, so the
     /// second fold cannot overflow.
     fn normalize(mut t: [__m512i; 5]) -> Fe {
@@ -411,7 +414,13 @@ simd_fns! {
         }
         let one = fe_splat(&[1, 0, 0, 0, 0]);
         let negative = _mm512_cmplt_epi64_mask(digit, _mm512_setzero_si512()) ^ negate;
-        let index = _mm512_srli_epi64::<1>(_mm512_abs_epi64(digit));
+        // Clamped to the table, so no digit can read past it (a wrong digit gives a wrong
+        // sum, never a stray read; the recoding never makes one).
+        let entries = table.len() as i64 / if per_lane { 80 } else { 10 };
+        let index = _mm512_min_epu64(
+            _mm512_srli_epi64::<1>(_mm512_abs_epi64(digit)),
+            splat(entries - 1),
+        );
         let entry = gather(table, index, per_lane);
         let entry = Affine {
             x: entry.x,
@@ -452,7 +461,8 @@ simd_fns! {
         _mm512_cvtepi8_epi64(_mm_cvtsi64_si128(i64::from_le_bytes(digits.map(|d| d as u8))))
     }
 
-    /// The table entries `index` (one per lane) of a table laid out as
+    /// The table entries `index` (one per lane, each below the table's entry count: callers
+    /// clamp) of a table laid out as
     /// `[entry][coordinate][limb]` (shared by all lanes, `lane_stride` 0) or
     /// `[entry][coordinate][limb][lane]` (one table per lane, `lane_stride` 1).
     fn gather(table: &[i64], index: __m512i, per_lane: bool) -> Affine {
@@ -473,8 +483,8 @@ simd_fns! {
         };
         let limb = |offset: i64| {
             let offsets = _mm512_add_epi64(base, splat(offset));
-            // SAFETY: every offset is below the table's length: entries are below the table's
-            // entry count (NAF digits of the table's width) and the strides match its layout.
+            // SAFETY: every offset is below the table's length: the caller clamps entries to
+            // the table's entry count, and the strides match its layout.
             unsafe { _mm512_i64gather_epi64::<8>(offsets, table.as_ptr()) }
         };
         Affine {
@@ -774,7 +784,8 @@ impl LaneInput {
     }
 }
 
-/// Inputs for an unused lane (never read: unused lanes have no digits and fall back).
+/// Inputs for an unused lane: its R is decompressed like any other, but it has no digits and
+/// is always flagged for libsecp256k1 (which the caller skips for lanes past the input).
 const DUMMY_LANE: LaneInput = LaneInput {
     r: [1, 0, 0, 0, 0],
     y_odd: false,
@@ -1026,6 +1037,20 @@ mod tests {
                 Address::from_public_key(key.verifying_key()),
             ));
             seed = keccak256(seed);
+        }
+        // z ≡ 0 (a zero message, and n itself): u₁ = 0 recodes as 1 and is corrected.
+        let n = B256::from(alloy_primitives::hex!(
+            "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"
+        ));
+        for (i, prehash) in [B256::ZERO, n].into_iter().cycle().take(16).enumerate() {
+            let key = SigningKey::from_slice(keccak256([i as u8, 9]).as_slice()).unwrap();
+            let (signature, id) = key.sign_prehash_recoverable(prehash.as_slice()).unwrap();
+            let signature = Signature::from_signature_and_parity(signature, id.is_y_odd());
+            items.push((
+                signature,
+                prehash,
+                Address::from_public_key(key.verifying_key()),
+            ));
         }
         for chunk in items.chunks(LANES) {
             let pairs: Vec<_> = chunk.iter().map(|(s, h, _)| (*s, *h)).collect();
