@@ -25,6 +25,9 @@ pub enum TxError {
     TypeNotSupported,
     /// Signed for another chain.
     WrongChainId,
+    /// A legacy transaction signed without a chain id (pre-EIP-155: valid on every chain),
+    /// refused unless the sequencer is configured to allow them, as geth does over RPC.
+    Unprotected,
     /// The signature recovers to no sender.
     InvalidSender,
     /// Larger than the size limit.
@@ -73,6 +76,9 @@ impl fmt::Display for TxError {
             TxError::Decode(why) => write!(f, "rlp: {why}"),
             TxError::TypeNotSupported => f.write_str("transaction type not supported"),
             TxError::WrongChainId => f.write_str("invalid chain id for signer"),
+            TxError::Unprotected => {
+                f.write_str("only replay-protected (EIP-155) transactions allowed over RPC")
+            }
             TxError::InvalidSender => f.write_str("invalid sender"),
             TxError::OversizedData => f.write_str("oversized data"),
             TxError::IntrinsicGas => f.write_str("intrinsic gas too low"),

@@ -340,12 +340,15 @@ impl Mempool {
     }
 
     /// The queue tail (a sender's highest nonce, so no gap opens) with the lowest tip,
-    /// excluding `sparing`'s.
+    /// excluding `sparing`'s and any the open block has taken: that one is in a block
+    /// already, and dropping it here would free its nonce for a transaction that is
+    /// acknowledged and then dropped when the block seals.
     fn eviction_candidate(&self, sparing: &Address) -> Option<(B256, u128)> {
         self.senders
             .iter()
             .filter(|(sender, _)| *sender != sparing)
             .filter_map(|(_, q)| q.values().next_back())
+            .filter(|t| !t.executing)
             .map(|t| (t.valid.hash, t.valid.tip()))
             .min_by_key(|(_, tip)| *tip)
     }
@@ -666,9 +669,21 @@ mod tests {
             Err(TxError::PoolFull)
         );
         let cheap_tail = pool.senders[&a.address][&2].valid.hash;
-        let out = pool.insert(transfer(&c, 0, 2_000, 6), rich()).unwrap();
-        assert_eq!(out.evicted, Some(cheap_tail));
+        // Taken by the open block: in a block already, never evicted.
+        pool.mark_executing([&cheap_tail]);
+        let next_cheapest = pool.senders[&b.address][&2].valid.hash;
+        let out = pool.insert(transfer(&c, 0, 2_000, 8), rich()).unwrap();
+        assert_eq!(out.evicted, Some(next_cheapest));
+        assert!(pool.contains(&cheap_tail));
         assert_eq!(pool.len(), 6);
+        // Only executing tails (and the newcomer's own queue) left below its tip: full.
+        let b1 = pool.senders[&b.address][&1].valid.hash;
+        let c0 = pool.senders[&c.address][&0].valid.hash;
+        pool.mark_executing([&b1, &c0]);
+        assert_eq!(
+            pool.insert(transfer(&key(6), 0, 2_000, 9), rich()),
+            Err(TxError::PoolFull)
+        );
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub struct SequencerConfig {
     pub backpressure_slow: usize,
     /// With this many batches awaiting proofs, no block is sealed.
     pub backpressure_stop: usize,
+    /// Accept legacy transactions signed without a chain id (pre-EIP-155, replayable on
+    /// every chain); off by default, as in geth (`--rpc.allow-unprotected-txs`).
+    pub allow_unprotected_txs: bool,
     /// Sender-recovery worker threads ([`crate::recovery`]); 0: half the cores, at least one
     /// (the other half serve JSON-RPC, build blocks and write the logs).
     pub recovery_threads: usize,
@@ -103,6 +106,7 @@ impl SequencerConfig {
             batch_max_age: Duration::from_secs(4),
             backpressure_slow: 4,
             backpressure_stop: 8,
+            allow_unprotected_txs: false,
             recovery_threads: 0,
         }
     }
@@ -367,6 +371,11 @@ impl Sequencer {
             return Err(TxError::Unavailable(why));
         }
         let tx = check(raw, &self.inner.rules)?;
+        if alloy_consensus::Transaction::chain_id(&tx).is_none()
+            && !self.inner.config.allow_unprotected_txs
+        {
+            return Err(TxError::Unprotected);
+        }
         let sender = self
             .inner
             .recovery
