@@ -125,6 +125,8 @@ pub struct SequencerSection {
     pub backpressure_stop_batches: usize,
     /// Sender-recovery threads; 0: half the cores, at least one.
     pub recovery_threads: usize,
+    /// Accept legacy transactions signed without a chain id (pre-EIP-155).
+    pub allow_unprotected_txs: bool,
     /// Largest JSON-RPC request body, in bytes.
     pub max_request_bytes: u32,
     /// Most calls in one JSON-RPC batch request.
@@ -153,6 +155,7 @@ impl Default for SequencerSection {
             backpressure_slow_batches: 4,
             backpressure_stop_batches: 8,
             recovery_threads: 0,
+            allow_unprotected_txs: false,
             max_request_bytes: 10_485_760,
             max_batch_requests: 1000,
             max_connections: 1000,

@@ -35,6 +35,7 @@ pub fn sequencer_config(config: &Config) -> zkbox_sequencer::SequencerConfig {
     seq.backpressure_slow = s.backpressure_slow_batches;
     seq.backpressure_stop = s.backpressure_stop_batches;
     seq.recovery_threads = s.recovery_threads;
+    seq.allow_unprotected_txs = s.allow_unprotected_txs;
     seq
 }
 

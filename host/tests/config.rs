@@ -153,6 +153,10 @@ fn validation_catches_what_types_cannot() {
         ("[grpc]\nlisten = \"127.0.0.1:8545\"\n", "grpc.listen"),
         ("data_dir = \"\"\n", "data_dir"),
         ("metrics = 3\n", "metrics"),
+        (
+            "[sequencer]\nblock_interval_ms = 49\n",
+            "sequencer.block_interval_ms",
+        ),
     ];
     for (text, expected_key) in cases {
         let f = file(text);
@@ -221,6 +225,16 @@ fn env_values_parse_as_toml_or_strings() {
     assert!(!config.metrics.enabled);
     assert_eq!(config.data_dir, PathBuf::from("/tmp/x y"));
     assert_eq!(config.log.format, LogFormat::Json);
+}
+
+#[test]
+fn the_shortest_block_interval_is_50_ms() {
+    let ok = ConfigLoader::new()
+        .env(env(&[("ZKBOX_SEQUENCER__BLOCK_INTERVAL_MS", "50")]))
+        .load()
+        .unwrap();
+    assert_eq!(ok.sequencer.block_interval_ms, 50);
+    assert!(!ok.sequencer.allow_unprotected_txs);
 }
 
 #[test]

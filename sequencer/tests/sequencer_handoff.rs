@@ -1,9 +1,10 @@
 //! Hand-off to the prover: sealed blocks arrive in batches whose witnesses verify to the
-//! sealed blocks, and too many unproven batches slow and then stop sealing until proofs come.
+//! sealed blocks, and too many unproven batches slow and then stop sealing until proofs come,
+//! which the metrics and the log say.
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::Address;
@@ -19,6 +20,60 @@ impl BatchSink for Collect {
     }
 }
 
+/// What the process logged (a global subscriber: the block builder logs from its own
+/// thread) and its Prometheus metrics, set up once for this test binary.
+struct Observed {
+    log: Arc<Mutex<Vec<u8>>>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+#[derive(Clone)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The tests of this binary run one at a time: they share the global metrics.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn observed() -> &'static Observed {
+    static OBSERVED: OnceLock<Observed> = OnceLock::new();
+    OBSERVED.get_or_init(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let writer = LogBuffer(log.clone());
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .init();
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .unwrap();
+        Observed { log, metrics }
+    })
+}
+
+impl Observed {
+    fn log_text(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+
+    /// The value of an unlabelled gauge in the Prometheus text.
+    fn gauge(&self, name: &str) -> Option<f64> {
+        self.metrics.render().lines().find_map(|line| {
+            let value = line.strip_prefix(name)?.strip_prefix(' ')?;
+            value.trim().parse().ok()
+        })
+    }
+}
+
 async fn sealed(seq: &Sequencer, raw: &str, within: Duration) -> Option<u64> {
     let bytes = alloy_primitives::hex::decode(raw).unwrap();
     let hash = seq.submit(&bytes).await.unwrap();
@@ -27,6 +82,8 @@ async fn sealed(seq: &Sequencer, raw: &str, within: Duration) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_carry_verifying_witnesses_and_backpressure_stops_sealing() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let observed = observed();
     let dir = tempfile::tempdir().unwrap();
     let mut config = SequencerConfig::dev(dir.path());
     config.block_interval = Duration::from_millis(50);
@@ -73,6 +130,22 @@ async fn batches_carry_verifying_witnesses_and_backpressure_stops_sealing() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Operators see it: the gauge (2: stopped), the batches awaiting proofs, a warning.
+    assert_eq!(observed.gauge("zkbox_sequencer_backpressure"), Some(2.0));
+    assert_eq!(
+        observed.gauge("zkbox_sequencer_batches_awaiting_proof"),
+        Some(2.0)
+    );
+    let log = observed.log_text();
+    assert!(
+        log.contains("backpressure: batches await proofs, sealing 4x less often"),
+        "{log}"
+    );
+    assert!(
+        log.contains("backpressure: too many batches await proofs, sealing stopped"),
+        "{log}"
+    );
+    assert!(log.contains("batch offered to the prover"), "{log}");
     let stuck = transfer(&keys[5], 2, to, 1, 31337);
     let bytes = alloy_primitives::hex::decode(&stuck).unwrap();
     let hash = seq.submit(&bytes).await.unwrap();
@@ -86,5 +159,39 @@ async fn batches_carry_verifying_witnesses_and_backpressure_stops_sealing() {
         seq.batch_proven(batch.number);
     }
     assert!(seq.wait_for_inclusion(hash, long).await.is_some());
+    assert_eq!(observed.gauge("zkbox_sequencer_backpressure"), Some(0.0));
+    let log = observed.log_text();
+    assert!(
+        log.contains("backpressure released: sealing at full rate"),
+        "{log}"
+    );
+    seq.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_prover_attached_a_full_block_seals_early() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = SequencerConfig::dev(dir.path());
+    config.block_interval = Duration::from_secs(20);
+    config.block_gas_limit = 2 * 21_000;
+    let (seq, _) = Sequencer::start(config, Some(Arc::new(Collect::default()))).unwrap();
+    let keys = dev();
+    let to = Address::repeat_byte(4);
+    let started = Instant::now();
+    let mut hashes = Vec::new();
+    for key in &keys[..2] {
+        let raw = alloy_primitives::hex::decode(transfer(key, 0, to, 1, 31337)).unwrap();
+        hashes.push(seq.submit(&raw).await.unwrap());
+    }
+    for hash in hashes {
+        let block = seq.wait_for_inclusion(hash, Duration::from_secs(30)).await;
+        assert_eq!(block, Some(1));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "sealed only after {:?}",
+        started.elapsed()
+    );
     seq.stop();
 }

@@ -6,8 +6,10 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use alloy_primitives::{Address, U256};
-use common::{Node, dev, foundry, post, transfer};
+use alloy_consensus::{TxEip1559, TxLegacy};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
+use common::{Node, dev, foundry, post, repo_root, signed, transfer};
 use serde_json::{Value, json};
 
 fn cast(args: &[&str]) -> String {
@@ -249,6 +251,14 @@ async fn bad_input_gets_clear_errors_and_nothing_is_lost() {
         (-32000, "invalid chain id for signer".into())
     );
     assert_eq!(send("0xdeadbeef".into()).await.0, -32000);
+    // Pre-EIP-155 (no chain id, replayable anywhere): refused unless configured.
+    assert_eq!(
+        send(unprotected(&keys[4], 0, to)).await,
+        (
+            -32000,
+            "only replay-protected (EIP-155) transactions allowed over RPC".into()
+        )
+    );
     let mut bad_sig = transfer(&keys[4], 0, to, 1, 31337);
     // Replace s with the group order (out of range): no sender recovers.
     let n = "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141";
@@ -393,5 +403,240 @@ async fn a_batch_of_one_senders_transactions_is_accepted_in_order() {
     let received = node.ok("eth_getBalance", json!([to, "latest"])).await;
     let expected: u64 = (0..N).map(|nonce| 1 + nonce).sum();
     assert_eq!(received, format!("{expected:#x}"));
+    node.seq.stop();
+}
+
+/// A legacy transfer signed without a chain id (pre-EIP-155), hex-encoded.
+fn unprotected(key: &zkbox_sequencer::dev::DevKey, nonce: u64, to: Address) -> String {
+    let tx = key.sign(TxLegacy {
+        chain_id: None,
+        nonce,
+        gas_price: 2_000_000_000,
+        gas_limit: 21_000,
+        to: TxKind::Call(to),
+        value: U256::from(1u64),
+        ..Default::default()
+    });
+    format!("0x{}", alloy_primitives::hex::encode(tx.encoded_2718()))
+}
+
+/// A 32-byte word holding `address`, as ABI encoding and storage keys have it.
+fn word(address: Address) -> B256 {
+    address.into_word()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_code_storage_and_logs_read_back() {
+    let node = Node::start(|_| {}).await;
+    let keys = dev();
+    let (owner, holder) = (&keys[7], keys[8].address);
+    let fixtures = repo_root().join("tests/fixtures/erc20");
+    let read = |name: &str| std::fs::read_to_string(fixtures.join(name)).unwrap();
+    let supply = U256::from(1_000_000u64);
+    let mut init = alloy_primitives::hex::decode(read("Erc20.bin").trim()).unwrap();
+    init.extend_from_slice(&supply.to_be_bytes::<32>());
+    let sync = |raw: String| {
+        let node = &node;
+        async move {
+            let receipt = node
+                .ok("eth_sendRawTransactionSync", json!([raw, 20_000]))
+                .await;
+            assert_eq!(receipt["status"], "0x1", "{receipt}");
+            receipt
+        }
+    };
+    let deployed = sync(signed(
+        owner,
+        TxEip1559 {
+            chain_id: 31337,
+            gas_limit: 3_000_000,
+            to: TxKind::Create,
+            input: init.into(),
+            ..Default::default()
+        },
+    ))
+    .await;
+    let token: Address = serde_json::from_value(deployed["contractAddress"].clone()).unwrap();
+    assert_eq!(
+        node.ok("eth_getCode", json!([token, "latest"])).await,
+        format!("0x{}", read("Erc20.bin-runtime").trim().to_lowercase())
+    );
+    assert_eq!(
+        node.ok("eth_getCode", json!([holder, "latest"])).await,
+        "0x"
+    );
+    // Slot 0 is totalSupply; balanceOf is the mapping at slot 1.
+    let balance_slot =
+        |a: Address| keccak256([word(a).as_slice(), B256::with_last_byte(1).as_slice()].concat());
+    let storage = |slot: B256| {
+        let node = &node;
+        async move {
+            node.ok("eth_getStorageAt", json!([token, slot, "latest"]))
+                .await
+        }
+    };
+    let as_word = |v: u64| json!(B256::from(U256::from(v)));
+    assert_eq!(storage(B256::ZERO).await, as_word(1_000_000));
+    assert_eq!(
+        storage(balance_slot(owner.address)).await,
+        as_word(1_000_000)
+    );
+    assert_eq!(storage(balance_slot(holder)).await, as_word(0));
+
+    let mut call_data = vec![0xa9, 0x05, 0x9c, 0xbb];
+    call_data.extend_from_slice(word(holder).as_slice());
+    call_data.extend_from_slice(&U256::from(250u64).to_be_bytes::<32>());
+    let moved = sync(signed(
+        owner,
+        TxEip1559 {
+            chain_id: 31337,
+            nonce: 1,
+            gas_limit: 100_000,
+            to: TxKind::Call(token),
+            input: call_data.into(),
+            ..Default::default()
+        },
+    ))
+    .await;
+    assert_eq!(storage(balance_slot(holder)).await, as_word(250));
+    assert_eq!(storage(balance_slot(owner.address)).await, as_word(999_750));
+    let mut balance_of = vec![0x70, 0xa0, 0x82, 0x31];
+    balance_of.extend_from_slice(word(holder).as_slice());
+    assert_eq!(
+        node.ok(
+            "eth_call",
+            json!([{"to": token, "data": Bytes::from(balance_of)}, "latest"])
+        )
+        .await,
+        as_word(250)
+    );
+
+    let transfer_topic = keccak256("Transfer(address,address,uint256)");
+    let logs = |filter: Value| {
+        let node = &node;
+        async move {
+            node.ok("eth_getLogs", json!([filter]))
+                .await
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    // The mint in the constructor, then the transfer, in chain order.
+    let all = logs(json!({"fromBlock": "0x0", "toBlock": "latest", "address": token})).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0]["transactionHash"], deployed["transactionHash"]);
+    assert_eq!(all[0]["topics"][1], json!(B256::ZERO));
+    assert_eq!(all[1]["transactionHash"], moved["transactionHash"]);
+    // Topic filters: Transfer to the holder only.
+    let to_holder = json!({"fromBlock": "0x0", "address": [token],
+                           "topics": [transfer_topic, null, word(holder)]});
+    let found = logs(to_holder).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let log = &found[0];
+    assert_eq!(log["topics"][0], json!(transfer_topic));
+    assert_eq!(log["topics"][1], json!(word(owner.address)));
+    assert_eq!(
+        log["data"],
+        json!(Bytes::from(U256::from(250u64).to_be_bytes::<32>()))
+    );
+    assert_eq!(log["blockHash"], moved["blockHash"]);
+    assert_eq!(log["blockNumber"], moved["blockNumber"]);
+    assert_eq!(log["logIndex"], moved["logs"][0]["logIndex"]);
+    assert_eq!(log["removed"], false);
+    assert_eq!(
+        logs(json!({"blockHash": moved["blockHash"]})).await.len(),
+        1
+    );
+    assert!(
+        logs(json!({"fromBlock": "0x0", "address": Address::repeat_byte(0x11)}))
+            .await
+            .is_empty()
+    );
+    assert!(
+        logs(json!({"fromBlock": "0x0", "topics": [B256::repeat_byte(5)]}))
+            .await
+            .is_empty()
+    );
+    // A backwards range, an unknown block hash: clear errors.
+    let head = node.ok("eth_blockNumber", json!([])).await;
+    assert_eq!(
+        node.fails(
+            "eth_getLogs",
+            json!([{"fromBlock": head, "toBlock": "0x0"}])
+        )
+        .await,
+        (-32602, "invalid params: fromBlock is after toBlock".into())
+    );
+    assert_eq!(
+        node.fails("eth_getLogs", json!([{"blockHash": B256::repeat_byte(9)}]))
+            .await,
+        (-32000, "unknown block".into())
+    );
+    node.seq.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_block_seals_early_and_a_sync_send_can_time_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = zkbox_sequencer::SequencerConfig::dev(dir.path());
+    config.block_interval = Duration::from_millis(49);
+    let refused = zkbox_sequencer::Sequencer::start(config, None).unwrap_err();
+    assert!(refused.contains("at least 50 ms"), "{refused}");
+
+    // Blocks every 20 s, room for three transfers in each.
+    let node = Node::start(|c| {
+        c.block_interval = Duration::from_secs(20);
+        c.block_gas_limit = 3 * 21_000;
+        c.allow_unprotected_txs = true;
+    })
+    .await;
+    let keys = dev();
+    let to = Address::repeat_byte(0x77);
+    let started = std::time::Instant::now();
+    // EIP-7966: not included within the wait, code 4, the hash as data (it was accepted).
+    let first = transfer(&keys[0], 0, to, 1, 31337);
+    let timed_out = node
+        .call("eth_sendRawTransactionSync", json!([first, 300]))
+        .await;
+    assert_eq!(timed_out["error"]["code"], 4, "{timed_out}");
+    let hash = timed_out["error"]["data"].as_str().unwrap().to_owned();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(
+        node.ok("eth_getTransactionReceipt", json!([hash]))
+            .await
+            .is_null()
+    );
+    // Two more fill the block's gas: it seals long before its 20 s are up. One of them is
+    // a pre-EIP-155 legacy transaction, accepted because this node allows them.
+    let second = node
+        .ok(
+            "eth_sendRawTransaction",
+            json!([unprotected(&keys[1], 0, to)]),
+        )
+        .await;
+    let third = node
+        .ok(
+            "eth_sendRawTransaction",
+            json!([transfer(&keys[2], 0, to, 1, 31337)]),
+        )
+        .await;
+    let receipts = [
+        node.receipt(&hash).await,
+        node.receipt(second.as_str().unwrap()).await,
+        node.receipt(third.as_str().unwrap()).await,
+    ];
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "sealed only after {:?}",
+        started.elapsed()
+    );
+    for receipt in &receipts {
+        assert_eq!(receipt["blockNumber"], "0x1", "{receipt}");
+        assert_eq!(receipt["status"], "0x1");
+    }
+    assert_eq!(receipts[1]["type"], "0x0");
+    let block = node.ok("eth_getBlockByNumber", json!(["0x1", false])).await;
+    assert_eq!(block["gasUsed"], format!("{:#x}", 3 * 21_000));
     node.seq.stop();
 }

@@ -139,15 +139,25 @@ pub fn dev() -> Vec<DevKey> {
 
 /// A signed EIP-1559 transfer, hex-encoded.
 pub fn transfer(key: &DevKey, nonce: u64, to: Address, value: u64, chain_id: u64) -> String {
+    signed(
+        key,
+        TxEip1559 {
+            chain_id,
+            nonce,
+            gas_limit: 21_000,
+            to: TxKind::Call(to),
+            value: U256::from(value),
+            ..Default::default()
+        },
+    )
+}
+
+/// `tx` with the fees every test pays (2 gwei cap, 0.001 gwei tip), signed, hex-encoded.
+pub fn signed(key: &DevKey, tx: TxEip1559) -> String {
     let tx = key.sign(TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: 21_000,
         max_fee_per_gas: 2_000_000_000,
         max_priority_fee_per_gas: 1_000_000,
-        to: TxKind::Call(to),
-        value: U256::from(value),
-        ..Default::default()
+        ..tx
     });
     format!("0x{}", alloy_primitives::hex::encode(tx.encoded_2718()))
 }
