@@ -1,5 +1,6 @@
 //! The `zkbox` binary as users and scripts see it: version, devices, exit statuses, config
-//! errors, and `serve` answering on the endpoint it prints.
+//! errors, `serve` answering on the endpoints it prints (foundry's `cast` reads its chain),
+//! and `loadgen` driving it.
 
 use std::io::{BufRead, BufReader, Read, Write as _};
 use std::net::TcpStream;
@@ -225,6 +226,155 @@ fn serve_prints_its_endpoints_and_answers() {
         !err.contains('\u{1b}'),
         "colour codes in logs written to a pipe: {err:?}"
     );
+}
+
+/// foundry's `cast` as scripts/setup.sh installs it.
+fn cast(args: &[&str]) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.tools/foundry/node_modules/@foundry-rs/cast-linux-amd64/bin/cast");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh",
+        path.display()
+    );
+    let out = Command::new(path).args(args).output().unwrap();
+    assert!(out.status.success(), "cast {args:?}: {}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+/// The ten accounts of the standard development mnemonic, as anvil and hardhat list them.
+const DEV_ACCOUNTS: [&str; 10] = [
+    "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+    "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+    "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+    "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+    "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
+    "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc",
+    "0x976EA74026E726554dB657fA54763abd0C3a0aa9",
+    "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955",
+    "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f",
+    "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720",
+];
+
+#[test]
+fn serve_funds_the_dev_accounts_and_loadgen_measures_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("zkbox.toml");
+    std::fs::write(
+        &config,
+        "[metrics]\nenabled = false\n[json_rpc]\nlisten = \"127.0.0.1:0\"\n\
+         [sequencer]\nblock_interval_ms = 100\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkbox"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rpc = wait_for_endpoint(
+        &mut BufReader::new(child.stdout.take().unwrap()),
+        "json-rpc",
+    );
+    // Habits from anvil work unchanged: chain 31337, 10,000 ETH in each dev account.
+    assert_eq!(cast(&["chain-id", "--rpc-url", &rpc]), "31337");
+    for account in DEV_ACCOUNTS {
+        assert_eq!(
+            cast(&["balance", "--rpc-url", &rpc, account]),
+            "10000000000000000000000",
+            "{account}"
+        );
+    }
+    // The mnemonic's eleventh account is not funded.
+    let eleventh = "0xBcd4042DE499D14e55001CcbB24a551F3b954096";
+    assert_eq!(cast(&["balance", "--rpc-url", &rpc, eleventh]), "0");
+
+    let report = dir.path().join("load.json");
+    let out = zkbox(&[
+        "loadgen",
+        "--rpc",
+        &rpc,
+        "--kind",
+        "erc20",
+        "--tps",
+        "100",
+        "--duration",
+        "2",
+        "--senders",
+        "4",
+        "--concurrency",
+        "4",
+        "--json",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    for word in [
+        "submitted",
+        "accepted",
+        "included",
+        "acceptance",
+        "confirmation",
+        "p99",
+    ] {
+        assert!(table.contains(word), "{word} missing from:\n{table}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["kind"], "erc20", "{report}");
+    assert_eq!(report["target_tps"], 100);
+    assert!(report["client"].as_str().unwrap().starts_with("zkbox/"));
+    let count = |key: &str| report[key].as_u64().unwrap();
+    assert!((150..=200).contains(&count("submitted")), "{report}");
+    assert_eq!(count("accepted"), count("submitted"), "{report}");
+    assert_eq!(count("rejected"), 0, "{report}");
+    assert_eq!(count("included"), count("accepted"), "{report}");
+    for (latency, samples) in [("acceptance", "accepted"), ("confirmation", "included")] {
+        let l = &report[latency];
+        assert_eq!(l["count"].as_u64(), Some(count(samples)), "{report}");
+        let ms = |q: &str| l[q].as_f64().unwrap();
+        assert!(
+            0.0 < ms("p50_ms") && ms("p50_ms") <= ms("p95_ms") && ms("p95_ms") <= ms("p99_ms"),
+            "{report}"
+        );
+        assert!(ms("p99_ms") <= ms("max_ms"), "{report}");
+    }
+    assert!(report["included_tps"].as_f64().unwrap() > 0.0);
+    // Setup came from the first dev account: four fundings, the token, four token gifts.
+    assert_eq!(cast(&["nonce", "--rpc-url", &rpc, DEV_ACCOUNTS[0]]), "9");
+
+    // Bad arguments and a dead endpoint: a clear error, exit 1.
+    let out = zkbox(&[
+        "loadgen",
+        "--rpc",
+        &rpc,
+        "--senders",
+        "0",
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("senders"), "{}", stderr(&out));
+    let out = zkbox(&["loadgen", "--rpc", &rpc, "--tps", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("above zero"), "{}", stderr(&out));
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let out = zkbox(&["loadgen", "--rpc", &dead_url, "--duration", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&dead_url), "{}", stderr(&out));
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
 }
 
 #[test]

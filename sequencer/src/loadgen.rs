@@ -297,13 +297,19 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadReport, String> {
     if opts.senders == 0 || opts.concurrency == 0 || opts.batch == 0 || opts.batch > 1000 {
         return Err("senders, concurrency and batch (at most 1000) must be at least 1".into());
     }
+    if opts.tps == Some(0) || opts.duration.is_zero() {
+        return Err("the target rate and the duration must be above zero".into());
+    }
     let c = HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(120))
         .max_request_size(64 << 20)
         .max_response_size(64 << 20)
         .build(&opts.rpc)
         .map_err(|e| format!("{}: {e}", opts.rpc))?;
-    let chain_id = parse_u64(&call(&c, "eth_chainId", rpc_params![]).await?)?;
+    let chain_id = call(&c, "eth_chainId", rpc_params![])
+        .await
+        .map_err(|e| format!("{} does not answer: {e}", opts.rpc))?;
+    let chain_id = parse_u64(&chain_id)?;
     let client = call(&c, "web3_clientVersion", rpc_params![])
         .await?
         .as_str()
