@@ -16,6 +16,9 @@ use zkbox_evm::{
     Block, BlockChanges, BlockEnv, BlockHashes, BlockOutput, State, StateTrie, UnappliedBlock,
 };
 
+/// A replayed block's number, hash and witness ([`Chain::replay_with_witnesses`]).
+pub type BlockWitness = (u64, B256, zkbox_evm::Witness);
+
 /// One sealed block as the block log stores it.
 #[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
 pub struct BlockRecord {
@@ -160,7 +163,18 @@ impl Chain {
     /// Rebuilds the chain by re-executing `records` from genesis; fails at the first record
     /// that does not execute or whose hash differs from the one sealed.
     pub fn replay(genesis: Genesis, records: &[Vec<u8>]) -> Result<Self, String> {
+        Ok(Chain::replay_with_witnesses(genesis, records, None)?.0)
+    }
+
+    /// [`Chain::replay`], executing every block after `witnesses_after` (when given) together
+    /// with its witness, for the prover: returns (number, hash, witness) of each.
+    pub fn replay_with_witnesses(
+        genesis: Genesis,
+        records: &[Vec<u8>],
+        witnesses_after: Option<u64>,
+    ) -> Result<(Self, Vec<BlockWitness>), String> {
         let mut chain = Chain::new(genesis);
+        let mut witnesses = Vec::new();
         for (i, bytes) in records.iter().enumerate() {
             let record = BlockRecord::from_bytes(bytes)
                 .map_err(|e| format!("block log record {i} is malformed: {e}"))?;
@@ -178,10 +192,22 @@ impl Chain {
                 .recover_senders()
                 .map_err(|e| format!("block {number} in the block log: {e}"))?;
             let hashes = chain.block_hashes();
-            let unapplied = zkbox_evm::execute_block_unapplied(&chain.state, &block, &hashes)
-                .map_err(|e| format!("block {number} in the block log does not execute: {e}"))?;
-            let (output, changes) = chain.seal(unapplied, &block);
-            changes.apply(&mut chain.state);
+            let does_not_execute = |e: zkbox_evm::Error| {
+                format!("block {number} in the block log does not execute: {e}")
+            };
+            let output = if witnesses_after.is_some_and(|after| number > after) {
+                let (output, witness) =
+                    zkbox_evm::execute_block_with_witness(&mut chain.state, &block, &hashes)
+                        .map_err(does_not_execute)?;
+                witnesses.push((number, output.block_hash, witness));
+                output
+            } else {
+                let unapplied = zkbox_evm::execute_block_unapplied(&chain.state, &block, &hashes)
+                    .map_err(does_not_execute)?;
+                let (output, changes) = chain.seal(unapplied, &block);
+                changes.apply(&mut chain.state);
+                output
+            };
             if output.block_hash != record.block_hash {
                 return Err(format!(
                     "block {number} replays to hash {} but was sealed as {}",
@@ -196,7 +222,7 @@ impl Chain {
                     .collect(),
             );
         }
-        Ok(chain)
+        Ok((chain, witnesses))
     }
 
     /// Appends a block that was executed on [`Chain::state_mut`].

@@ -3,7 +3,7 @@
 //! **Owns**: the Ethereum JSON-RPC server ([`rpc`]), the mempool ([`mempool`]), block
 //! building on zkbox-evm's native executor, the fsync'd acceptance and block logs
 //! ([`record_log`]) with crash recovery ([`sequencer`]), batching of sealed blocks for the
-//! prover ([`BatchSink`]), the development accounts ([`dev`]) and the load generator
+//! prover ([`BatchSink`], [`handoff`]), the development accounts ([`dev`]) and the load generator
 //! ([`loadgen`]).
 //!
 //! **Must not depend on** proving, gRPC or the host: it offers batch witnesses through the
@@ -16,6 +16,7 @@ pub mod call;
 pub mod chain;
 pub mod dev;
 pub mod error;
+pub mod handoff;
 pub mod loadgen;
 pub mod mempool;
 pub mod record_log;

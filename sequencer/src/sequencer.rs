@@ -20,12 +20,20 @@
 //! With a [`BatchSink`] attached, each block is sealed together with its witness
 //! ([`zkbox_evm::execute_block_with_witness`]); witnesses are grouped into a [`Batch`] every
 //! `batch_max_blocks` blocks or `batch_max_age`, whichever comes first, and offered to the
-//! sink. The prover's side calls [`Sequencer::batch_proven`] when a batch is done. With
+//! sink. The prover's side calls [`Sequencer::batch_proven`] when a batch is done. The
+//! hand-off log ([`crate::handoff`]) carries the proven prefix across restarts: at start,
+//! the blocks after it are executed again with their witnesses and offered anew. With
 //! `backpressure_slow` batches outstanding the block interval is multiplied by 4; with
 //! `backpressure_stop` outstanding no block is sealed until one is proven. Both are logged
 //! and exported as the `zkbox_sequencer_backpressure` gauge (0 none, 1 slow, 2 stopped).
+//!
+//! # One process per data directory
+//!
+//! [`Sequencer::start`] takes an exclusive lock on `<data_dir>/LOCK` (which holds the
+//! owner's process id) and refuses a directory another sequencer holds: two writers would
+//! interleave their logs. [`Sequencer::stop`] waits for the block builder and releases it.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -36,6 +44,7 @@ use zkbox_evm::{Block, Witness};
 
 use crate::chain::{BlockRecord, Chain, Genesis, SealedBlock};
 use crate::error::TxError;
+use crate::handoff::Handoff;
 use crate::mempool::{AccountView, Mempool, PoolConfig, TxRules, ValidTx, check, with_sender};
 use crate::record_log::{GroupCommit, RecordLog};
 
@@ -165,16 +174,6 @@ pub enum Backpressure {
     Stopped,
 }
 
-#[derive(Default)]
-struct Batches {
-    open_hashes: Vec<B256>,
-    open_witnesses: Vec<Witness>,
-    open_first: u64,
-    opened_at: Option<Instant>,
-    next_number: u64,
-    outstanding: BTreeSet<u64>,
-}
-
 struct Inner {
     config: SequencerConfig,
     rules: TxRules,
@@ -188,7 +187,11 @@ struct Inner {
     stop: AtomicBool,
     waiting_gas: AtomicU64,
     sink: Option<Arc<dyn BatchSink>>,
-    batches: Mutex<Batches>,
+    handoff: Mutex<Handoff>,
+    /// The block builder, joined by [`Sequencer::stop`].
+    builder: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The data directory's lock, held until [`Sequencer::stop`].
+    data_dir_lock: Mutex<Option<std::fs::File>>,
     backpressure: Mutex<Backpressure>,
     recovery: crate::recovery::SenderRecovery,
 }
@@ -218,6 +221,9 @@ pub struct RecoveryReport {
     pub dropped: usize,
     /// Bytes cut from torn log tails.
     pub truncated_bytes: u64,
+    /// Sealed blocks not yet in a proven batch, executed again with their witnesses and
+    /// offered to the prover anew (only with a [`BatchSink`] attached).
+    pub reoffered_blocks: u64,
 }
 
 impl Sequencer {
@@ -231,11 +237,15 @@ impl Sequencer {
         }
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+        let data_dir_lock = lock_data_dir(&config.data_dir)?;
         let block_path = config.data_dir.join("blocks.log");
         let accept_path = config.data_dir.join("accepted.log");
         let blocks = RecordLog::open(&block_path, BLOCK_MAGIC)
             .map_err(|e| format!("block log {}: {e}", block_path.display()))?;
-        let chain = Chain::replay(config.genesis(), &blocks.records)?;
+        let mut handoff = Handoff::open(&config.data_dir.join("handoff.log"))?;
+        let witnesses_after = sink.as_ref().map(|_| handoff.proven_through());
+        let (chain, unproven) =
+            Chain::replay_with_witnesses(config.genesis(), &blocks.records, witnesses_after)?;
         let accepted = RecordLog::open(&accept_path, ACCEPTANCE_MAGIC)
             .map_err(|e| format!("acceptance log {}: {e}", accept_path.display()))?;
         let rules = TxRules {
@@ -247,8 +257,12 @@ impl Sequencer {
         let mut report = RecoveryReport {
             blocks: chain.head_number(),
             truncated_bytes: blocks.truncated_bytes + accepted.truncated_bytes,
+            reoffered_blocks: unproven.len() as u64,
             ..Default::default()
         };
+        for (number, hash, witness) in unproven {
+            handoff.push(number, hash, witness, true);
+        }
         let mut pool = Mempool::new(config.pool.clone());
         let mut keep = Vec::new();
         let mut seen = HashSet::new();
@@ -301,10 +315,9 @@ impl Sequencer {
             stop: AtomicBool::new(false),
             waiting_gas: AtomicU64::new(0),
             sink,
-            batches: Mutex::new(Batches {
-                next_number: 1,
-                ..Default::default()
-            }),
+            handoff: Mutex::new(handoff),
+            builder: Mutex::new(None),
+            data_dir_lock: Mutex::new(Some(data_dir_lock)),
             backpressure: Mutex::new(Backpressure::None),
             recovery: crate::recovery::SenderRecovery::start(match config.recovery_threads {
                 0 => std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
@@ -318,7 +331,7 @@ impl Sequencer {
             log: blocks.log,
         };
         let watched = inner.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("block-builder".into())
             .spawn(move || {
                 // A panic in the builder must not leave a sequencer that acknowledges
@@ -335,20 +348,37 @@ impl Sequencer {
                 }
             })
             .map_err(|e| format!("cannot start the block builder: {e}"))?;
+        *lock(&inner.builder) = Some(thread);
         tracing::info!(
             blocks = report.blocks,
             requeued = report.requeued,
             dropped = report.dropped,
             truncated_bytes = report.truncated_bytes,
+            reoffered_blocks = report.reoffered_blocks,
             "sequencer recovered"
         );
         Ok((Sequencer { inner }, report))
     }
 
-    /// Stops the block builder (pending transactions stay in the acceptance log).
+    /// Stops accepting, waits for the block builder to finish (a block being sealed is
+    /// sealed; pending transactions stay in the acceptance log) and releases the data
+    /// directory. Further submissions are refused as unavailable.
     pub fn stop(&self) {
+        {
+            let mut halted = lock(&self.inner.halted);
+            if halted.is_none() {
+                *halted = Some("the sequencer is stopping".into());
+            }
+        }
         self.inner.stop.store(true, Ordering::SeqCst);
         self.wake_builder();
+        let builder = lock(&self.inner.builder).take();
+        if let Some(builder) = builder
+            && builder.thread().id() != std::thread::current().id()
+        {
+            let _ = builder.join();
+        }
+        lock(&self.inner.data_dir_lock).take();
     }
 
     /// The configuration.
@@ -481,17 +511,17 @@ impl Sequencer {
 
     /// Batches offered to the sink and not yet proven.
     pub fn batches_awaiting_proof(&self) -> usize {
-        self.lock_batches().outstanding.len()
+        lock(&self.inner.handoff).awaiting()
     }
 
-    /// Records that batch `number` is proven, releasing backpressure.
+    /// Records that batch `number` is proven, releasing backpressure. Where that extends the
+    /// proven prefix of the chain the hand-off log records it; if that write fails, the
+    /// error is logged and the batch is offered again after the next restart.
     pub fn batch_proven(&self, number: u64) {
-        self.lock_batches().outstanding.remove(&number);
+        if let Err(e) = lock(&self.inner.handoff).proven(number) {
+            tracing::error!(batch = number, error = %e, "cannot record a proven batch");
+        }
         self.wake_builder();
-    }
-
-    fn lock_batches(&self) -> std::sync::MutexGuard<'_, Batches> {
-        self.inner.batches.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn wake_builder(&self) {
@@ -535,6 +565,37 @@ enum Executed {
 /// critical section leaves them whole).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Takes the exclusive lock on `<dir>/LOCK` and writes this process's id into it.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::io::Write as _;
+    let path = dir.join("LOCK");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let owner = std::fs::read_to_string(&path).unwrap_or_default();
+            return Err(format!(
+                "data directory {} is in use by another sequencer (process {})",
+                dir.display(),
+                owner.trim()
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(format!("cannot lock {}: {e}", path.display()));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(file)
 }
 
 fn account_view(chain: &Chain, address: &Address) -> AccountView {
@@ -588,7 +649,8 @@ impl Builder {
                 self.wait_for_wake(deadline - now);
                 continue;
             }
-            self.close_batch_if_due();
+            let offered = self.close_batch_if_due();
+            self.halt_on_error(offered);
             if level == Backpressure::Stopped || self.handle().halted().is_some() {
                 last_seal = Instant::now();
                 continue;
@@ -874,13 +936,7 @@ impl Builder {
         metrics::histogram!("zkbox_sequencer_seal_seconds").record(started.elapsed().as_secs_f64());
         tracing::debug!(number, %hash, transactions = count, gas_used, "block sealed");
         if let Some(witness) = witness {
-            let mut batches = handle.lock_batches();
-            if batches.open_hashes.is_empty() {
-                batches.open_first = number;
-                batches.opened_at = Some(Instant::now());
-            }
-            batches.open_hashes.push(hash);
-            batches.open_witnesses.push(witness);
+            lock(&self.inner.handoff).push(number, hash, witness, false);
         }
         Ok(())
     }
@@ -926,37 +982,24 @@ impl Builder {
         keep
     }
 
-    fn close_batch_if_due(&self) {
+    /// Offers the batches that are due. Fails (and offers nothing) when the hand-off log
+    /// cannot record their numbers.
+    fn close_batch_if_due(&self) -> Result<(), String> {
         let Some(sink) = &self.inner.sink else {
-            return;
+            return Ok(());
         };
         let config = &self.inner.config;
-        let batch = {
-            let mut b = lock(&self.inner.batches);
-            let due = !b.open_hashes.is_empty()
-                && (b.open_hashes.len() >= config.batch_max_blocks
-                    || b.opened_at
-                        .is_some_and(|t| t.elapsed() >= config.batch_max_age));
-            if !due {
-                return;
-            }
-            let number = b.next_number;
-            b.next_number += 1;
-            b.outstanding.insert(number);
-            b.opened_at = None;
-            Batch {
-                number,
-                first_block: b.open_first,
-                block_hashes: std::mem::take(&mut b.open_hashes),
-                witnesses: std::mem::take(&mut b.open_witnesses),
-            }
-        };
-        tracing::info!(
-            batch = batch.number,
-            first_block = batch.first_block,
-            blocks = batch.block_hashes.len(),
-            "batch offered to the prover"
-        );
-        sink.offer(batch);
+        let batches =
+            lock(&self.inner.handoff).close_due(config.batch_max_blocks, config.batch_max_age)?;
+        for batch in batches {
+            tracing::info!(
+                batch = batch.number,
+                first_block = batch.first_block,
+                blocks = batch.block_hashes.len(),
+                "batch offered to the prover"
+            );
+            sink.offer(batch);
+        }
+        Ok(())
     }
 }

@@ -195,3 +195,98 @@ async fn with_a_prover_attached_a_full_block_seals_early() {
     );
     seq.stop();
 }
+
+/// Waits until `sink` holds `count` batches; returns them.
+async fn offered(sink: &Collect, count: usize) -> Vec<Batch> {
+    let started = Instant::now();
+    loop {
+        let batches = sink.0.lock().unwrap().clone();
+        if batches.len() >= count {
+            return batches;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} of {count} batches offered",
+            batches.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unproven_blocks_are_offered_again_after_a_restart_and_the_data_dir_is_locked() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = |max_blocks: usize| {
+        let mut c = SequencerConfig::dev(dir.path());
+        c.block_interval = Duration::from_millis(50);
+        c.batch_max_blocks = max_blocks;
+        c.batch_max_age = Duration::from_millis(50);
+        c.backpressure_slow = 100;
+        c.backpressure_stop = 200;
+        c
+    };
+    let keys = dev();
+    let to = Address::repeat_byte(8);
+    let long = Duration::from_secs(30);
+    let first = Arc::new(Collect::default());
+    let (seq, report) = Sequencer::start(config(1), Some(first.clone())).unwrap();
+    assert_eq!(report.reoffered_blocks, 0);
+    for nonce in 0..3 {
+        sealed(&seq, &transfer(&keys[9], nonce, to, 1, 31337), long)
+            .await
+            .unwrap();
+    }
+    let batches = offered(&first, 3).await;
+    assert_eq!(
+        batches.iter().map(|b| b.number).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    // A second sequencer on the same directory is refused while this one runs.
+    let refused = Sequencer::start(config(1), None).unwrap_err();
+    assert!(
+        refused.contains("in use by another sequencer")
+            && refused.contains(&std::process::id().to_string()),
+        "{refused}"
+    );
+    // Batches 1 and 3 are proven, 2 is not: after a restart blocks 2 and 3 are offered again
+    // (3 only follows an unproven block), under a new number.
+    seq.batch_proven(1);
+    seq.batch_proven(3);
+    seq.stop();
+    drop(seq);
+
+    let second = Arc::new(Collect::default());
+    let (seq, report) = Sequencer::start(config(16), Some(second.clone())).unwrap();
+    assert_eq!(report.blocks, 3);
+    assert_eq!(report.reoffered_blocks, 2);
+    let again = offered(&second, 1).await;
+    assert_eq!(again.len(), 1);
+    let batch = &again[0];
+    assert_eq!(batch.number, 4);
+    assert_eq!(batch.first_block, batches[1].first_block);
+    assert_eq!(
+        batch.block_hashes,
+        [batches[1].block_hashes[0], batches[2].block_hashes[0]]
+    );
+    for (witness, hash) in batch.witnesses.iter().zip(&batch.block_hashes) {
+        let output = zkbox_evm::verify_and_execute(witness).unwrap();
+        assert_eq!(output.block_hash, *hash);
+    }
+    seq.batch_proven(4);
+    seq.stop();
+    drop(seq);
+
+    // Everything proven: nothing is offered again.
+    let third = Arc::new(Collect::default());
+    let (seq, report) = Sequencer::start(config(16), Some(third.clone())).unwrap();
+    assert_eq!(report.reoffered_blocks, 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(third.0.lock().unwrap().is_empty());
+    // Still sealing, and numbering goes on from 5.
+    sealed(&seq, &transfer(&keys[9], 3, to, 1, 31337), long)
+        .await
+        .unwrap();
+    assert_eq!(offered(&third, 1).await[0].number, 5);
+    seq.stop();
+}
