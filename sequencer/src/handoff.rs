@@ -8,11 +8,12 @@
 //! # Durability
 //!
 //! The hand-off log (`handoff.log`, a [`RecordLog`]) holds [`Checkpoint`]s: the last block
-//! of the longest proven prefix of the chain, and the next batch number. One is appended and
+//! of the longest proven prefix of the chain (number and hash), and the next batch number. One is appended and
 //! fsync'd before every offer (so a batch number is never offered twice, even across a
 //! crash) and after every proof that extends the proven prefix. At start the last one is
-//! read, and every block after its prefix is executed again with its witness and offered
-//! anew, under new numbers: a crash or restart loses no block's proof, and a block proven
+//! read and checked against the chain (a prefix the chain does not have stops the start),
+//! and every block after its prefix is executed again with its witness and offered anew,
+//! under new numbers: a crash or restart loses no block's proof, and a block proven
 //! out of order (after a gap still unproven) is proven again rather than trusted.
 
 use std::collections::BTreeMap;
@@ -33,6 +34,8 @@ pub const HANDOFF_MAGIC: &[u8; 8] = b"ZKBXHND1";
 pub struct Checkpoint {
     /// Every block up to this one is in a proven batch (0: none yet).
     pub proven_through: u64,
+    /// That block's hash (zero while none is proven).
+    pub proven_hash: B256,
     /// The number the next batch offered gets.
     pub next_batch: u64,
 }
@@ -41,25 +44,33 @@ impl Default for Checkpoint {
     fn default() -> Self {
         Checkpoint {
             proven_through: 0,
+            proven_hash: B256::ZERO,
             next_batch: 1,
         }
     }
 }
 
+/// Bytes of an encoded [`Checkpoint`]: two little-endian u64 around the hash.
+const CHECKPOINT_LEN: usize = 48;
+
 impl Checkpoint {
-    fn to_bytes(self) -> [u8; 16] {
-        let mut out = [0u8; 16];
+    fn to_bytes(self) -> [u8; CHECKPOINT_LEN] {
+        let mut out = [0u8; CHECKPOINT_LEN];
         out[..8].copy_from_slice(&self.proven_through.to_le_bytes());
-        out[8..].copy_from_slice(&self.next_batch.to_le_bytes());
+        out[8..40].copy_from_slice(self.proven_hash.as_slice());
+        out[40..].copy_from_slice(&self.next_batch.to_le_bytes());
         out
     }
 
     fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        let bytes: &[u8; 16] = bytes.try_into().ok()?;
-        let (proven, next) = bytes.split_at(8);
+        if bytes.len() != CHECKPOINT_LEN {
+            return None;
+        }
+        let u64_at = |at: usize| bytes[at..at + 8].try_into().ok().map(u64::from_le_bytes);
         Some(Checkpoint {
-            proven_through: u64::from_le_bytes(proven.try_into().ok()?),
-            next_batch: u64::from_le_bytes(next.try_into().ok()?),
+            proven_through: u64_at(0)?,
+            proven_hash: B256::from_slice(&bytes[8..40]),
+            next_batch: u64_at(40)?,
         })
     }
 }
@@ -112,6 +123,29 @@ impl Handoff {
     /// The last block of the proven prefix as the log last recorded it.
     pub(crate) fn proven_through(&self) -> u64 {
         self.written.proven_through
+    }
+
+    /// Checks the recorded prefix against the chain: `hash_of(n)` is block `n`'s hash, if the
+    /// chain has it. A prefix beyond the chain or on another chain is an error (the logs
+    /// were replaced, cut or mixed up: proofs of those blocks prove nothing here).
+    pub(crate) fn check_against(
+        &self,
+        hash_of: impl Fn(u64) -> Option<B256>,
+    ) -> Result<(), String> {
+        let Checkpoint {
+            proven_through,
+            proven_hash,
+            ..
+        } = self.written;
+        if proven_through == 0 || hash_of(proven_through) == Some(proven_hash) {
+            return Ok(());
+        }
+        Err(format!(
+            "the hand-off log says block {proven_through} ({proven_hash}) is proven, but the \
+             block log has {}: a block log from another chain, or cut short? (remove \
+             handoff.log only if every block is to be proven again)",
+            hash_of(proven_through).map_or("no such block".to_owned(), |h| format!("{h} there"))
+        ))
     }
 
     /// Batches offered and not yet proven.
@@ -184,8 +218,13 @@ impl Handoff {
     }
 
     /// Records that batch `number` is proven; if that extends the proven prefix, the new
-    /// prefix is written to the log. An unknown number changes nothing.
-    pub(crate) fn proven(&mut self, number: u64) -> Result<(), String> {
+    /// prefix (its last block's hash from `hash_of`) is written to the log. An unknown
+    /// number changes nothing.
+    pub(crate) fn proven(
+        &mut self,
+        number: u64,
+        hash_of: impl Fn(u64) -> Option<B256>,
+    ) -> Result<(), String> {
         if self.outstanding.remove(&number).is_none() {
             return Ok(());
         }
@@ -197,8 +236,11 @@ impl Handoff {
             .unwrap_or(self.last_batched + 1);
         let proven_through = lowest_unproven - 1;
         if proven_through > self.written.proven_through {
+            let proven_hash = hash_of(proven_through)
+                .ok_or_else(|| format!("proven block {proven_through} is not in the chain"))?;
             self.write(Checkpoint {
                 proven_through,
+                proven_hash,
                 ..self.written
             })?;
         }
@@ -239,6 +281,12 @@ mod tests {
             nodes: Vec::new(),
             codes: Vec::new(),
             block_hashes: Vec::new(),
+        }
+    }
+
+    impl Handoff {
+        fn proven_in_test(&mut self, number: u64) -> Result<(), String> {
+            self.proven(number, |n| Some(B256::with_last_byte(n as u8)))
         }
     }
 
@@ -285,8 +333,8 @@ mod tests {
         assert_eq!(
             h.written,
             Checkpoint {
-                proven_through: 0,
-                next_batch: 4
+                next_batch: 4,
+                ..Checkpoint::default()
             }
         );
     }
@@ -299,16 +347,16 @@ mod tests {
         push_blocks(&mut h, 1..=6, true);
         assert_eq!(h.close_due(2, Duration::ZERO).unwrap().len(), 3);
         // Batch 2 (blocks 3-4) proven first: block 1 is not, so nothing is recorded.
-        h.proven(2).unwrap();
+        h.proven_in_test(2).unwrap();
         assert_eq!(h.proven_through(), 0);
-        h.proven(1).unwrap();
+        h.proven_in_test(1).unwrap();
         assert_eq!(h.proven_through(), 4);
-        h.proven(99).unwrap();
-        h.proven(1).unwrap();
+        h.proven_in_test(99).unwrap();
+        h.proven_in_test(1).unwrap();
         assert_eq!(h.awaiting(), 1);
         // Block 7 is open, not offered: proving batch 3 covers through block 6 only.
         push_blocks(&mut h, 7..=7, false);
-        h.proven(3).unwrap();
+        h.proven_in_test(3).unwrap();
         assert_eq!(h.proven_through(), 6);
         drop(h);
         let h = Handoff::open(&path).unwrap();
@@ -316,9 +364,22 @@ mod tests {
             h.written,
             Checkpoint {
                 proven_through: 6,
+                proven_hash: B256::with_last_byte(6),
                 next_batch: 4
             }
         );
+        // The chain must have that block with that hash.
+        h.check_against(|n| Some(B256::with_last_byte(n as u8)))
+            .unwrap();
+        let err = h
+            .check_against(|n| (n < 6).then(B256::default))
+            .unwrap_err();
+        assert!(
+            err.contains("block 6") && err.contains("no such block"),
+            "{err}"
+        );
+        let err = h.check_against(|_| Some(B256::repeat_byte(1))).unwrap_err();
+        assert!(err.contains("another chain"), "{err}");
     }
 
     #[test]
@@ -326,7 +387,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("handoff.log");
         let mut log = RecordLog::open(&path, HANDOFF_MAGIC).unwrap().log;
-        log.append([b"not sixteen".as_slice()]).unwrap();
+        log.append([b"not a checkpoint's 48 bytes".as_slice()])
+            .unwrap();
         log.sync().unwrap();
         drop(log);
         let err = Handoff::open(&path).err().unwrap();

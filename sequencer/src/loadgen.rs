@@ -297,8 +297,15 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadReport, String> {
     if opts.senders == 0 || opts.concurrency == 0 || opts.batch == 0 || opts.batch > 1000 {
         return Err("senders, concurrency and batch (at most 1000) must be at least 1".into());
     }
-    if opts.tps == Some(0) || opts.duration.is_zero() {
-        return Err("the target rate and the duration must be above zero".into());
+    let count = match opts.tps {
+        Some(tps) => (u128::from(tps) * opts.duration.as_millis() / 1000) as usize,
+        None => opts.max_transactions,
+    };
+    if count == 0 || opts.duration.is_zero() {
+        return Err(
+            "the target rate, the duration and the transaction count must be above zero (rate × duration ≥ 1)"
+                .into(),
+        );
     }
     let c = HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(120))
@@ -308,7 +315,7 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadReport, String> {
         .map_err(|e| format!("{}: {e}", opts.rpc))?;
     let chain_id = call(&c, "eth_chainId", rpc_params![])
         .await
-        .map_err(|e| format!("{} does not answer: {e}", opts.rpc))?;
+        .map_err(|e| format!("{}: eth_chainId failed: {e}", opts.rpc))?;
     let chain_id = parse_u64(&chain_id)?;
     let client = call(&c, "web3_clientVersion", rpc_params![])
         .await?
@@ -325,10 +332,6 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadReport, String> {
     let senders: Vec<DevKey> = (0..opts.senders)
         .map(|i| DevKey::from_seed(keccak256(format!("zkbox loadgen sender {i}"))))
         .collect();
-    let count = match opts.tps {
-        Some(tps) => (tps as u128 * opts.duration.as_millis() / 1000) as usize,
-        None => opts.max_transactions,
-    };
     let per_sender = count.div_ceil(opts.senders) as u64;
     let gas = match opts.kind {
         Kind::Eth => 21_000u64,

@@ -365,11 +365,21 @@ impl Mempool {
 
     /// Marks transactions taken into the open block (see [`PooledTx::executing`]).
     pub fn mark_executing<'h>(&mut self, hashes: impl IntoIterator<Item = &'h B256>) {
+        self.set_executing(hashes, true);
+    }
+
+    /// Undoes [`Mempool::mark_executing`] for transactions the open block did not take
+    /// after all.
+    pub fn unmark_executing<'h>(&mut self, hashes: impl IntoIterator<Item = &'h B256>) {
+        self.set_executing(hashes, false);
+    }
+
+    fn set_executing<'h>(&mut self, hashes: impl IntoIterator<Item = &'h B256>, executing: bool) {
         for hash in hashes {
             if let Some((sender, nonce)) = self.by_hash.get(hash)
                 && let Some(t) = self.senders.get_mut(sender).and_then(|q| q.get_mut(nonce))
             {
-                t.executing = true;
+                t.executing = executing;
             }
         }
     }
@@ -684,6 +694,10 @@ mod tests {
             pool.insert(transfer(&key(6), 0, 2_000, 9), rich()),
             Err(TxError::PoolFull)
         );
+        // Not taken after all (the block filled): evictable again.
+        pool.unmark_executing([&cheap_tail]);
+        let out = pool.insert(transfer(&key(6), 0, 2_000, 9), rich()).unwrap();
+        assert_eq!(out.evicted, Some(cheap_tail));
     }
 
     #[test]

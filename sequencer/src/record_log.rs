@@ -232,32 +232,58 @@ struct Pending {
     done: tokio::sync::oneshot::Sender<CommitResult>,
 }
 
+/// What the writer thread is asked to do.
+enum Job {
+    Append(Pending),
+    /// Finish what was queued before, close the log and stop ([`GroupCommit::close`]).
+    Close(mpsc::Sender<()>),
+}
+
 /// A writer thread in front of a [`RecordLog`] that shares each `fdatasync` among every
 /// record queued while the previous one ran (group commit).
 #[derive(Debug, Clone)]
 pub struct GroupCommit {
-    queue: mpsc::SyncSender<Pending>,
+    queue: mpsc::SyncSender<Job>,
 }
 
 /// How many records one group commit takes at most.
 const MAX_GROUP: usize = 8192;
 
 impl GroupCommit {
-    /// Starts the writer thread; it runs until every [`GroupCommit`] handle is dropped.
+    /// Starts the writer thread; it runs until every [`GroupCommit`] handle is dropped or
+    /// [`GroupCommit::close`] is called.
     /// `queue_limit` bounds the records waiting for the writer (appenders then wait).
     pub fn start(mut log: RecordLog, name: &'static str, queue_limit: usize) -> Self {
-        let (queue, rx) = mpsc::sync_channel::<Pending>(queue_limit.max(1));
+        let (queue, rx) = mpsc::sync_channel::<Job>(queue_limit.max(1));
         let spawned = std::thread::Builder::new()
             .name(format!("{name}-log"))
             .spawn(move || {
                 let mut failed: Option<String> = None;
                 while let Ok(first) = rx.recv() {
-                    let mut group = vec![first];
-                    while group.len() < MAX_GROUP {
-                        match rx.try_recv() {
-                            Ok(p) => group.push(p),
-                            Err(_) => break,
+                    let mut group = Vec::new();
+                    let mut close = None;
+                    let mut next = Some(first);
+                    while let Some(job) = next {
+                        match job {
+                            Job::Append(p) => group.push(p),
+                            Job::Close(ack) => {
+                                close = Some(ack);
+                                break;
+                            }
                         }
+                        next = if group.len() < MAX_GROUP {
+                            rx.try_recv().ok()
+                        } else {
+                            None
+                        };
+                    }
+                    if group.is_empty() {
+                        if let Some(ack) = close {
+                            drop(log);
+                            let _ = ack.send(());
+                            break;
+                        }
+                        continue;
                     }
                     let started = Instant::now();
                     let result = if let Some(why) = &failed {
@@ -284,6 +310,12 @@ impl GroupCommit {
                     for p in group {
                         let _ = p.done.send(result.clone());
                     }
+                    if let Some(ack) = close {
+                        // Records queued after the close find the queue gone: refused.
+                        drop(log);
+                        let _ = ack.send(());
+                        break;
+                    }
                 }
             });
         if let Err(err) = spawned {
@@ -296,7 +328,7 @@ impl GroupCommit {
     pub async fn commit(&self, payload: Vec<u8>) -> CommitResult {
         let (done, wait) = tokio::sync::oneshot::channel();
         let queue = self.queue.clone();
-        let pending = Pending { payload, done };
+        let pending = Job::Append(Pending { payload, done });
         // The bounded queue may block when the writer falls behind: wait off the runtime.
         match queue.try_send(pending) {
             Ok(()) => {}
@@ -320,10 +352,19 @@ impl GroupCommit {
     pub fn commit_blocking(&self, payload: Vec<u8>) -> CommitResult {
         let (done, wait) = tokio::sync::oneshot::channel();
         self.queue
-            .send(Pending { payload, done })
+            .send(Job::Append(Pending { payload, done }))
             .map_err(|_| "the log writer has stopped".to_owned())?;
         wait.blocking_recv()
             .unwrap_or_else(|_| Err("the log writer has stopped".into()))
+    }
+
+    /// Writes and syncs every record queued so far, closes the log and stops the writer;
+    /// blocks until it has. Records committed afterwards are refused. Closing twice is fine.
+    pub fn close(&self) {
+        let (ack, done) = mpsc::channel();
+        if self.queue.send(Job::Close(ack)).is_ok() {
+            let _ = done.recv();
+        }
     }
 }
 
@@ -445,6 +486,39 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 400);
+    }
+
+    #[test]
+    fn close_finishes_what_was_queued_and_refuses_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let log = RecordLog::open(&path, MAGIC).unwrap().log;
+        let writer = GroupCommit::start(log, "test", 64);
+        // Queued from other threads while the close runs: each is either durable or refused.
+        let threads: Vec<_> = (0..4u32)
+            .map(|t| {
+                let writer = writer.clone();
+                std::thread::spawn(move || {
+                    (0..200u32)
+                        .filter(|i| {
+                            writer
+                                .commit_blocking([t, *i].map(u32::to_le_bytes).concat())
+                                .is_ok()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        writer.close();
+        writer.close();
+        let refused = writer.commit_blocking(b"late".to_vec()).unwrap_err();
+        assert!(refused.contains("stopped"), "{refused}");
+        let acknowledged: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(
+            RecordLog::open(&path, MAGIC).unwrap().records.len(),
+            acknowledged
+        );
     }
 
     #[test]

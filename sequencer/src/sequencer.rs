@@ -192,6 +192,9 @@ struct Inner {
     builder: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The data directory's lock, held until [`Sequencer::stop`].
     data_dir_lock: Mutex<Option<std::fs::File>>,
+    /// Held through [`Sequencer::stop`], so that a second caller returns only once the
+    /// first has finished.
+    stopping: Mutex<()>,
     backpressure: Mutex<Backpressure>,
     recovery: crate::recovery::SenderRecovery,
 }
@@ -246,6 +249,7 @@ impl Sequencer {
         let witnesses_after = sink.as_ref().map(|_| handoff.proven_through());
         let (chain, unproven) =
             Chain::replay_with_witnesses(config.genesis(), &blocks.records, witnesses_after)?;
+        handoff.check_against(|n| chain.block(n).map(|b| b.hash))?;
         let accepted = RecordLog::open(&accept_path, ACCEPTANCE_MAGIC)
             .map_err(|e| format!("acceptance log {}: {e}", accept_path.display()))?;
         let rules = TxRules {
@@ -318,6 +322,7 @@ impl Sequencer {
             handoff: Mutex::new(handoff),
             builder: Mutex::new(None),
             data_dir_lock: Mutex::new(Some(data_dir_lock)),
+            stopping: Mutex::new(()),
             backpressure: Mutex::new(Backpressure::None),
             recovery: crate::recovery::SenderRecovery::start(match config.recovery_threads {
                 0 => std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
@@ -360,16 +365,22 @@ impl Sequencer {
         Ok((Sequencer { inner }, report))
     }
 
-    /// Stops accepting, waits for the block builder to finish (a block being sealed is
-    /// sealed; pending transactions stay in the acceptance log) and releases the data
-    /// directory. Further submissions are refused as unavailable.
+    /// Stops accepting (later submissions are refused as unavailable; acknowledged ones
+    /// are in the acceptance log, which is synced and closed), waits for the block builder
+    /// to finish (a block being sealed is sealed; pending transactions stay in the
+    /// acceptance log) and releases the data directory. Blocks the calling thread for at
+    /// most one seal; calling it again, from anywhere, returns once the first call has.
     pub fn stop(&self) {
+        let _stopping = lock(&self.inner.stopping);
         {
+            // Under the pool lock: a transaction pooled from here on is refused.
+            let _pool = self.lock_pool();
             let mut halted = lock(&self.inner.halted);
             if halted.is_none() {
                 *halted = Some("the sequencer is stopping".into());
             }
         }
+        self.inner.acceptance.close();
         self.inner.stop.store(true, Ordering::SeqCst);
         self.wake_builder();
         let builder = lock(&self.inner.builder).take();
@@ -457,7 +468,13 @@ impl Sequencer {
     fn pool_insert(&self, valid: ValidTx) -> Result<(), TxError> {
         let chain = self.read_chain();
         let account = account_view(&chain, &valid.sender);
-        let result = self.lock_pool().insert(valid, account);
+        let result = {
+            let mut pool = self.lock_pool();
+            match self.halted() {
+                Some(why) => Err(TxError::Unavailable(why)),
+                None => pool.insert(valid, account),
+            }
+        };
         if let Err(e) = &result {
             metrics::counter!("zkbox_sequencer_rejected_total", "reason" => "invalid").increment(1);
             tracing::debug!(error = %e, "transaction refused");
@@ -491,7 +508,8 @@ impl Sequencer {
         self.inner.head_number.subscribe()
     }
 
-    /// Why the sequencer stopped accepting, if it did (a failed block-log write).
+    /// Why the sequencer stopped accepting, if it did: a failed block-log or hand-off-log
+    /// write, a panic in the block builder, or [`Sequencer::stop`].
     pub fn halted(&self) -> Option<String> {
         self.inner
             .halted
@@ -518,7 +536,8 @@ impl Sequencer {
     /// proven prefix of the chain the hand-off log records it; if that write fails, the
     /// error is logged and the batch is offered again after the next restart.
     pub fn batch_proven(&self, number: u64) {
-        if let Err(e) = lock(&self.inner.handoff).proven(number) {
+        let hash_of = |n: u64| self.read_chain().block(n).map(|b| b.hash);
+        if let Err(e) = lock(&self.inner.handoff).proven(number, hash_of) {
             tracing::error!(batch = number, error = %e, "cannot record a proven batch");
         }
         self.wake_builder();
@@ -649,9 +668,13 @@ impl Builder {
                 self.wait_for_wake(deadline - now);
                 continue;
             }
+            if self.handle().halted().is_some() {
+                last_seal = Instant::now();
+                continue;
+            }
             let offered = self.close_batch_if_due();
             self.halt_on_error(offered);
-            if level == Backpressure::Stopped || self.handle().halted().is_some() {
+            if level == Backpressure::Stopped {
                 last_seal = Instant::now();
                 continue;
             }
@@ -684,7 +707,7 @@ impl Builder {
     /// recovers from them).
     fn halt_on_error(&self, result: Result<(), String>) {
         if let Err(why) = result {
-            tracing::error!(error = %why, "sealing failed; the sequencer stops accepting");
+            tracing::error!(error = %why, "the block builder failed; the sequencer stops accepting");
             *self.inner.halted.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
         }
     }
@@ -855,7 +878,11 @@ impl Builder {
                 break;
             };
             match error {
-                zkbox_evm::Error::BlockGasLimitExceeded { .. } => return Ok(true),
+                zkbox_evm::Error::BlockGasLimitExceeded { .. } => {
+                    // Not in this block after all: replaceable and evictable again.
+                    lock(&self.inner.pool).unmark_executing(rest.iter().map(|t| &t.hash));
+                    return Ok(true);
+                }
                 zkbox_evm::Error::InvalidTransaction { .. }
                 | zkbox_evm::Error::InvalidSignature { .. }
                 | zkbox_evm::Error::WrongChainId { .. }

@@ -289,4 +289,15 @@ async fn unproven_blocks_are_offered_again_after_a_restart_and_the_data_dir_is_l
         .unwrap();
     assert_eq!(offered(&third, 1).await[0].number, 5);
     seq.stop();
+    // Stopped: later submissions are refused, not acknowledged into a closed log.
+    let late = alloy_primitives::hex::decode(transfer(&keys[9], 4, to, 1, 31337)).unwrap();
+    assert!(matches!(
+        seq.submit(&late).await,
+        Err(zkbox_sequencer::TxError::Unavailable(_))
+    ));
+    drop(seq);
+    // A hand-off log whose proven prefix the block log does not hold stops the start.
+    std::fs::remove_file(dir.path().join("blocks.log")).unwrap();
+    let refused = Sequencer::start(config(16), Some(Arc::new(Collect::default()))).unwrap_err();
+    assert!(refused.contains("hand-off log says block 3"), "{refused}");
 }
