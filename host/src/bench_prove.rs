@@ -48,9 +48,11 @@ pub struct StageSeconds {
     pub logup: f64,
     /// Quotient evaluation (`compute quotient`).
     pub quotient: f64,
+    /// The PCS opening before FRI (`evaluate matrix`, `reduce matrix quotient`).
+    pub open: f64,
     /// FRI folding, its commitments and queries (`FRI prover`).
     pub fri: f64,
-    /// Everything else: openings, transcript, proof assembly.
+    /// Everything else: transcript, copies, symbolic analysis, proof assembly.
     pub other: f64,
     /// The whole proof, execution included.
     pub total: f64,
@@ -58,7 +60,7 @@ pub struct StageSeconds {
 
 impl StageSeconds {
     /// The stages with their names, in proof order (without the total).
-    pub fn named(&self) -> [(&'static str, f64); 8] {
+    pub fn named(&self) -> [(&'static str, f64); 9] {
         [
             ("execute", self.execute),
             ("witness", self.witness),
@@ -66,6 +68,7 @@ impl StageSeconds {
             ("merkle", self.merkle),
             ("logup", self.logup),
             ("quotient", self.quotient),
+            ("open", self.open),
             ("fri", self.fri),
             ("other", self.other),
         ]
@@ -312,6 +315,7 @@ fn prove_once(
         merkle: busy(ProverStage::Merkle),
         logup: busy(ProverStage::Logup),
         quotient: busy(ProverStage::Quotient),
+        open: busy(ProverStage::Open),
         fri: busy(ProverStage::Fri),
         other: 0.0,
         total: (end - start).as_secs_f64(),
@@ -628,7 +632,7 @@ fn reset_peak_rss() {
 
 fn render_table(report: &ProveReport) -> String {
     let mut out = format!(
-        "{:<22} {:<16} {:>9} {:>8} {:>8} {:>10} | {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} | {:>9} {:>8} {:>9}\n",
+        "{:<22} {:<16} {:>9} {:>8} {:>8} {:>10} | {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} | {:>9} {:>8} {:>9}\n",
         "WORKLOAD",
         "BACKEND",
         "CYCLES",
@@ -641,6 +645,7 @@ fn render_table(report: &ProveReport) -> String {
         "merkle",
         "logup",
         "quotient",
+        "open",
         "fri",
         "other",
         "PROOF",
@@ -676,8 +681,9 @@ fn render_table(report: &ProveReport) -> String {
 
 /// A horizontal bar per workload, split into its stages' shares of the median proof.
 fn render_svg(report: &ProveReport) -> String {
-    const COLOURS: [&str; 8] = [
-        "#7f7f7f", "#bcbd22", "#1f77b4", "#2ca02c", "#9467bd", "#d62728", "#ff7f0e", "#c7c7c7",
+    const COLOURS: [&str; 9] = [
+        "#7f7f7f", "#bcbd22", "#1f77b4", "#2ca02c", "#9467bd", "#d62728", "#8c564b", "#ff7f0e",
+        "#c7c7c7",
     ];
     const LABEL_WIDTH: f64 = 190.0;
     const BAR_WIDTH: f64 = 600.0;
@@ -770,7 +776,8 @@ mod tests {
             merkle: 0.4,
             logup: 0.1,
             quotient: 0.5,
-            fri: 0.3,
+            open: 0.2,
+            fri: 0.1,
             other: 0.1,
             total: 2.0,
         };
@@ -793,7 +800,7 @@ mod tests {
             results: vec![result("a<b"), result("c")],
         };
         let svg = render_svg(&report);
-        assert_eq!(svg.matches("<rect").count(), 2 * 8 + 8);
+        assert_eq!(svg.matches("<rect").count(), 2 * 9 + 9);
         assert!(svg.contains("a&lt;b") && svg.ends_with("</svg>\n"));
         let table = render_table(&report);
         assert_eq!(table.lines().count(), 4);

@@ -2,8 +2,10 @@
 //!
 //! Plonky3 names its heavy steps with spans: `coset_lde_batch_*` (low-degree extension),
 //! `build merkle tree` (commitments), `generate lookup permutation` (LogUp columns),
-//! `compute quotient` (one per chip, in parallel) and `FRI prover` (folding, its Merkle
-//! layers and the query phase). [`StageLayer`] records when each such span opens and closes;
+//! `compute quotient` (one per chip, in parallel), `evaluate matrix` and `reduce matrix
+//! quotient` (the PCS opening: every committed column evaluated at the out-of-domain points,
+//! then the DEEP quotients over every extended row; debug-level spans) and `FRI prover`
+//! (folding, its Merkle layers and the query phase). [`StageLayer`] records when each such span opens and closes;
 //! a span inside another recorded span counts towards its ancestor only, so the FRI prover's
 //! own Merkle trees are FRI time, not commitment time. A stage's time is the union of its
 //! intervals: per-chip quotient spans that run side by side on several cores count once.
@@ -34,17 +36,21 @@ pub enum ProverStage {
     Logup,
     /// Constraint evaluation over the quotient domain.
     Quotient,
+    /// The PCS opening before FRI: evaluations at the out-of-domain points and the DEEP
+    /// quotient reduction.
+    Open,
     /// FRI: folding rounds, their commitments and the query phase.
     Fri,
 }
 
 impl ProverStage {
     /// Every stage, in the order a proof goes through them.
-    pub const ALL: [ProverStage; 5] = [
+    pub const ALL: [ProverStage; 6] = [
         ProverStage::Lde,
         ProverStage::Merkle,
         ProverStage::Logup,
         ProverStage::Quotient,
+        ProverStage::Open,
         ProverStage::Fri,
     ];
 
@@ -55,6 +61,7 @@ impl ProverStage {
             "build merkle tree" => Some(ProverStage::Merkle),
             "generate lookup permutation" => Some(ProverStage::Logup),
             "compute quotient" => Some(ProverStage::Quotient),
+            "evaluate matrix" | "reduce matrix quotient" => Some(ProverStage::Open),
             "FRI prover" => Some(ProverStage::Fri),
             _ => None,
         }
@@ -67,6 +74,7 @@ impl ProverStage {
             ProverStage::Merkle => "merkle",
             ProverStage::Logup => "logup",
             ProverStage::Quotient => "quotient",
+            ProverStage::Open => "open",
             ProverStage::Fri => "fri",
         }
     }

@@ -225,7 +225,7 @@ fn bench_prove_reports_every_stage() {
     let stages = &first["stages"];
     let mut sum = 0.0;
     for stage in [
-        "execute", "witness", "lde", "merkle", "logup", "quotient", "fri", "other",
+        "execute", "witness", "lde", "merkle", "logup", "quotient", "open", "fri", "other",
     ] {
         let seconds = stages[stage].as_f64().unwrap();
         assert!(seconds >= 0.0, "{stage}: {stages}");
