@@ -18,6 +18,24 @@ use zkbox_host::{bench_exec, devices, loadgen, prove, run, serve, telemetry};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read once when it starts (`_RJEM_MALLOC_CONF` in the environment
+/// overrides them). A proof allocates and frees gigabytes of LDE, Merkle and LogUp buffers
+/// within seconds; with jemalloc's defaults (pages purged on the allocating threads over a
+/// 10 s decay) every buffer faulted in fresh pages again, which cost 10-15% of a 2^20-cycle
+/// proof on the 2-core VM (docs/benchmarks.md, proving, fifteenth session). Here a background
+/// thread purges, and only pages unused for a minute, so a proof reuses the pages of the
+/// one before while an idle appliance still hands its memory back.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static JEMALLOC_OPTIONS: JemallocOptions =
+    JemallocOptions(c"background_thread:true,dirty_decay_ms:60000,muzzy_decay_ms:0".as_ptr());
+
+/// A C string pointer jemalloc reads at start-up (the `malloc_conf` symbol's type).
+#[repr(transparent)]
+struct JemallocOptions(*const std::ffi::c_char);
+
+// SAFETY: the pointer is to a `'static` C string literal, never written.
+unsafe impl Sync for JemallocOptions {}
+
 /// Exit status for a configuration that cannot be used.
 const EXIT_CONFIG: u8 = 78;
 
