@@ -36,7 +36,7 @@ use crate::witness::{
 /// The magic number that starts every proof file.
 pub const MAGIC: [u8; 8] = *b"ZKBXPRF\0";
 /// The proof file format version this build writes and reads.
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 /// Largest proof file the verifier reads.
 pub const MAX_PROOF_BYTES: usize = 1 << 30;
 /// Most segments one proof may have.

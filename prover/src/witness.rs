@@ -92,7 +92,7 @@ pub(crate) struct Recorder {
     /// Cells the image opens read-only (code words).
     read_only: HashSet<u32>,
     /// Lookup counts per byte-table row and tag.
-    bytes: Vec<[u32; 4]>,
+    bytes: Vec<[u32; ByteOp::ALL.len()]>,
     /// Execution counts per program-table row.
     program: Vec<u32>,
     table: Arc<ProgramTable>,
@@ -124,7 +124,7 @@ impl Recorder {
                 .filter(|w| !w.writable)
                 .map(|w| w.idx)
                 .collect(),
-            bytes: vec![[0; 4]; bytes::BYTE_TABLE_HEIGHT],
+            bytes: vec![[0; ByteOp::ALL.len()]; bytes::BYTE_TABLE_HEIGHT],
             program: vec![0; table.height()],
             table,
             error: None,
@@ -149,6 +149,11 @@ impl Recorder {
     /// Counts the lookup of [`crate::chips::range_seven_bits`] for `x, y < 128`.
     pub fn range_seven_bits(&mut self, x: u8, y: u8) {
         self.range(x << 1, y << 1);
+    }
+
+    /// Counts a 16-bit range lookup of `x`.
+    pub fn range_u16(&mut self, x: u16) {
+        self.bytes[usize::from(x)][ByteOp::Range16 as usize] += 1;
     }
 
     /// Counts a bitwise lookup.
@@ -204,12 +209,17 @@ impl Recorder {
         let (prev_value, prev_ts) = self.cells.get(&idx).copied().unwrap_or((0, 0));
         self.cells.insert(idx, (value, ts));
         let diff = ts.wrapping_sub(prev_ts).wrapping_sub(1);
-        let d = diff.to_le_bytes();
-        self.range(d[0], d[1]);
-        self.range(d[2], d[3] << 4);
+        if prev_ts >= ts || diff >> 28 != 0 {
+            self.fail(format!(
+                "cell {idx:#x}: timestamp {ts} does not follow its previous version's {prev_ts}"
+            ));
+        }
+        let (low, high) = (diff & 0xffff, (diff >> 16) & 0xfff);
+        self.range_u16(low as u16);
+        self.range_u16((high << 3) as u16);
         let cols = AccessCols {
             prev_ts: F::from_u32(prev_ts),
-            diff: bytes_of(diff),
+            diff: [F::from_u32(low), F::from_u32(high)],
         };
         (cols, prev_value)
     }

@@ -135,7 +135,7 @@ fn malformed_files_get_clear_errors() {
         Proof::from_bytes(b"garbage"),
         Err(VerifyError::BadMagic)
     ));
-    for version in [1u8, 2, 3, 4, 5, 6] {
+    for version in [1u8, 2, 3, 4, 5, 6, 7] {
         let mut other_version = bytes.clone();
         other_version[8] = version;
         assert!(matches!(

@@ -1,7 +1,8 @@
 //! The byte table: all 65,536 pairs of bytes with their AND, OR and XOR, as periodic
-//! columns the verifier builds. Chips look up `(tag, x, y, z)`: `Range` rows check that x and y are bytes (z = 0),
-//! the others that z is the bitwise operation of x and y. One main column per tag counts
-//! the lookups of each row.
+//! columns the verifier builds. Chips look up `(tag, x, y, z)`: `Range` rows check that x
+//! and y are bytes (z = 0), `Range16` rows that x is a 16-bit value (the row's
+//! `x + 256·y`; y = z = 0), the others that z is the bitwise operation of x and y. One main
+//! column per tag counts the lookups of each row.
 
 use std::borrow::Cow;
 
@@ -23,16 +24,24 @@ pub enum ByteOp {
     Or = 2,
     /// z = x ^ y.
     Xor = 3,
+    /// The key's x is the row's 16-bit value `x + 256·y`; its y and z are 0.
+    Range16 = 4,
 }
 
 impl ByteOp {
     /// All tags, in main-column order.
-    pub const ALL: [ByteOp; 4] = [ByteOp::Range, ByteOp::And, ByteOp::Or, ByteOp::Xor];
+    pub const ALL: [ByteOp; 5] = [
+        ByteOp::Range,
+        ByteOp::And,
+        ByteOp::Or,
+        ByteOp::Xor,
+        ByteOp::Range16,
+    ];
 
     /// The result the table holds for `(x, y)`.
     pub fn apply(self, x: u8, y: u8) -> u8 {
         match self {
-            ByteOp::Range => 0,
+            ByteOp::Range | ByteOp::Range16 => 0,
             ByteOp::And => x & y,
             ByteOp::Or => x | y,
             ByteOp::Xor => x ^ y,
@@ -52,7 +61,7 @@ const VALUE_WIDTH: usize = 5;
 
 /// Main-trace columns of the byte table: lookup counts per tag ([`ByteOp`] order), then the
 /// row's values ([`ByteChip::values`]).
-pub type ByteCols<T> = [T; 4 + VALUE_WIDTH];
+pub type ByteCols<T> = [T; ByteOp::ALL.len() + VALUE_WIDTH];
 
 /// The byte table chip.
 ///
@@ -117,14 +126,20 @@ where
         }
         let (x, y) = (values[0].clone(), values[1].clone());
         for (i, op) in ByteOp::ALL.into_iter().enumerate() {
-            let z = if op == ByteOp::Range {
-                AB::Expr::ZERO
-            } else {
-                values[1 + i].clone()
+            let (key_x, key_y, z) = match op {
+                ByteOp::Range => (x.clone(), y.clone(), AB::Expr::ZERO),
+                ByteOp::Range16 => (
+                    x.clone() + y.clone() * AB::Expr::from_u32(256),
+                    AB::Expr::ZERO,
+                    AB::Expr::ZERO,
+                ),
+                ByteOp::And | ByteOp::Or | ByteOp::Xor => {
+                    (x.clone(), y.clone(), values[1 + i].clone())
+                }
             };
             BYTES.table_entry(
                 builder,
-                [AB::Expr::from_u32(op as u32), x.clone(), y.clone(), z],
+                [AB::Expr::from_u32(op as u32), key_x, key_y, z],
                 counts[i].clone(),
             );
         }

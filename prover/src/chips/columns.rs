@@ -99,8 +99,9 @@ impl<T: Copy> InstrCols<T> {
 pub struct AccessCols<T> {
     /// Timestamp of the version consumed.
     pub prev_ts: T,
-    /// Bytes of `ts - prev_ts - 1`.
-    pub diff: [T; 4],
+    /// `ts - prev_ts - 1` as its low 16 bits and the rest (below 2^12 for valid
+    /// timestamps; range-checked as eight times it, a 16-bit value).
+    pub diff: [T; 2],
 }
 
 /// A register write: the access and the value it overwrites.

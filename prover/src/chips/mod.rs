@@ -125,7 +125,7 @@ pub const SLOT_A2: u32 = 5;
 /// `field256` call uses the same slot, [`field256::SLOT_A3`]).
 pub const SLOT_CURSOR: u32 = 6;
 /// Largest cycle count one segment may have: keeps timestamps below 2^28, which the
-/// timestamp-difference range check (below 2^29, see `eval_access_flagged`) relies on.
+/// timestamp-difference range check (below 2^30, see `eval_access_flagged`) relies on.
 pub const MAX_SEGMENT_CYCLES: u64 = 1 << 24;
 /// The segment size runs are cut into unless told otherwise: a 2^22-cycle segment proves in
 /// about 10 GiB on the CPU path (docs/benchmarks.md).
@@ -407,6 +407,18 @@ pub(crate) fn range_bytes<AB: InteractionBuilder>(
     lookup_bytes(builder, ByteOp::Range, x, y, AB::Expr::ZERO, count);
 }
 
+/// Checks that `x` is below 2^16, in one lookup of the byte table's 16-bit range rows.
+pub(crate) fn range_u16<AB: InteractionBuilder>(builder: &mut AB, x: AB::Expr, count: AB::Expr) {
+    lookup_bytes(
+        builder,
+        ByteOp::Range16,
+        x,
+        AB::Expr::ZERO,
+        AB::Expr::ZERO,
+        count,
+    );
+}
+
 /// Checks that `x`, already known to be a byte, is below `bound` (≤ 256), by looking up
 /// `x + 256 - bound` as a byte.
 pub(crate) fn range_below<AB: InteractionBuilder>(
@@ -509,17 +521,21 @@ pub(crate) fn eval_access_flagged<AB: InteractionBuilder>(
         [idx, v0, v1, v2, v3, ts.clone(), writable],
         Count::bounded(count.clone(), 1),
     );
-    // ts - prev_ts - 1 = d0 + 2^8·d1 + 2^16·d2 + 2^24·d3 with d0, d1, d2 bytes and 16·d3 a
-    // byte b, in two lookups. Then 2^24·d3 = 2^20·b whatever field element d3 is, so the
-    // difference is an integer below 2^16 + 2^24 + 2^28 < 2^29. Timestamps stay below 2^28
-    // (MAX_SEGMENT_CYCLES), so prev_ts ≥ ts would leave p − 2^28 > 2^29 or more: rejected.
-    let diff = exprs::<AB, 4>(&cols.diff);
+    // ts - prev_ts - 1 = low + 2^16·high with low and 8·high 16-bit values v, in two
+    // lookups. Then 2^16·high = 2^13·v whatever field element high is, so the difference is
+    // an integer below 2^16 + 2^29 < 2^30. Timestamps stay below 2^28 (MAX_SEGMENT_CYCLES),
+    // so prev_ts ≥ ts would leave p − 2^28 > 2^30 or more: rejected.
+    let [low, high] = exprs::<AB, 2>(&cols.diff);
     builder.assert_zero(
-        count.clone() * (ts - cols.prev_ts.into() - AB::Expr::ONE - word_value(&diff)),
+        count.clone()
+            * (ts
+                - cols.prev_ts.into()
+                - AB::Expr::ONE
+                - low.clone()
+                - high.clone() * AB::Expr::from_u32(1 << 16)),
     );
-    let [d0, d1, d2, d3] = diff;
-    range_bytes(builder, d0, d1, count.clone());
-    range_bytes(builder, d2, d3 * AB::Expr::from_u32(16), count);
+    range_u16(builder, low, count.clone());
+    range_u16(builder, high * AB::Expr::from_u32(8), count);
 }
 
 /// A read of register `reg` (an expression of program-table columns) returning `value`.
