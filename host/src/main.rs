@@ -21,8 +21,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// jemalloc's options, read once when it starts (`_RJEM_MALLOC_CONF` in the environment
 /// overrides them). A proof allocates and frees gigabytes of LDE, Merkle and LogUp buffers
 /// within seconds; with jemalloc's defaults (pages purged on the allocating threads over a
-/// 10 s decay) every buffer faulted in fresh pages again, which cost 10-15% of a 2^20-cycle
-/// proof on the 2-core VM (docs/benchmarks.md, proving, fifteenth session). Here a background
+/// 10 s decay) every buffer faulted in fresh pages again, which cost 5-14% of proving time
+/// on the 2-core VM (docs/benchmarks.md, proving, fifteenth session). Here a background
 /// thread purges, and only pages unused for a minute, so a proof reuses the pages of the
 /// one before while an idle appliance still hands its memory back.
 #[unsafe(export_name = "_rjem_malloc_conf")]
