@@ -1,8 +1,9 @@
 //! Wall time per proving stage, read from the `tracing` spans the proving library opens.
 //!
-//! Plonky3 names its heavy steps with spans: `coset_lde_batch_*` (low-degree extension),
-//! `build merkle tree` (commitments), `generate lookup permutation` (LogUp columns),
-//! `compute quotient` (one per chip, in parallel), `evaluate matrix` and `reduce matrix
+//! Plonky3 names its heavy steps with spans, and zkbox's prover loop (`zkbox_prover::batch`)
+//! opens the same names for the steps it does itself: `coset_lde_batch_*` (low-degree
+//! extension), `build merkle tree` (commitments), `generate lookup permutation` (LogUp
+//! columns), `compute quotient` (one per chip, in parallel), `evaluate matrix` and `reduce matrix
 //! quotient` (the PCS opening: every committed column evaluated at the out-of-domain points,
 //! then the DEEP quotients over every extended row; debug-level spans) and `FRI prover`
 //! (folding, its Merkle layers and the query phase). [`StageLayer`] records when each such span opens and closes;

@@ -15,6 +15,7 @@
 //! [`ProveError`], never proven wrongly. [`quotient`] compiles each chip's constraints into
 //! the bytecode `zkbox_accel`'s device interpreters run (not yet called inside proofs).
 
+pub mod batch;
 pub mod chips;
 pub mod config;
 mod error;

@@ -594,7 +594,7 @@ type StarkOutput = Result<(BatchProof<ZkboxConfig>, Commitment), ProveError>;
 /// than a generic function: Plonky3's bounds on a generic configuration run to dozens of
 /// clauses, while each concrete configuration satisfies them on its own.
 macro_rules! prove_stark {
-    ($config:expr, $cache:expr, $chips:expr, $traces:expr, $publics:expr) => {{
+    ($config:expr, $cache:expr, $chips:expr, $traces:expr, $publics:expr, $stark_loop:expr) => {{
         let (config, chips, traces, publics): (_, &[Chip], &[RowMajorMatrix<Val>], &[Vec<Val>]) =
             ($config, $chips, $traces, $publics);
         let degree_bits: Vec<usize> = traces
@@ -643,11 +643,20 @@ macro_rules! prove_stark {
                 public_values: public.clone(),
             })
             .collect();
-        let stark = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            prove_batch(config, &instances, &prover_data)
+        let plans =
+            match $stark_loop {
+                StarkLoop::Zkbox => crate::batch::LookupPlan::for_chips::<
+                    Val,
+                    crate::config::Challenge,
+                >(chips, &prover_data.common.lookups),
+                StarkLoop::Plonky3 => None,
+            };
+        let stark = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &plans {
+            Some(plans) => crate::batch::prove(config, chips, traces, publics, &prover_data, plans),
+            None => prove_batch(config, &instances, &prover_data)
+                .map_err(|e| ProveError::Stark(format!("{e:?}"))),
         }))
-        .map_err(|_| ProveError::Stark("the prover panicked".into()))?
-        .map_err(|e| ProveError::Stark(format!("{e:?}")))?;
+        .map_err(|_| ProveError::Stark("the prover panicked".into()))??;
         let commitment = prover_data
             .common
             .preprocessed
@@ -664,6 +673,16 @@ macro_rules! prove_stark {
 /// next (`None` before the first).
 type PreprocessedCache<C> = Option<ProverData<C>>;
 
+/// Which prover loop runs the batch STARK. Both write the same proof, byte for byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StarkLoop {
+    /// [`crate::batch::prove`] (Plonky3's `prove_batch` where a chip's lookups do not
+    /// match a [`crate::batch::LookupPlan`]).
+    Zkbox,
+    /// Plonky3's `prove_batch`: the reference.
+    Plonky3,
+}
+
 /// The STARK step on the reference CPU path.
 fn stark_on_cpu(
     cache: &mut PreprocessedCache<ZkboxConfig>,
@@ -671,7 +690,14 @@ fn stark_on_cpu(
     traces: &[RowMajorMatrix<Val>],
     publics: &[Vec<Val>],
 ) -> StarkOutput {
-    prove_stark!(&stark_config(), cache, chips, traces, publics)
+    prove_stark!(
+        &stark_config(),
+        cache,
+        chips,
+        traces,
+        publics,
+        StarkLoop::Zkbox
+    )
 }
 
 /// The STARK step with LDEs and Merkle trees on `backend`.
@@ -682,7 +708,36 @@ fn stark_on_device<B: zkbox_accel::Backend + 'static>(
     traces: &[RowMajorMatrix<Val>],
     publics: &[Vec<Val>],
 ) -> StarkOutput {
-    prove_stark!(&device_config(backend), cache, chips, traces, publics)
+    prove_stark!(
+        &device_config(backend),
+        cache,
+        chips,
+        traces,
+        publics,
+        StarkLoop::Zkbox
+    )
+}
+
+/// [`prove_witness`] with Plonky3's own `prove_batch` rather than zkbox's prover loop
+/// ([`crate::batch`]): the reference that loop's proofs equal byte for byte.
+pub fn prove_witness_with_plonky3_loop(
+    program: &Program,
+    witness: crate::Witness,
+) -> Result<Proof, ProveError> {
+    prove_with_tables(
+        &program_tables(program),
+        witness,
+        |chips, traces, publics| {
+            prove_stark!(
+                &stark_config(),
+                &mut None,
+                chips,
+                traces,
+                publics,
+                StarkLoop::Plonky3
+            )
+        },
+    )
 }
 
 /// `value` read back as `T` through its postcard encoding.
