@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use zkbox_evm::workload::{TransferKind, TransferWorkload};
 use zkbox_executor::Program;
-use zkbox_prover::ProvingDevice;
+use zkbox_prover::{ProverLoop, ProvingDevice};
 
 use crate::bench_exec::{self, Machine};
 use crate::cli::BenchArgs;
@@ -198,16 +198,28 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
+    let mut loops = vec![ProverLoop::Zkbox];
+    if args.reference_loop {
+        loops.push(ProverLoop::Plonky3);
+    }
     let mut results = Vec::new();
     for (name, program, input) in &workloads {
         for &device in &devices {
-            eprintln!("bench prove: {name} on {device} ...");
-            let result = measure(name, device, program, input)?;
-            eprintln!(
-                "bench prove: {name} on {device}: {} cycles, median {:.2} s, {:.0} cycles/s",
-                result.cycles, result.median_seconds, result.cycles_per_second
-            );
-            results.push(result);
+            let mut proofs = Vec::new();
+            for &prover_loop in &loops {
+                let label = backend_label(device, prover_loop);
+                eprintln!("bench prove: {name} on {label} ...");
+                let (result, proof) = measure(name, device, prover_loop, program, input)?;
+                eprintln!(
+                    "bench prove: {name} on {label}: {} cycles, median {:.2} s, {:.0} cycles/s",
+                    result.cycles, result.median_seconds, result.cycles_per_second
+                );
+                results.push(result);
+                proofs.push(proof.to_bytes());
+            }
+            if proofs.windows(2).any(|pair| pair[0] != pair[1]) {
+                bail!("{name} on {device}: the two prover loops wrote different proofs");
+            }
         }
     }
     let report = ProveReport {
@@ -227,17 +239,28 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The backend column of a row: the device, and the loop when it is not zkbox's.
+fn backend_label(device: ProvingDevice, prover_loop: ProverLoop) -> String {
+    match prover_loop {
+        ProverLoop::Zkbox => device.to_string(),
+        ProverLoop::Plonky3 => format!("{device} plonky3-loop"),
+    }
+}
+
+/// Proves `program` on `input` [`REPEATS`] times and verifies the proof; the timings and
+/// the proof.
 fn measure(
     name: &str,
     device: ProvingDevice,
+    prover_loop: ProverLoop,
     program: &Program,
     input: &[u8],
-) -> anyhow::Result<ProveResult> {
+) -> anyhow::Result<(ProveResult, zkbox_prover::Proof)> {
     reset_peak_rss();
     let mut runs = Vec::new();
     let mut proof = None;
     for _ in 0..REPEATS {
-        let (p, stages, _) = prove_once(device, program, input)
+        let (p, stages, _) = prove_once(device, prover_loop, program, input)
             .with_context(|| format!("proving {name} on {device}"))?;
         runs.push(stages);
         proof = Some(p);
@@ -255,10 +278,10 @@ fn measure(
     let mut totals: Vec<f64> = runs.iter().map(|r| r.total).collect();
     let cycles = proof.cycles();
     let median = runs[runs.len() / 2].clone();
-    Ok(ProveResult {
+    let result = ProveResult {
         workload: name.to_owned(),
         cycles,
-        backend: device.to_string(),
+        backend: backend_label(device, prover_loop),
         runs: runs.len(),
         median_seconds: median.total,
         p95_seconds: bench_exec::quantile(&mut totals, 0.95),
@@ -268,12 +291,14 @@ fn measure(
         verify_median_ms: bench_exec::quantile(&mut verify_ms, 0.5),
         verify_p95_ms: bench_exec::quantile(&mut verify_ms, 0.95),
         peak_rss_bytes,
-    })
+    };
+    Ok((result, proof))
 }
 
 /// Proves once, timing the stages; also returns the recorded stage spans.
 fn prove_once(
     device: ProvingDevice,
+    prover_loop: ProverLoop,
     program: &Program,
     input: &[u8],
 ) -> anyhow::Result<(
@@ -287,6 +312,7 @@ fn prove_once(
     // Each workload is one segment of its size, unless the memory there is calls for smaller.
     let options = zkbox_prover::ProveOptions {
         segment_cycles: zkbox_prover::chips::MAX_SEGMENT_CYCLES,
+        prover_loop,
         ..zkbox_prover::ProveOptions::new(u64::MAX)
     };
     let proof = zkbox_prover::prove_on(device, program, input.to_vec(), options, |_| {
@@ -398,7 +424,7 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             let mut stage = Vec::new();
             let mut proof = None;
             for _ in 0..REPEATS {
-                let (p, stages, intervals) = prove_once(device, program, input)
+                let (p, stages, intervals) = prove_once(device, ProverLoop::Zkbox, program, input)
                     .with_context(|| format!("proving {name} on {device}"))?;
                 stage.push(stages.quotient);
                 for interval in intervals

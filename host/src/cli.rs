@@ -97,6 +97,11 @@ pub struct BenchArgs {
     /// transfers (needs `make guests`; at most 1000).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub evm_transfers: Option<u16>,
+    /// `bench prove`: also prove every workload with Plonky3's own `prove_batch` loop, the
+    /// reference zkbox's prover loop is measured against, as rows of their own (the two
+    /// proofs must be the same bytes).
+    #[arg(long)]
+    pub reference_loop: bool,
 }
 
 /// `zkbox run` arguments.

@@ -102,6 +102,7 @@ pub fn prove(args: &ProveArgs, executor: &ExecutorConfig) -> anyhow::Result<Exit
         max_cycles,
         segment_cycles,
         memory_limit: args.memory_mib.map(|mib| mib << 20),
+        prover_loop: zkbox_prover::ProverLoop::Zkbox,
     };
     let proof = match prove_on(device, &program, input, options, report) {
         Ok(proof) => proof,

@@ -27,7 +27,7 @@ mod witness;
 
 pub use error::{ProveError, VerifyError};
 pub use proof::{
-    Proof, ProveOptions, ProvingDevice, Stage, chips_with_lookups, prove, prove_on,
+    Proof, ProveOptions, ProverLoop, ProvingDevice, Stage, chips_with_lookups, prove, prove_on,
     prove_with_backend, prove_with_progress, verify,
 };
 pub use witness::{

@@ -173,6 +173,8 @@ pub struct ProveOptions {
     pub segment_cycles: u64,
     /// Host memory the job may use, in bytes; `None`: what the machine has available.
     pub memory_limit: Option<u64>,
+    /// The prover loop (the proof is the same either way).
+    pub prover_loop: ProverLoop,
 }
 
 impl ProveOptions {
@@ -183,7 +185,28 @@ impl ProveOptions {
             max_cycles,
             segment_cycles: DEFAULT_SEGMENT_CYCLES,
             memory_limit: None,
+            prover_loop: ProverLoop::Zkbox,
         }
+    }
+}
+
+/// Which prover loop runs the batch STARK. Both write the same proof, byte for byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProverLoop {
+    /// zkbox's loop, [`crate::batch::prove`] (Plonky3's `prove_batch` for a batch whose
+    /// lookups do not match a [`crate::batch::LookupPlan`]).
+    #[default]
+    Zkbox,
+    /// Plonky3's `prove_batch`: the reference zkbox's loop is measured against.
+    Plonky3,
+}
+
+impl std::fmt::Display for ProverLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProverLoop::Zkbox => "zkbox",
+            ProverLoop::Plonky3 => "plonky3",
+        })
     }
 }
 
@@ -246,6 +269,7 @@ pub fn prove_on(
     options: ProveOptions,
     progress: impl FnMut(Stage),
 ) -> Result<Proof, ProveError> {
+    let prover_loop = options.prover_loop;
     let run = ProveRun {
         program,
         input,
@@ -257,7 +281,7 @@ pub fn prove_on(
         ProvingDevice::Cpu => {
             let mut cache = None;
             run.prove_with(|chips, traces, publics| {
-                stark_on_cpu(&mut cache, chips, traces, publics)
+                stark_on_cpu(prover_loop, &mut cache, chips, traces, publics)
             })
         }
         ProvingDevice::Accel(id) => zkbox_accel::with_backend(id, run)
@@ -307,6 +331,7 @@ impl<P: FnMut(Stage)> ProveRun<'_, P> {
             max_cycles,
             segment_cycles,
             memory_limit,
+            prover_loop: _,
         } = self.options;
         if !(1..=MAX_SEGMENT_CYCLES).contains(&segment_cycles) {
             return Err(ProveError::TooManyCycles {
@@ -427,9 +452,17 @@ impl<P: FnMut(Stage)> zkbox_accel::BackendVisitor for ProveRun<'_, P> {
 
     fn visit<B: zkbox_accel::Backend + 'static>(mut self, backend: Arc<B>) -> Self::Output {
         self.device_memory = Some(backend.info().memory_bytes);
+        let prover_loop = self.options.prover_loop;
         let mut cache = None;
         self.prove_with(|chips, traces, publics| {
-            stark_on_device(backend.clone(), &mut cache, chips, traces, publics)
+            stark_on_device(
+                prover_loop,
+                backend.clone(),
+                &mut cache,
+                chips,
+                traces,
+                publics,
+            )
         })
     }
 }
@@ -442,7 +475,7 @@ pub fn prove_segment(
     let tables = program_tables(program);
     let witness = generate(&tables.0, &tables.1, segment)?;
     prove_with_tables(&tables, witness, |chips, traces, publics| {
-        stark_on_cpu(&mut None, chips, traces, publics)
+        stark_on_cpu(ProverLoop::Zkbox, &mut None, chips, traces, publics)
     })
 }
 
@@ -524,7 +557,7 @@ pub fn prove_witness(program: &Program, witness: crate::Witness) -> Result<Proof
     prove_with_tables(
         &program_tables(program),
         witness,
-        |chips, traces, publics| stark_on_cpu(&mut None, chips, traces, publics),
+        |chips, traces, publics| stark_on_cpu(ProverLoop::Zkbox, &mut None, chips, traces, publics),
     )
 }
 
@@ -645,11 +678,11 @@ macro_rules! prove_stark {
             .collect();
         let plans =
             match $stark_loop {
-                StarkLoop::Zkbox => crate::batch::LookupPlan::for_chips::<
+                ProverLoop::Zkbox => crate::batch::LookupPlan::for_chips::<
                     Val,
                     crate::config::Challenge,
                 >(chips, &prover_data.common.lookups),
-                StarkLoop::Plonky3 => None,
+                ProverLoop::Plonky3 => None,
             };
         let stark = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &plans {
             Some(plans) => crate::batch::prove(config, chips, traces, publics, &prover_data, plans),
@@ -673,35 +706,20 @@ macro_rules! prove_stark {
 /// next (`None` before the first).
 type PreprocessedCache<C> = Option<ProverData<C>>;
 
-/// Which prover loop runs the batch STARK. Both write the same proof, byte for byte.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StarkLoop {
-    /// [`crate::batch::prove`] (Plonky3's `prove_batch` where a chip's lookups do not
-    /// match a [`crate::batch::LookupPlan`]).
-    Zkbox,
-    /// Plonky3's `prove_batch`: the reference.
-    Plonky3,
-}
-
 /// The STARK step on the reference CPU path.
 fn stark_on_cpu(
+    prover_loop: ProverLoop,
     cache: &mut PreprocessedCache<ZkboxConfig>,
     chips: &[Chip],
     traces: &[RowMajorMatrix<Val>],
     publics: &[Vec<Val>],
 ) -> StarkOutput {
-    prove_stark!(
-        &stark_config(),
-        cache,
-        chips,
-        traces,
-        publics,
-        StarkLoop::Zkbox
-    )
+    prove_stark!(&stark_config(), cache, chips, traces, publics, prover_loop)
 }
 
 /// The STARK step with LDEs and Merkle trees on `backend`.
 fn stark_on_device<B: zkbox_accel::Backend + 'static>(
+    prover_loop: ProverLoop,
     backend: Arc<B>,
     cache: &mut PreprocessedCache<crate::config::DeviceConfig<B>>,
     chips: &[Chip],
@@ -714,7 +732,7 @@ fn stark_on_device<B: zkbox_accel::Backend + 'static>(
         chips,
         traces,
         publics,
-        StarkLoop::Zkbox
+        prover_loop
     )
 }
 
@@ -734,7 +752,7 @@ pub fn prove_witness_with_plonky3_loop(
                 chips,
                 traces,
                 publics,
-                StarkLoop::Plonky3
+                ProverLoop::Plonky3
             )
         },
     )
