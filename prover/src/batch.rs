@@ -428,16 +428,10 @@ where
     let mut result = SC::Challenge::zero_vec(size);
     result.par_chunks_mut(pack).enumerate().for_each_init(
         || {
-            (
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Messages::default(),
-            )
+            let rows = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            (rows, Vec::new(), Vec::new(), Messages::default())
         },
-        |(main_rows, prep_rows, perm_rows, base, ext, messages), (chunk, out)| {
+        |((main_rows, prep_rows, perm_base, perm_rows), base, ext, messages), (chunk, out)| {
             let start = chunk * pack;
             let load =
                 |column: &[Val<SC>]| *PackedVal::<SC>::from_slice(&column[start..start + pack]);
@@ -453,8 +447,9 @@ where
             perm_rows.clear();
             let perm_columns = permutation.map_or(0, |p| {
                 for row in [start, start + next_step] {
-                    let values: Vec<PackedVal<SC>> = p.vertically_packed_row(row).collect();
-                    perm_rows.extend(values.chunks_exact(dim).map(|coefficients| {
+                    perm_base.clear();
+                    perm_base.extend(p.vertically_packed_row::<PackedVal<SC>>(row));
+                    perm_rows.extend(perm_base.chunks_exact(dim).map(|coefficients| {
                         PackedChallenge::<SC>::from_basis_coefficients_fn(|i| coefficients[i])
                     }));
                 }
@@ -939,18 +934,26 @@ impl<'a, SC: StarkGenericConfig> PermutationAirBuilder for MessageRecorder<'a, S
 
 keep_messages!(MessageRecorder);
 
-/// Replaces every element of `values` by its inverse with one field inversion (Montgomery's
-/// trick), using `prefix` as scratch space; `false` (and `values` unchanged) if one is zero.
-fn invert_all<F: Field>(values: &mut [F], prefix: &mut Vec<F>) -> bool {
+/// Replaces every element of `values` by its inverse with one inversion per lane
+/// (Montgomery's trick on packed values), using `prefix` as scratch space; `false` if one
+/// is zero.
+fn invert_all<SC: StarkGenericConfig>(
+    values: &mut [PackedChallenge<SC>],
+    prefix: &mut Vec<PackedChallenge<SC>>,
+) -> bool {
     prefix.clear();
-    let mut product = F::ONE;
+    let mut product = PackedChallenge::<SC>::ONE;
     for &v in values.iter() {
         prefix.push(product);
         product *= v;
     }
-    let Some(mut inverse) = product.try_inverse() else {
+    let lanes: Option<Vec<SC::Challenge>> = (0..PackedVal::<SC>::WIDTH)
+        .map(|lane| product.extract(lane).try_inverse())
+        .collect();
+    let Some(lanes) = lanes else {
         return false;
     };
+    let mut inverse = PackedChallenge::<SC>::from_ext_slice(&lanes);
     for (value, &before) in values.iter_mut().zip(prefix.iter()).rev() {
         let v = *value;
         *value = inverse * before;
@@ -994,8 +997,10 @@ fn generate_permutation<SC: StarkGenericConfig>(
         .map(|(task, (aux, totals))| {
             let first = task * rows_per_task;
             let rows = totals.len();
-            let mut numerators = SC::Challenge::zero_vec(rows * columns);
-            let mut denominators = SC::Challenge::zero_vec(rows * columns);
+            // Per packed row, per column: Σ m/d as a numerator and a denominator.
+            let packed_rows = rows.div_ceil(pack);
+            let mut numerators = Vec::with_capacity(packed_rows * columns);
+            let mut denominators = Vec::with_capacity(packed_rows * columns);
             let (mut main_rows, mut prep_rows, mut periodic_values) =
                 (Vec::new(), Vec::new(), Vec::new());
             let mut messages = Messages::default();
@@ -1037,28 +1042,35 @@ fn generate_permutation<SC: StarkGenericConfig>(
                     messages: &mut messages,
                 };
                 chip.eval(&mut recorder);
-                let lanes = (rows - offset).min(pack);
-                for (c, (column, ch)) in plan.columns.iter().zip(&column_challenges).enumerate() {
+                for (column, ch) in plan.columns.iter().zip(&column_challenges) {
                     let (numerator, denominator) = column_fraction(&messages, column, ch);
-                    for lane in 0..lanes {
-                        let at = (offset + lane) * columns + c;
-                        numerators[at] = numerator.extract(lane);
-                        denominators[at] = denominator.extract(lane);
-                    }
+                    numerators.push(numerator);
+                    denominators.push(denominator);
                 }
             }
-            if !invert_all(&mut denominators, &mut Vec::with_capacity(rows * columns)) {
+            if !invert_all::<SC>(
+                &mut denominators,
+                &mut Vec::with_capacity(packed_rows * columns),
+            ) {
                 return false;
             }
-            for (r, total) in totals.iter_mut().enumerate() {
-                let mut sum = SC::Challenge::ZERO;
-                for c in 0..columns {
-                    let at = r * columns + c;
-                    let fraction = numerators[at] * denominators[at];
-                    aux[r * width + 1 + c] = fraction;
+            for (p, (numerators, inverses)) in numerators
+                .chunks_exact(columns)
+                .zip(denominators.chunks_exact(columns))
+                .enumerate()
+            {
+                let mut sum = PackedChallenge::<SC>::ZERO;
+                let lanes = (rows - p * pack).min(pack);
+                for (c, (&numerator, &inverse)) in numerators.iter().zip(inverses).enumerate() {
+                    let fraction = numerator * inverse;
                     sum += fraction;
+                    for lane in 0..lanes {
+                        aux[(p * pack + lane) * width + 1 + c] = fraction.extract(lane);
+                    }
                 }
-                *total = sum;
+                for lane in 0..lanes {
+                    totals[p * pack + lane] = sum.extract(lane);
+                }
             }
             true
         })
