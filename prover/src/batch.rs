@@ -4,21 +4,24 @@
 //! own [`BatchProverTranscript`]), commitments, quotient chunks and openings — so
 //! `p3_batch_stark::verify_batch` checks its proofs, and they are byte for byte the ones
 //! `p3_batch_stark::prove_batch` writes (a test compares them). What differs is how the
-//! quotient's LogUp constraints are evaluated:
+//! LogUp lookups' messages are evaluated, both when the LogUp columns are built and in the
+//! quotient:
 //!
 //! - Plonky3 evaluates a chip's lookups from their symbolic expressions, walking each
 //!   message's expression tree again on every row, and combines the fields in the extension
 //!   field (`acc · β + e`). The chip's own `eval` had already computed every message field
 //!   natively, and Plonky3's folder drops them.
-//! - Here the folder keeps them ([`CaptureFolder`]): the chip's `eval` is the only
-//!   evaluation of the messages, and each field enters its denominator as one
-//!   extension-by-base product with a power of β computed once per proof.
+//! - Here the builders keep them ([`CaptureFolder`] in the quotient, [`MessageRecorder`] on
+//!   the trace): the chip's `eval` is the only evaluation of the messages, each field enters
+//!   its denominator as one extension-by-base product with a power of β computed once per
+//!   proof, and the LogUp columns' fractions are inverted in batches of packed values.
 //!
-//! The constraints are the same polynomials in the same order, so the quotient is the
-//! same field element on every point. A [`LookupPlan`] ties each LogUp column to the
-//! interactions it folds; it is built from Plonky3's own layout and checked against the
-//! chip's symbolic interactions, and a chip whose layout it cannot match (none today) is
-//! proven with Plonky3's `prove_batch` instead.
+//! The columns and constraints are the same values and polynomials in the same order, so
+//! the proof is the same. A [`LookupPlan`] ties each LogUp column to the interactions it
+//! folds; it is built from Plonky3's own layout and checked against the chip's symbolic
+//! interactions, and a batch with a chip whose layout it cannot match (none today) is
+//! proven with Plonky3's `prove_batch` instead; a chip whose LogUp denominator vanishes on
+//! some row gets its columns from Plonky3's `LogUpGadget`.
 
 use p3_air::symbolic::{AirLayout, SymbolicExpressionExt};
 use p3_air::{Air, AirBuilder, BaseAir, ExtensionBuilder, PermutationAirBuilder, RowWindow};
