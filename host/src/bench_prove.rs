@@ -243,7 +243,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
 fn backend_label(device: ProvingDevice, prover_loop: ProverLoop) -> String {
     match prover_loop {
         ProverLoop::Zkbox => device.to_string(),
-        ProverLoop::Plonky3 => format!("{device} plonky3-loop"),
+        ProverLoop::Plonky3 => format!("{device} {prover_loop}-loop"),
     }
 }
 

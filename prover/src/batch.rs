@@ -594,7 +594,7 @@ where
     let shape = BatchShape {
         trace_widths: layouts.iter().map(|l| l.main_width).collect(),
         public_value_counts: publics.iter().map(Vec::len).collect(),
-        preprocessed_widths: preprocessed_widths.clone(),
+        preprocessed_widths,
         has_preprocessed_commitment: common.preprocessed.is_some(),
         num_lookup_instances: lookups.iter().filter(|l| !l.is_empty()).count(),
         lookup_pow_bits: config.lookup_proof_of_work_bits(),

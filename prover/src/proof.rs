@@ -746,14 +746,7 @@ pub fn prove_witness_with_plonky3_loop(
         &program_tables(program),
         witness,
         |chips, traces, publics| {
-            prove_stark!(
-                &stark_config(),
-                &mut None,
-                chips,
-                traces,
-                publics,
-                ProverLoop::Plonky3
-            )
+            stark_on_cpu(ProverLoop::Plonky3, &mut None, chips, traces, publics)
         },
     )
 }
