@@ -176,6 +176,17 @@ pub trait Backend: Send + Sync {
     where
         Self: Sized;
 
+    /// The matrices `tree` was built from, in the order they were given, where they stay
+    /// on the device with it; `None` for a backend whose trees keep no device matrices
+    /// (the CPU backend, wrappers).
+    fn tree_leaves<'a>(&self, tree: &'a Self::MerkleTree) -> Option<&'a [DeviceMatrix<Self>]>
+    where
+        Self: Sized,
+    {
+        let _ = tree;
+        None
+    }
+
     /// The digests `cap_height` levels below the root (one digest, the root, for 0).
     fn merkle_cap(
         &self,

@@ -922,6 +922,10 @@ impl Backend for CudaBackend {
         })
     }
 
+    fn tree_leaves<'a>(&self, tree: &'a CudaMerkleTree) -> Option<&'a [DeviceMatrix<Self>]> {
+        Some(&tree.leaves)
+    }
+
     fn merkle_cap(
         &self,
         tree: &CudaMerkleTree,

@@ -741,6 +741,10 @@ impl Backend for OpenClBackend {
         })
     }
 
+    fn tree_leaves<'a>(&self, tree: &'a OpenClMerkleTree) -> Option<&'a [DeviceMatrix<Self>]> {
+        Some(&tree.leaves)
+    }
+
     fn merkle_cap(
         &self,
         tree: &OpenClMerkleTree,

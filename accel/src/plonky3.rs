@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use p3_baby_bear::BabyBear;
 use p3_commit::{BatchOpening, BatchOpeningRef, Mmcs};
 use p3_dft::{Radix2DitParallel, TwoAdicSubgroupDft};
-use p3_matrix::bitrev::{BitReversalPerm, BitReversedMatrixView};
+use p3_matrix::bitrev::{BitReversalPerm, BitReversedMatrixView, BitReversibleMatrix};
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::{Dimensions, Matrix};
 use p3_merkle_tree::{MerkleTreeError, PrunedMerklePaths};
@@ -185,18 +185,127 @@ impl<B: Backend> DeviceMmcs<B> {
         }
     }
 
-    /// How many commitments (of this MMCS and its clones) the device declined and the host
-    /// built instead.
+    /// How many commitments and LDEs (of this MMCS and its clones) the device declined and
+    /// the host computed instead.
     pub fn host_fallbacks(&self) -> usize {
         self.fallbacks.load(Ordering::Relaxed)
     }
 
-    fn tree_on_backend(
+    /// The backend the trees are built on.
+    pub fn backend(&self) -> &Arc<B> {
+        &self.backend
+    }
+
+    /// The device copy of committed matrix `index` (in the order it was given to the
+    /// commitment), if its tree is on the device, the backend keeps the matrices there and
+    /// no path read has failed since. Its row order is the one the device knows: a matrix
+    /// committed by [`DeviceMmcs::commit_lde`] is bit-reversed; one committed through
+    /// [`Mmcs::commit`] was uploaded as it came and says `Natural`.
+    pub fn resident_matrix<'a, M>(
         &self,
-        inputs: &[impl Matrix<BabyBear>],
-    ) -> Result<B::MerkleTree, AccelError> {
-        self.backend
-            .merkle_tree(upload_all(&*self.backend, inputs)?)
+        data: &'a DeviceProverData<M, B>,
+        index: usize,
+    ) -> Option<&'a DeviceMatrix<B>> {
+        match (&data.tree, data.host_copy.get()) {
+            (TreeOn::Device(tree), None) => self.backend.tree_leaves(tree)?.get(index),
+            _ => None,
+        }
+    }
+
+    /// Commits to the coset LDEs of `evaluations` — each a natural-order matrix on a
+    /// subgroup with its coset shift — extended by `added_bits`: what `TwoAdicFriPcs::commit`
+    /// computes with a [`DeviceDft`] and this MMCS, with the same commitment and prover
+    /// data, but each LDE goes from the LDE kernel into the tree where it is. A matrix
+    /// crosses to the device once and its LDE comes back once (for the openings), instead
+    /// of going up a second time for the tree. An LDE the device declines is computed on
+    /// the host and uploaded for the tree; a tree it declines is built on the host.
+    pub fn commit_lde(
+        &self,
+        evaluations: Vec<(RowMajorMatrix<BabyBear>, BabyBear)>,
+        added_bits: usize,
+    ) -> (
+        MerkleCap<BabyBear, Digest>,
+        DeviceProverData<RowMajorMatrix<BabyBear>, B>,
+    ) {
+        let mut host_ldes = Vec::with_capacity(evaluations.len());
+        let mut device_ldes = Vec::with_capacity(evaluations.len());
+        {
+            let _span = tracing::debug_span!("coset_lde_batch_on_device").entered();
+            for (matrix, shift) in evaluations {
+                let width = matrix.width;
+                let on_device = self.backend.upload(&matrix.values, width).and_then(|m| {
+                    let lde = self.backend.coset_lde(&m, added_bits, shift)?;
+                    let values = self.backend.download(&lde)?;
+                    Ok((lde, values))
+                });
+                match on_device {
+                    Ok((lde, values)) => {
+                        device_ldes.push(Some(lde));
+                        host_ldes.push(RowMajorMatrix::new(values, width));
+                    }
+                    Err(err) => {
+                        tracing::warn!(device = %self.backend.info().id, %err, "coset LDE falls back to the host");
+                        self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                        let lde = Radix2DitParallel::default()
+                            .coset_lde_batch(matrix, added_bits, shift)
+                            .bit_reverse_rows()
+                            .to_row_major_matrix();
+                        device_ldes.push(None);
+                        host_ldes.push(lde);
+                    }
+                }
+            }
+        }
+        let _span = tracing::debug_span!("build merkle tree").entered();
+        let leaves: Result<Vec<DeviceMatrix<B>>, AccelError> = device_ldes
+            .into_iter()
+            .zip(&host_ldes)
+            .map(|(device, host)| match device {
+                Some(lde) => Ok(lde),
+                None => Ok(self
+                    .backend
+                    .upload(&host.values, host.width)?
+                    .assume_order(RowOrder::BitReversed)),
+            })
+            .collect();
+        self.commit_leaves(leaves, host_ldes)
+    }
+
+    /// The commitment to `inputs`, whose device copies are `on_device`: a tree on the
+    /// device, or on the host if the device failed the copies or the tree.
+    fn commit_leaves<M: Matrix<BabyBear>>(
+        &self,
+        on_device: Result<Vec<DeviceMatrix<B>>, AccelError>,
+        inputs: Vec<M>,
+    ) -> (MerkleCap<BabyBear, Digest>, DeviceProverData<M, B>) {
+        let max_height = inputs.iter().map(|m| m.height()).max().unwrap_or(0);
+        let (tree, cap) = match on_device
+            .and_then(|leaves| self.backend.merkle_tree(leaves))
+            .and_then(|tree| {
+                let cap = self.backend.merkle_cap(&tree, self.cap_height)?;
+                Ok((tree, cap))
+            }) {
+            Ok((tree, cap)) => (TreeOn::Device(tree), cap),
+            Err(err) => {
+                tracing::warn!(device = %self.backend.info().id, %err, "Merkle commit falls back to the host");
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                let tree = upload_all(&*self.host, &inputs)
+                    .and_then(|matrices| self.host.merkle_tree(matrices))
+                    .unwrap_or_else(|err| panic!("cannot commit to these matrices: {err}"));
+                let cap = self
+                    .host
+                    .merkle_cap(&tree, self.cap_height)
+                    .unwrap_or_else(|err| panic!("cannot read the Merkle cap: {err}"));
+                (TreeOn::Host(tree), cap)
+            }
+        };
+        let data = DeviceProverData {
+            leaves: inputs,
+            tree,
+            max_height,
+            host_copy: std::sync::OnceLock::new(),
+        };
+        (MerkleCap::new(cap), data)
     }
 
     /// Sibling path of leaf `index`, leaf level first, up to (not including) the root. A
@@ -290,32 +399,8 @@ impl<B: Backend + 'static> Mmcs<BabyBear> for DeviceMmcs<B> {
     ) -> (Self::Commitment, Self::ProverData<M>) {
         // Named like Plonky3's own Merkle span, so stage timings count it (upload included).
         let _span = tracing::debug_span!("build merkle tree").entered();
-        let max_height = inputs.iter().map(|m| m.height()).max().unwrap_or(0);
-        let (tree, cap) = match self.tree_on_backend(&inputs).and_then(|tree| {
-            let cap = self.backend.merkle_cap(&tree, self.cap_height)?;
-            Ok((tree, cap))
-        }) {
-            Ok((tree, cap)) => (TreeOn::Device(tree), cap),
-            Err(err) => {
-                tracing::warn!(device = %self.backend.info().id, %err, "Merkle commit falls back to the host");
-                self.fallbacks.fetch_add(1, Ordering::Relaxed);
-                let tree = upload_all(&*self.host, &inputs)
-                    .and_then(|matrices| self.host.merkle_tree(matrices))
-                    .unwrap_or_else(|err| panic!("cannot commit to these matrices: {err}"));
-                let cap = self
-                    .host
-                    .merkle_cap(&tree, self.cap_height)
-                    .unwrap_or_else(|err| panic!("cannot read the Merkle cap: {err}"));
-                (TreeOn::Host(tree), cap)
-            }
-        };
-        let data = DeviceProverData {
-            leaves: inputs,
-            tree,
-            max_height,
-            host_copy: std::sync::OnceLock::new(),
-        };
-        (MerkleCap::new(cap), data)
+        let on_device = upload_all(&*self.backend, &inputs);
+        self.commit_leaves(on_device, inputs)
     }
 
     fn open_batch<M: Matrix<BabyBear>>(

@@ -735,6 +735,10 @@ impl Backend for VulkanBackend {
         })
     }
 
+    fn tree_leaves<'a>(&self, tree: &'a VulkanMerkleTree) -> Option<&'a [DeviceMatrix<Self>]> {
+        Some(&tree.leaves)
+    }
+
     fn merkle_cap(
         &self,
         tree: &VulkanMerkleTree,

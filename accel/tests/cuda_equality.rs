@@ -242,6 +242,12 @@ fn merkle_trees_match_plonky3() {
 }
 
 #[test]
+fn commits_to_ldes_like_the_pcs() {
+    let Some(backend) = cuda() else { return };
+    assert_eq!(check_commit_lde(backend), 0);
+}
+
+#[test]
 fn bad_input_is_a_typed_error() {
     let Some(backend) = cuda() else { return };
     let mut rng = rng(16);

@@ -145,6 +145,29 @@ fn cpu_rejects_bad_trees() {
     check_bad_input(&*cpu());
 }
 
+#[test]
+fn cpu_commits_to_ldes_like_the_pcs() {
+    assert_eq!(check_commit_lde(cpu()), 0);
+}
+
+/// Whichever call of `commit_lde` fails (an upload, an LDE, a download, the tree, the cap),
+/// or all of them, the commitment and openings are the reference's and the step that
+/// failed is counted as a host fallback.
+#[test]
+fn commit_lde_survives_every_device_fault() {
+    use zkbox_accel::faulty::{Fault, FaultyBackend};
+    // Per run of check_commit_lde: 2 x (3 matrices x upload, LDE, download + tree + cap).
+    for fault in (0..22)
+        .map(Fault::Once)
+        .chain([Fault::From(0), Fault::From(7)])
+    {
+        let backend = Arc::new(FaultyBackend::new(zkbox_accel::CpuBackend::new(), fault));
+        let fallbacks = check_commit_lde(backend.clone());
+        assert!(backend.failures() > 0, "{fault:?} never fired");
+        assert!(fallbacks > 0, "{fault:?}: no fallback counted");
+    }
+}
+
 #[cfg(feature = "opencl")]
 mod opencl {
     use p3_symmetric::Permutation;
@@ -174,6 +197,13 @@ mod opencl {
     fn opencl_adapter_matches_merkle_tree_mmcs() {
         if let Some(backend) = opencl() {
             check_adapter(backend);
+        }
+    }
+
+    #[test]
+    fn opencl_commits_to_ldes_like_the_pcs() {
+        if let Some(backend) = opencl() {
+            assert_eq!(check_commit_lde(backend), 0);
         }
     }
 

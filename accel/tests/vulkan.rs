@@ -279,6 +279,12 @@ fn vulkan_mmcs_adapter_matches_merkle_tree_mmcs() {
 }
 
 #[test]
+fn vulkan_commits_to_ldes_like_the_pcs() {
+    let Some(backend) = vulkan() else { return };
+    assert_eq!(check_commit_lde(backend), 0);
+}
+
+#[test]
 fn vulkan_rejects_bad_input_with_typed_errors() {
     let Some(backend) = vulkan() else { return };
     let mut rng = rng(15);

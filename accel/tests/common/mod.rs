@@ -64,3 +64,66 @@ pub fn opencl() -> Option<Arc<zkbox_accel::OpenClBackend>> {
         })
         .clone()
 }
+
+/// `DeviceMmcs::commit_lde` commits to what `TwoAdicFriPcs::commit` would, the coset LDEs
+/// in bit-reversed row order, under the reference MMCS's cap; its prover data holds those
+/// LDEs, opens like the reference's, and (on a backend whose trees keep their matrices)
+/// leaves each LDE on the device in bit-reversed order, equal to the host's copy. Returns
+/// how many steps the device declined.
+pub fn check_commit_lde<B: zkbox_accel::Backend + 'static>(backend: Arc<B>) -> usize {
+    use p3_commit::Mmcs;
+    use p3_dft::{Radix2DitParallel, TwoAdicSubgroupDft};
+    use p3_field::Field;
+    use p3_matrix::Matrix;
+    use p3_matrix::bitrev::BitReversibleMatrix;
+
+    let keeps_leaves = backend.info().id.backend != zkbox_accel::BackendKind::Cpu;
+    let mut rng = rng(41);
+    let mmcs = zkbox_accel::DeviceMmcs::new(backend, 1);
+    for added_bits in [1, 2] {
+        let shapes = [(3, 16), (9, 8), (1, 16)];
+        let evaluations: Vec<(RowMajorMatrix<BabyBear>, BabyBear)> = shapes
+            .iter()
+            .map(|&(width, height)| {
+                let shift = BabyBear::GENERATOR * random_values(&mut rng, 1)[0];
+                (random_matrix(&mut rng, width, height), shift)
+            })
+            .collect();
+        let expected_ldes: Vec<RowMajorMatrix<BabyBear>> = evaluations
+            .iter()
+            .map(|(matrix, shift)| {
+                Radix2DitParallel::default()
+                    .coset_lde_batch(matrix.clone(), added_bits, *shift)
+                    .bit_reverse_rows()
+                    .to_row_major_matrix()
+            })
+            .collect();
+        let reference = zkbox_accel::reference_mmcs(1);
+        let (expected_cap, expected_data) = reference.commit(expected_ldes.clone());
+        let (cap, data) = mmcs.commit_lde(evaluations, added_bits);
+        assert_eq!(cap, expected_cap, "cap of LDEs by {added_bits} bits");
+        let held: Vec<_> = mmcs.get_matrices(&data).into_iter().cloned().collect();
+        assert_eq!(held, expected_ldes);
+        for (index, expected) in expected_ldes.iter().enumerate() {
+            match mmcs.resident_matrix(&data, index) {
+                Some(resident) => {
+                    assert_eq!(resident.order(), RowOrder::BitReversed);
+                    let values = mmcs.backend().download(resident).unwrap();
+                    assert_eq!(values, expected.values, "device copy of LDE {index}");
+                }
+                None => assert!(
+                    !keeps_leaves || mmcs.host_fallbacks() > 0,
+                    "LDE {index} is not on the device"
+                ),
+            }
+        }
+        let height = expected_ldes.iter().map(|m| m.height()).max().unwrap();
+        for index in [0, height / 2 + 1, height - 1] {
+            let opening = mmcs.open_batch(index, &data);
+            let expected = reference.open_batch(index, &expected_data);
+            assert_eq!(opening.opened_values, expected.opened_values);
+            assert_eq!(opening.opening_proof, expected.opening_proof);
+        }
+    }
+    mmcs.host_fallbacks()
+}
