@@ -145,6 +145,10 @@ pub struct ProveArgs {
     /// Host memory the proof may use, in MiB (default: what the machine has available).
     #[arg(long, value_name = "MIB")]
     pub memory_mib: Option<u64>,
+    /// Where a device proof evaluates the chips' quotients: auto (on the device unless it
+    /// is accel's CPU backend), always, or never (on the host). The proof is the same.
+    #[arg(long, value_name = "WHERE", default_value = "auto")]
+    pub device_quotient: zkbox_prover::DeviceQuotient,
 }
 
 /// `zkbox verify` arguments.

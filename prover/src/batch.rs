@@ -46,13 +46,74 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::{RowMajorMatrix, RowMajorMatrixView};
 use p3_maybe_rayon::prelude::*;
 use p3_uni_stark::{
-    Domain, OpenedValues, PackedChallenge, PackedVal, PcsProverError, PreprocessedOpenedValues,
-    ProverConstraintFolder, StarkGenericConfig, StarkOpeningLayout, Val,
+    Com, Domain, OpenedValues, PackedChallenge, PackedVal, PcsProverError,
+    PreprocessedOpenedValues, ProverConstraintFolder, StarkGenericConfig, StarkOpeningLayout, Val,
 };
 use tracing::info_span;
 
 use crate::chips::Chip;
 use crate::error::ProveError;
+
+/// What the PCS keeps of a commitment for opening it.
+pub type PcsData<SC> = <<SC as StarkGenericConfig>::Pcs as Pcs<
+    <SC as StarkGenericConfig>::Challenge,
+    <SC as StarkGenericConfig>::Challenger,
+>>::ProverData;
+
+/// The steps of the prover loop an accelerator may take over. Each default is the host's
+/// way (the PCS's own commit, [`quotient_values`] on the host), and an implementation must
+/// compute the same values, so the proof does not depend on who computed them.
+pub trait Offload<SC: StarkGenericConfig>: Sync {
+    /// Commits to the LDEs of `evaluations` (each a matrix on its trace domain), exactly as
+    /// the PCS's `commit` does.
+    fn commit(
+        &self,
+        pcs: &SC::Pcs,
+        evaluations: Vec<(Domain<SC>, RowMajorMatrix<Val<SC>>)>,
+    ) -> Result<(Com<SC>, PcsData<SC>), PcsProverError<SC>> {
+        pcs.commit(evaluations)
+    }
+
+    /// One chip's quotient values on its quotient domain, natural order; `None` leaves
+    /// them to the host.
+    fn quotient(&self, request: &QuotientRequest<'_, SC>) -> Option<Vec<SC::Challenge>> {
+        let _ = request;
+        None
+    }
+}
+
+/// Every step on the host: the CPU path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostOnly;
+
+impl<SC: StarkGenericConfig> Offload<SC> for HostOnly {}
+
+/// Everything one chip's quotient is computed from: committed matrices are named by
+/// their commitment's prover data and their index in it (LDEs in bit-reversed order).
+pub struct QuotientRequest<'a, SC: StarkGenericConfig> {
+    /// The chip.
+    pub chip: &'a Chip,
+    /// Its lookups as the prover lays them out.
+    pub lookups: &'a [Lookup<Val<SC>>],
+    /// Its public values.
+    pub public_values: &'a [Val<SC>],
+    /// Its trace domain.
+    pub trace_domain: Domain<SC>,
+    /// The domain the quotient is evaluated on.
+    pub quotient_domain: Domain<SC>,
+    /// The main trace's LDE.
+    pub main: (&'a PcsData<SC>, usize),
+    /// The preprocessed trace's LDE, if the chip has one.
+    pub preprocessed: Option<(&'a PcsData<SC>, usize)>,
+    /// The LogUp columns' LDE (4 base columns per extension column), if it has lookups.
+    pub permutation: Option<(&'a PcsData<SC>, usize)>,
+    /// The LogUp terminal value, if it has lookups.
+    pub terminal: Option<SC::Challenge>,
+    /// Its lookup challenges.
+    pub challenges: &'a [SC::Challenge],
+    /// The constraint-folding challenge.
+    pub alpha: SC::Challenge,
+}
 
 /// Which of a chip's global interactions — numbered in the order its `eval` emits them —
 /// each of its LogUp fraction columns folds, as Plonky3 laid the columns out.
@@ -513,8 +574,10 @@ where
 
 /// Proves `chips` on `traces` (with their public values) in one batch STARK, with the
 /// lookups `prover_data` lays out and the `plans` that match them: Plonky3's
-/// `prove_batch`, step for step (see the module documentation). The configuration must
+/// `prove_batch`, step for step (see the module documentation), with the commitments of
+/// the traces and LogUp columns and the chips' quotients handed to `offload`. The configuration must
 /// not be zero-knowledge (zkbox's is not: its proofs hide nothing).
+#[allow(clippy::too_many_arguments)]
 pub fn prove<SC>(
     config: &SC,
     chips: &[Chip],
@@ -522,6 +585,7 @@ pub fn prove<SC>(
     publics: &[Vec<Val<SC>>],
     prover_data: &ProverData<SC>,
     plans: &[LookupPlan],
+    offload: &impl Offload<SC>,
 ) -> Result<BatchProof<SC>, ProveError>
 where
     SC: StarkGenericConfig,
@@ -610,8 +674,15 @@ where
     >::new(&mut challenger, shape);
     transcript.instance_bindings(&log_heights);
 
-    let (main_commit, main_data) = pcs
-        .commit(domains.iter().copied().zip(traces.iter().cloned()))
+    let (main_commit, main_data) = offload
+        .commit(
+            pcs,
+            domains
+                .iter()
+                .copied()
+                .zip(traces.iter().cloned())
+                .collect(),
+        )
         .map_err(pcs_error("trace commitment"))
         .inspect_err(|_| transcript.abort())?;
     transcript.main_phase(main_commit.clone(), publics);
@@ -650,7 +721,8 @@ where
         None
     } else {
         Some(
-            pcs.commit(permutation_inputs)
+            offload
+                .commit(pcs, permutation_inputs)
                 .map_err(pcs_error("permutation commitment"))
                 .inspect_err(|_| transcript.abort())?,
         )
@@ -676,11 +748,7 @@ where
         .map(|i| {
             let _span = info_span!("compute quotient", air_idx = i).entered();
             let quotient_domain = domains[i].create_disjoint_domain(heights[i] << log_chunks[i]);
-            let main = pcs.get_evaluations_on_domain(&main_data, i, quotient_domain);
-            let permutation = permutation_data
-                .filter(|_| !lookups[i].is_empty())
-                .map(|d| pcs.get_evaluations_on_domain(d, permutation_index[i], quotient_domain));
-            let preprocessed = common
+            let preprocessed_index = common
                 .preprocessed
                 .as_ref()
                 .and_then(|p| p.instances[i].as_ref())
@@ -690,28 +758,48 @@ where
                         .preprocessed_prover_data
                         .as_ref()
                         .expect("preprocessed data exists with preprocessed columns");
-                    pcs.get_evaluations_on_domain_no_random(
-                        data,
-                        meta.matrix_index,
-                        quotient_domain,
-                    )
+                    (data, meta.matrix_index)
                 });
-            let values = quotient_values::<SC, _>(
-                pcs,
-                &chips[i],
-                &plans[i],
-                lookups[i],
-                &publics[i],
-                layouts[i],
-                domains[i],
+            let permutation_index = permutation_data
+                .filter(|_| !lookups[i].is_empty())
+                .map(|d| (d, permutation_index[i]));
+            let request = QuotientRequest::<SC> {
+                chip: &chips[i],
+                lookups: lookups[i],
+                public_values: &publics[i],
+                trace_domain: domains[i],
                 quotient_domain,
-                &main,
-                permutation.as_ref(),
-                preprocessed.as_ref(),
-                terminals[i].map(|t| t.0),
-                &challenges[i],
+                main: (&main_data, i),
+                preprocessed: preprocessed_index,
+                permutation: permutation_index,
+                terminal: terminals[i].map(|t| t.0),
+                challenges: &challenges[i],
                 alpha,
-            );
+            };
+            let values = offload.quotient(&request).unwrap_or_else(|| {
+                let main = pcs.get_evaluations_on_domain(&main_data, i, quotient_domain);
+                let permutation = permutation_index
+                    .map(|(d, index)| pcs.get_evaluations_on_domain(d, index, quotient_domain));
+                let preprocessed = preprocessed_index.map(|(data, index)| {
+                    pcs.get_evaluations_on_domain_no_random(data, index, quotient_domain)
+                });
+                quotient_values::<SC, _>(
+                    pcs,
+                    &chips[i],
+                    &plans[i],
+                    lookups[i],
+                    &publics[i],
+                    layouts[i],
+                    domains[i],
+                    quotient_domain,
+                    &main,
+                    permutation.as_ref(),
+                    preprocessed.as_ref(),
+                    terminals[i].map(|t| t.0),
+                    &challenges[i],
+                    alpha,
+                )
+            });
             let chunks = 1 << log_chunks[i];
             let flat = RowMajorMatrix::new_col(values).flatten_to_base();
             let chunk_domains = quotient_domain.split_domains(chunks);

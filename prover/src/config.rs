@@ -79,7 +79,12 @@ pub fn stark_config() -> ZkboxConfig {
 /// The configuration with LDEs and Merkle trees (trace commitments and FRI's folding
 /// rounds) on `backend`.
 pub fn device_config<B: Backend + 'static>(backend: Arc<B>) -> DeviceConfig<B> {
-    config_with(DeviceDft::new(backend.clone()), DeviceMmcs::new(backend, 0))
+    config_with(DeviceDft::new(backend.clone()), device_mmcs(backend))
+}
+
+/// The Merkle commitment scheme of [`device_config`] on `backend` (cap height 0).
+pub fn device_mmcs<B: Backend + 'static>(backend: Arc<B>) -> DeviceMmcs<B> {
+    DeviceMmcs::new(backend, 0)
 }
 
 /// The configuration around a DFT and a Merkle commitment scheme (cap height 0).

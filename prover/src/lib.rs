@@ -19,6 +19,7 @@ pub mod batch;
 pub mod chips;
 pub mod config;
 mod error;
+pub mod offload;
 pub mod plan;
 pub mod proof;
 pub mod quotient;
@@ -26,9 +27,10 @@ pub mod transcript;
 mod witness;
 
 pub use error::{ProveError, VerifyError};
+pub use offload::{DeviceQuotient, OffloadCounts};
 pub use proof::{
     Proof, ProveOptions, ProverLoop, ProvingDevice, Stage, chips_with_lookups, prove, prove_on,
-    prove_with_backend, prove_with_progress, verify,
+    prove_with_backend, prove_with_backend_counted, prove_with_progress, verify,
 };
 pub use witness::{
     CarriedMemory, ImageWord, Witness, generate, generate_segment, generate_with_field_results,

@@ -28,6 +28,7 @@ use zkbox_executor::{Executor, Program};
 use crate::chips::*;
 use crate::config::{Val, ZkboxConfig, device_config, stark_config};
 use crate::error::{ProveError, VerifyError};
+use crate::offload::{DeviceOffload, OffloadCounts};
 use crate::witness::{
     CarriedMemory, ImageWord, generate, generate_segment, memory_digest, memory_image,
     output_digest,
@@ -175,6 +176,9 @@ pub struct ProveOptions {
     pub memory_limit: Option<u64>,
     /// The prover loop (the proof is the same either way).
     pub prover_loop: ProverLoop,
+    /// Where a device proof evaluates the chips' quotients, with zkbox's loop (the proof
+    /// is the same either way).
+    pub device_quotient: crate::offload::DeviceQuotient,
 }
 
 impl ProveOptions {
@@ -186,6 +190,7 @@ impl ProveOptions {
             segment_cycles: DEFAULT_SEGMENT_CYCLES,
             memory_limit: None,
             prover_loop: ProverLoop::Zkbox,
+            device_quotient: crate::offload::DeviceQuotient::Auto,
         }
     }
 }
@@ -276,6 +281,7 @@ pub fn prove_on(
         options,
         progress,
         device_memory: None,
+        offload_counts: None,
     };
     match device {
         ProvingDevice::Cpu => {
@@ -298,15 +304,29 @@ pub fn prove_with_backend<B: zkbox_accel::Backend + 'static>(
     options: ProveOptions,
     progress: impl FnMut(Stage),
 ) -> Result<Proof, ProveError> {
+    prove_with_backend_counted(backend, program, input, options, progress).map(|(proof, _)| proof)
+}
+
+/// [`prove_with_backend`], also saying which steps the device took over.
+pub fn prove_with_backend_counted<B: zkbox_accel::Backend + 'static>(
+    backend: Arc<B>,
+    program: &Program,
+    input: Vec<u8>,
+    options: ProveOptions,
+    progress: impl FnMut(Stage),
+) -> Result<(Proof, OffloadCounts), ProveError> {
     use zkbox_accel::BackendVisitor;
-    ProveRun {
+    let counts = std::cell::Cell::new(OffloadCounts::default());
+    let proof = ProveRun {
         program,
         input,
         options,
         progress,
         device_memory: None,
+        offload_counts: Some(&counts),
     }
-    .visit(backend)
+    .visit(backend)?;
+    Ok((proof, counts.get()))
 }
 
 /// One run to execute and prove.
@@ -317,6 +337,8 @@ struct ProveRun<'a, P> {
     progress: P,
     /// The accel device's memory, on the device path.
     device_memory: Option<u64>,
+    /// Where to say what the device took over, on the device path.
+    offload_counts: Option<&'a std::cell::Cell<OffloadCounts>>,
 }
 
 impl<P: FnMut(Stage)> ProveRun<'_, P> {
@@ -332,6 +354,7 @@ impl<P: FnMut(Stage)> ProveRun<'_, P> {
             segment_cycles,
             memory_limit,
             prover_loop: _,
+            device_quotient: _,
         } = self.options;
         if !(1..=MAX_SEGMENT_CYCLES).contains(&segment_cycles) {
             return Err(ProveError::TooManyCycles {
@@ -453,17 +476,34 @@ impl<P: FnMut(Stage)> zkbox_accel::BackendVisitor for ProveRun<'_, P> {
     fn visit<B: zkbox_accel::Backend + 'static>(mut self, backend: Arc<B>) -> Self::Output {
         self.device_memory = Some(backend.info().memory_bytes);
         let prover_loop = self.options.prover_loop;
+        let offload = DeviceOffload::new(
+            crate::config::device_mmcs(backend.clone()),
+            self.options.device_quotient,
+        );
         let mut cache = None;
-        self.prove_with(|chips, traces, publics| {
+        let report = self.offload_counts;
+        let proof = self.prove_with(|chips, traces, publics| {
             stark_on_device(
                 prover_loop,
                 backend.clone(),
+                &offload,
                 &mut cache,
                 chips,
                 traces,
                 publics,
             )
-        })
+        });
+        let counts = offload.counts();
+        tracing::info!(
+            device = %backend.info().id,
+            quotients_on_device = counts.quotients_on_device,
+            quotient_fallbacks = counts.quotient_fallbacks,
+            "device proof done"
+        );
+        if let Some(report) = report {
+            report.set(counts);
+        }
+        proof
     }
 }
 
@@ -627,7 +667,7 @@ type StarkOutput = Result<(BatchProof<ZkboxConfig>, Commitment), ProveError>;
 /// than a generic function: Plonky3's bounds on a generic configuration run to dozens of
 /// clauses, while each concrete configuration satisfies them on its own.
 macro_rules! prove_stark {
-    ($config:expr, $cache:expr, $chips:expr, $traces:expr, $publics:expr, $stark_loop:expr) => {{
+    ($config:expr, $cache:expr, $chips:expr, $traces:expr, $publics:expr, $stark_loop:expr, $offload:expr) => {{
         let (config, chips, traces, publics): (_, &[Chip], &[RowMajorMatrix<Val>], &[Vec<Val>]) =
             ($config, $chips, $traces, $publics);
         let degree_bits: Vec<usize> = traces
@@ -685,7 +725,15 @@ macro_rules! prove_stark {
                 ProverLoop::Plonky3 => None,
             };
         let stark = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &plans {
-            Some(plans) => crate::batch::prove(config, chips, traces, publics, &prover_data, plans),
+            Some(plans) => crate::batch::prove(
+                config,
+                chips,
+                traces,
+                publics,
+                &prover_data,
+                plans,
+                $offload,
+            ),
             None => prove_batch(config, &instances, &prover_data)
                 .map_err(|e| ProveError::Stark(format!("{e:?}"))),
         }))
@@ -714,13 +762,23 @@ fn stark_on_cpu(
     traces: &[RowMajorMatrix<Val>],
     publics: &[Vec<Val>],
 ) -> StarkOutput {
-    prove_stark!(&stark_config(), cache, chips, traces, publics, prover_loop)
+    prove_stark!(
+        &stark_config(),
+        cache,
+        chips,
+        traces,
+        publics,
+        prover_loop,
+        &crate::batch::HostOnly
+    )
 }
 
-/// The STARK step with LDEs and Merkle trees on `backend`.
+/// The STARK step with LDEs and Merkle trees on `backend` and, with zkbox's loop, the
+/// steps `offload` takes over.
 fn stark_on_device<B: zkbox_accel::Backend + 'static>(
     prover_loop: ProverLoop,
     backend: Arc<B>,
+    offload: &DeviceOffload<B>,
     cache: &mut PreprocessedCache<crate::config::DeviceConfig<B>>,
     chips: &[Chip],
     traces: &[RowMajorMatrix<Val>],
@@ -732,7 +790,8 @@ fn stark_on_device<B: zkbox_accel::Backend + 'static>(
         chips,
         traces,
         publics,
-        prover_loop
+        prover_loop,
+        offload
     )
 }
 

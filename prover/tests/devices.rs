@@ -1,14 +1,18 @@
 //! Proving on accel backends: the same run proven with the reference CPU path and with the
 //! LDEs and Merkle trees on a device gives the same proof file, byte for byte, and it
-//! verifies; proving the same run twice gives the same bytes too. Devices: accel's CPU backend always; PoCL's OpenCL device where one is
-//! installed (scripts/setup.sh installs it, so CI always has it).
+//! verifies; proving the same run twice gives the same bytes too, and so does evaluating
+//! the chips' quotients on the device. Devices: accel's CPU backend always; PoCL's OpenCL
+//! device and lavapipe's Vulkan device where installed (scripts/setup.sh installs both, so
+//! CI always has them).
 
 use std::sync::Arc;
 
 use zkbox_accel::{BackendKind, DeviceId};
 use zkbox_executor::asm::{self, addi, li};
 use zkbox_executor::{Executor, Program};
-use zkbox_prover::{ProveError, ProveOptions, ProvingDevice, prove_on, verify};
+use zkbox_prover::{
+    DeviceQuotient, OffloadCounts, Proof, ProveError, ProveOptions, ProvingDevice, prove_on, verify,
+};
 
 /// A short loop with loads, stores, a multiply and a division, and output bytes.
 fn program() -> Program {
@@ -27,6 +31,14 @@ fn program() -> Program {
     code.push(asm::i(0x13, 7, 10, 10, 0x7f)); // a0 &= 0x7f
     code.extend(asm::exit());
     Program::from_words(0x1000, &code).unwrap()
+}
+
+/// The test program, its options, and the host's proof of it as bytes.
+fn reference_run() -> (Program, ProveOptions, Vec<u8>) {
+    let program = program();
+    let options = ProveOptions::new(10_000);
+    let proof = prove_on(ProvingDevice::Cpu, &program, vec![], options, |_| {}).unwrap();
+    (program, options, proof.to_bytes())
 }
 
 fn opencl_present() -> bool {
@@ -83,6 +95,64 @@ fn every_device_makes_the_reference_proof() {
     }
 }
 
+/// Proves `program` on device `id` with `options`, saying what the device took over.
+fn prove_counted(
+    id: DeviceId,
+    program: &Program,
+    options: ProveOptions,
+) -> Result<(Proof, OffloadCounts), ProveError> {
+    struct Run<'a>(&'a Program, ProveOptions);
+    impl zkbox_accel::BackendVisitor for Run<'_> {
+        type Output = Result<(Proof, OffloadCounts), ProveError>;
+        fn visit<B: zkbox_accel::Backend + 'static>(self, backend: Arc<B>) -> Self::Output {
+            zkbox_prover::prove_with_backend_counted(backend, self.0, vec![], self.1, |_| {})
+        }
+    }
+    zkbox_accel::with_backend(id, Run(program, options)).unwrap_or_else(|e| panic!("{id}: {e}"))
+}
+
+/// The chips' quotients evaluated by the device's constraint interpreter — accel's CPU
+/// interpreter, PoCL and lavapipe (Vulkan) where installed — from the LDEs the device's
+/// Merkle trees hold: the same proof as the CPU's, byte for byte. Every chip whose
+/// quotient domain is its committed LDE's goes to the device, and none falls back.
+#[test]
+fn quotients_on_the_device_make_the_reference_proof() {
+    let (program, options, reference) = reference_run();
+    let mut devices = vec![(DeviceId::CPU, DeviceQuotient::Always)];
+    let present = zkbox_accel::discover().devices;
+    for kind in [BackendKind::OpenCl, BackendKind::Vulkan] {
+        if present.iter().any(|d| d.id.backend == kind) {
+            devices.push((
+                DeviceId {
+                    backend: kind,
+                    index: 0,
+                },
+                DeviceQuotient::Auto,
+            ));
+        } else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "no {kind} device (scripts/setup.sh installs PoCL and lavapipe)"
+            );
+        }
+    }
+    for (device, quotient) in devices {
+        let options = ProveOptions {
+            device_quotient: quotient,
+            ..options
+        };
+        let (proof, counts) = prove_counted(device, &program, options).unwrap();
+        // Every chip of this run has degree-3 constraints: its quotient domain is its LDE.
+        assert!(counts.quotients_on_device >= 10, "{device}: {counts:?}");
+        assert_eq!(counts.quotient_fallbacks, 0, "{device}");
+        assert!(proof.to_bytes() == reference, "{device}: the proof differs");
+        verify(&proof, Some(&program)).unwrap_or_else(|e| panic!("{device}: {e}"));
+    }
+    // `Auto` leaves the quotients of accel's CPU backend on the host.
+    let (_, counts) = prove_counted(DeviceId::CPU, &program, options).unwrap();
+    assert_eq!(counts, OffloadCounts::default());
+}
+
 #[test]
 fn a_missing_device_is_a_typed_error_before_any_work() {
     let device = DeviceId {
@@ -110,15 +180,21 @@ fn a_device_failing_mid_proof_never_changes_the_proof() {
     use zkbox_accel::CpuBackend;
     use zkbox_accel::faulty::{Fault, FaultyBackend};
 
-    let program = program();
-    let options = ProveOptions::new(10_000);
-    let reference = prove_on(ProvingDevice::Cpu, &program, vec![], options, |_| {})
-        .unwrap()
-        .to_bytes();
+    let (program, options, reference) = reference_run();
+    // Quotients on the device too, so faults also hit their uploads and evaluations.
+    let device_options = ProveOptions {
+        device_quotient: DeviceQuotient::Always,
+        ..options
+    };
     let prove = |fault| {
         let backend = Arc::new(FaultyBackend::new(CpuBackend::new(), fault));
-        let proof =
-            zkbox_prover::prove_with_backend(backend.clone(), &program, vec![], options, |_| {});
+        let proof = zkbox_prover::prove_with_backend(
+            backend.clone(),
+            &program,
+            vec![],
+            device_options,
+            |_| {},
+        );
         (proof, backend)
     };
     let (proof, healthy) = prove(Fault::Once(usize::MAX));
