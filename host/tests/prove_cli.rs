@@ -73,6 +73,28 @@ fn prove_then_verify_a_guest() {
         assert!(stdout.contains("output: 11250100"), "{stdout}");
     }
 
+    // On PoCL, its quotients on the OpenCL interpreter: the same proof file, byte for byte.
+    if std::env::var("ZKBOX_SKIP_OPENCL").as_deref() != Ok("1") {
+        let on_device = dir.path().join("fib-opencl.proof");
+        let out = zkbox(&[
+            "prove",
+            elf,
+            "--input",
+            input,
+            "--backend",
+            "opencl:0",
+            "--device-quotient",
+            "always",
+            "-o",
+            on_device.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            std::fs::read(&on_device).unwrap() == std::fs::read(&proof).unwrap(),
+            "the OpenCL proof differs from the CPU's"
+        );
+    }
+
     // The same run in segments of 400 cycles: a chain of proofs, verified link by link.
     let segmented = dir.path().join("fib-segments.proof");
     let segmented_path = segmented.to_str().unwrap();
@@ -189,6 +211,14 @@ fn prove_refuses_bad_input_with_its_exit_status() {
     // Not a device name: a usage error.
     let out = zkbox(&["prove", elf, "--backend", "gpu", "-o", proof]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // Not a quotient placement: a usage error that lists the choices.
+    let out = zkbox(&["prove", elf, "--device-quotient", "sometimes", "-o", proof]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("auto, always or never"),
+        "{}",
+        text(&out.stderr)
+    );
     // A device this machine does not have: the cause, named, and no proof.
     let out = zkbox(&["prove", elf, "--backend", "cuda:7", "-o", proof]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
