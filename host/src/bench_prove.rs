@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use zkbox_evm::workload::{TransferKind, TransferWorkload};
 use zkbox_executor::Program;
-use zkbox_prover::{ProverLoop, ProvingDevice};
+use zkbox_prover::{DeviceQuotient, ProverLoop, ProvingDevice};
 
 use crate::bench_exec::{self, Machine};
 use crate::cli::BenchArgs;
@@ -198,18 +198,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    let mut loops = vec![ProverLoop::Zkbox];
-    if args.reference_loop {
-        loops.push(ProverLoop::Plonky3);
-    }
+    let placements = if args.device_quotient.is_empty() {
+        vec![DeviceQuotient::Auto]
+    } else {
+        args.device_quotient.clone()
+    };
     let mut results = Vec::new();
     for (name, program, input) in &workloads {
         for &device in &devices {
             let mut proofs = Vec::new();
-            for &prover_loop in &loops {
-                let label = backend_label(device, prover_loop);
+            for variant in Variant::all(device, args.reference_loop, &placements) {
+                let label = variant.label(device);
                 eprintln!("bench prove: {name} on {label} ...");
-                let (result, proof) = measure(name, device, prover_loop, program, input)?;
+                let (result, proof) = measure(name, device, variant, program, input)?;
                 eprintln!(
                     "bench prove: {name} on {label}: {} cycles, median {:.2} s, {:.0} cycles/s",
                     result.cycles, result.median_seconds, result.cycles_per_second
@@ -218,7 +219,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 proofs.push(proof.to_bytes());
             }
             if proofs.windows(2).any(|pair| pair[0] != pair[1]) {
-                bail!("{name} on {device}: the two prover loops wrote different proofs");
+                bail!(
+                    "{name} on {device}: the prover loops or quotient placements wrote different proofs"
+                );
             }
         }
     }
@@ -239,11 +242,53 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The backend column of a row: the device, and the loop when it is not zkbox's.
-fn backend_label(device: ProvingDevice, prover_loop: ProverLoop) -> String {
-    match prover_loop {
-        ProverLoop::Zkbox => device.to_string(),
-        ProverLoop::Plonky3 => format!("{device} {prover_loop}-loop"),
+/// How one row of `bench prove` proves: which loop, and where a device proof evaluates its
+/// quotients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Variant {
+    prover_loop: ProverLoop,
+    device_quotient: DeviceQuotient,
+}
+
+impl Variant {
+    /// zkbox's loop with each of `placements` (one for the CPU path, which has no device),
+    /// then Plonky3's loop if `reference_loop`.
+    fn all(
+        device: ProvingDevice,
+        reference_loop: bool,
+        placements: &[DeviceQuotient],
+    ) -> Vec<Self> {
+        let placements = match device {
+            ProvingDevice::Cpu => &[DeviceQuotient::Auto][..],
+            ProvingDevice::Accel(_) => placements,
+        };
+        let mut variants: Vec<Self> = placements
+            .iter()
+            .map(|&device_quotient| Variant {
+                prover_loop: ProverLoop::Zkbox,
+                device_quotient,
+            })
+            .collect();
+        if reference_loop {
+            variants.push(Variant {
+                prover_loop: ProverLoop::Plonky3,
+                device_quotient: DeviceQuotient::Auto,
+            });
+        }
+        variants
+    }
+
+    /// The backend column of a row: the device, the loop when it is not zkbox's, the
+    /// quotient placement when it is not the default.
+    fn label(self, device: ProvingDevice) -> String {
+        let mut label = device.to_string();
+        if self.prover_loop != ProverLoop::Zkbox {
+            label += &format!(" {}-loop", self.prover_loop);
+        }
+        if self.device_quotient != DeviceQuotient::Auto {
+            label += &format!(" quotient-{}", self.device_quotient);
+        }
+        label
     }
 }
 
@@ -252,7 +297,7 @@ fn backend_label(device: ProvingDevice, prover_loop: ProverLoop) -> String {
 fn measure(
     name: &str,
     device: ProvingDevice,
-    prover_loop: ProverLoop,
+    variant: Variant,
     program: &Program,
     input: &[u8],
 ) -> anyhow::Result<(ProveResult, zkbox_prover::Proof)> {
@@ -260,7 +305,7 @@ fn measure(
     let mut runs = Vec::new();
     let mut proof = None;
     for _ in 0..REPEATS {
-        let (p, stages, _) = prove_once(device, prover_loop, program, input)
+        let (p, stages, _) = prove_once(device, variant, program, input)
             .with_context(|| format!("proving {name} on {device}"))?;
         runs.push(stages);
         proof = Some(p);
@@ -281,7 +326,7 @@ fn measure(
     let result = ProveResult {
         workload: name.to_owned(),
         cycles,
-        backend: backend_label(device, prover_loop),
+        backend: variant.label(device),
         runs: runs.len(),
         median_seconds: median.total,
         p95_seconds: bench_exec::quantile(&mut totals, 0.95),
@@ -298,7 +343,7 @@ fn measure(
 /// Proves once, timing the stages; also returns the recorded stage spans.
 fn prove_once(
     device: ProvingDevice,
-    prover_loop: ProverLoop,
+    variant: Variant,
     program: &Program,
     input: &[u8],
 ) -> anyhow::Result<(
@@ -312,7 +357,8 @@ fn prove_once(
     // Each workload is one segment of its size, unless the memory there is calls for smaller.
     let options = zkbox_prover::ProveOptions {
         segment_cycles: zkbox_prover::chips::MAX_SEGMENT_CYCLES,
-        prover_loop,
+        prover_loop: variant.prover_loop,
+        device_quotient: variant.device_quotient,
         ..zkbox_prover::ProveOptions::new(u64::MAX)
     };
     let proof = zkbox_prover::prove_on(device, program, input.to_vec(), options, |_| {
@@ -416,15 +462,20 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
+    // The proofs' quotients where the first `--device-quotient` says (default: auto).
+    let variant = Variant {
+        prover_loop: ProverLoop::Zkbox,
+        device_quotient: args.device_quotient.first().copied().unwrap_or_default(),
+    };
     let mut results = Vec::new();
     for (name, program, input) in &workloads {
         for &device in &devices {
-            eprintln!("bench quotient: {name} on {device} ...");
+            eprintln!("bench quotient: {name} on {} ...", variant.label(device));
             let mut per_chip: Vec<Vec<f64>> = vec![Vec::new(); CHIP_NAMES.len()];
             let mut stage = Vec::new();
             let mut proof = None;
             for _ in 0..REPEATS {
-                let (p, stages, intervals) = prove_once(device, ProverLoop::Zkbox, program, input)
+                let (p, stages, intervals) = prove_once(device, variant, program, input)
                     .with_context(|| format!("proving {name} on {device}"))?;
                 stage.push(stages.quotient);
                 for interval in intervals
@@ -488,7 +539,7 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             let interpreter_total_ms = chips.iter().map(|c| c.interpreter_ms).sum();
             results.push(QuotientResult {
                 workload: name.clone(),
-                backend: device.to_string(),
+                backend: variant.label(device),
                 cycles: proof.cycles(),
                 stage_median_seconds: bench_exec::quantile(&mut stage, 0.5),
                 chips,

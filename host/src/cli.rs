@@ -102,6 +102,11 @@ pub struct BenchArgs {
     /// proofs must be the same bytes).
     #[arg(long)]
     pub reference_loop: bool,
+    /// `bench prove`: where device proofs evaluate the chips' quotients, comma-separated to
+    /// compare placements as rows of their own (auto, always, never; default auto); every
+    /// row's proof must be the same bytes. `bench quotient` uses the first.
+    #[arg(long, value_delimiter = ',', value_name = "WHERE")]
+    pub device_quotient: Vec<zkbox_prover::DeviceQuotient>,
 }
 
 /// `zkbox run` arguments.

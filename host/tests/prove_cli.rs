@@ -273,6 +273,41 @@ fn bench_prove_reports_every_stage() {
     assert!(first["verify_median_ms"].as_f64().unwrap() > 0.0);
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<rect"));
 
+    // On PoCL, quotients on the host and on the device as rows of their own; the command
+    // fails if the two proofs differ.
+    if std::env::var("ZKBOX_SKIP_OPENCL").as_deref() != Ok("1") {
+        let out = zkbox(&[
+            "bench",
+            "prove",
+            "--backend",
+            "opencl:0",
+            "--device-quotient",
+            "never,always",
+            "--log-n",
+            "11..11",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        let rows: Vec<_> = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["workload"] == "integer-mix 2^11")
+            .map(|r| r["backend"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "opencl:0 (accel) quotient-never",
+                "opencl:0 (accel) quotient-always"
+            ],
+            "{report}"
+        );
+    }
+
     let refused = zkbox(&["bench", "prove", "--backend", "tpu:0"]);
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
 }

@@ -13,7 +13,8 @@
 //! is proven whole; a longer one as a chain of segment proofs linked through their boundary
 //! state, which the verifier checks link by link. An unproven instruction is refused with a
 //! [`ProveError`], never proven wrongly. [`quotient`] compiles each chip's constraints into
-//! the bytecode `zkbox_accel`'s device interpreters run (not yet called inside proofs).
+//! the bytecode `zkbox_accel`'s device interpreters run; in a device proof [`offload`] runs
+//! it over the coset LDEs the device's Merkle trees keep, so only quotient values come back.
 
 pub mod batch;
 pub mod chips;
