@@ -708,8 +708,16 @@ fn reset_peak_rss() {
 }
 
 fn render_table(report: &ProveReport) -> String {
+    // Wide enough for the longest backend label (`opencl:0 (accel) quotient-always`).
+    let backend_width = report
+        .results
+        .iter()
+        .map(|r| r.backend.len())
+        .max()
+        .unwrap_or(0)
+        .max(16);
     let mut out = format!(
-        "{:<22} {:<16} {:>9} {:>8} {:>8} {:>10} | {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} | {:>9} {:>8} {:>9}\n",
+        "{:<22} {:<backend_width$} {:>9} {:>8} {:>8} {:>10} | {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} | {:>9} {:>8} {:>9}\n",
         "WORKLOAD",
         "BACKEND",
         "CYCLES",
@@ -731,7 +739,7 @@ fn render_table(report: &ProveReport) -> String {
     );
     for r in &report.results {
         out += &format!(
-            "{:<22} {:<16} {:>9} {:>8.2} {:>8.2} {:>9.0}k |",
+            "{:<22} {:<backend_width$} {:>9} {:>8.2} {:>8.2} {:>9.0}k |",
             r.workload,
             r.backend,
             r.cycles,
