@@ -4,11 +4,13 @@
 //! [`FaultyBackend`] forwards every call to the backend it wraps and counts the fallible
 //! ones (every method but `info`); from the chosen call on (once, or for good, as a device
 //! that fell off the bus would) it returns [`AccelError::DeviceLost`] instead of doing the
-//! work.
+//! work. [`Fault::WrongQuotients`] instead returns wrong values without an error, as a
+//! miscompiled kernel or a flipped bit would.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use p3_baby_bear::BabyBear;
+use p3_field::PrimeCharacteristicRing;
 
 use crate::backend::{Backend, DeviceMatrix, Digest, Direction, RowOrder};
 use crate::device::DeviceInfo;
@@ -22,6 +24,9 @@ pub enum Fault {
     Once(usize),
     /// Every call from number `n` on fails: the device is gone.
     From(usize),
+    /// No call fails, but every quotient evaluation returns its first value plus one: a
+    /// device that computes wrongly and says nothing.
+    WrongQuotients,
 }
 
 /// A backend that fails as its [`Fault`] says and otherwise is the backend it wraps.
@@ -54,12 +59,28 @@ impl<B: Backend> FaultyBackend<B> {
         self.failures.load(Ordering::SeqCst)
     }
 
+    /// `None` when the wrapped matrix has the row order declared on `matrix`; else a copy
+    /// of it in the wrapped backend that has (an `assume_order` on the wrapper, as after an
+    /// upload of bit-reversed rows, does not reach the wrapped matrix).
+    fn with_declared_order(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+    ) -> Result<Option<DeviceMatrix<B>>, AccelError> {
+        if matrix.order == matrix.buffer.order {
+            return Ok(None);
+        }
+        let values = self.inner.download(&matrix.buffer)?;
+        let copy = self.inner.upload(&values, matrix.width)?;
+        Ok(Some(copy.assume_order(matrix.order)))
+    }
+
     /// Counts a call; fails it if the fault says so.
     fn call(&self, operation: &'static str) -> Result<(), AccelError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         let fails = match self.fault {
             Fault::Once(at) => n == at,
             Fault::From(at) => n >= at,
+            Fault::WrongQuotients => false,
         };
         if !fails {
             return Ok(());
@@ -81,6 +102,14 @@ impl<B: Backend> FaultyBackend<B> {
             buffer: matrix,
         }
     }
+}
+
+/// The copy [`FaultyBackend::with_declared_order`] made, or else the wrapped matrix.
+fn copy_or_inner<'a, B: Backend>(
+    copy: &'a Option<DeviceMatrix<B>>,
+    matrix: &'a DeviceMatrix<FaultyBackend<B>>,
+) -> &'a DeviceMatrix<B> {
+    copy.as_ref().unwrap_or(&matrix.buffer)
 }
 
 /// A row order declared on the wrapper with `assume_order` is not seen by the wrapped
@@ -179,16 +208,19 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         inputs: &QuotientInputs<'_, Self>,
     ) -> Result<DeviceMatrix<Self>, AccelError> {
         self.call("quotient")?;
-        for matrix in [Some(inputs.main), inputs.preprocessed, inputs.permutation]
-            .into_iter()
-            .flatten()
-        {
-            check_order_reaches_inner(matrix)?;
-        }
+        let main = self.with_declared_order(inputs.main)?;
+        let preprocessed = match inputs.preprocessed {
+            Some(matrix) => self.with_declared_order(matrix)?,
+            None => None,
+        };
+        let permutation = match inputs.permutation {
+            Some(matrix) => self.with_declared_order(matrix)?,
+            None => None,
+        };
         let inner = QuotientInputs {
-            main: &inputs.main.buffer,
-            preprocessed: inputs.preprocessed.map(|m| &m.buffer),
-            permutation: inputs.permutation.map(|m| &m.buffer),
+            main: copy_or_inner(&main, inputs.main),
+            preprocessed: inputs.preprocessed.map(|m| copy_or_inner(&preprocessed, m)),
+            permutation: inputs.permutation.map(|m| copy_or_inner(&permutation, m)),
             next_step: inputs.next_step,
             selectors: inputs.selectors,
             periodic: inputs.periodic,
@@ -198,9 +230,20 @@ impl<B: Backend> Backend for FaultyBackend<B> {
             permutation_values: inputs.permutation_values,
             weights: inputs.weights,
         };
-        self.inner
-            .evaluate_quotient(program, &inner)
-            .map(Self::outer)
+        let values = self.inner.evaluate_quotient(program, &inner)?;
+        if self.fault != Fault::WrongQuotients {
+            return Ok(Self::outer(values));
+        }
+        self.failures.fetch_add(1, Ordering::SeqCst);
+        let mut wrong = self.inner.download(&values)?;
+        if let Some(first) = wrong.first_mut() {
+            *first += BabyBear::ONE;
+        }
+        let wrong = self
+            .inner
+            .upload(&wrong, values.width())?
+            .assume_order(values.order());
+        Ok(Self::outer(wrong))
     }
 
     fn merkle_cap(

@@ -69,6 +69,16 @@ pub enum ProveError {
         /// Why.
         source: zkbox_accel::AccelError,
     },
+    /// A device proof failed the check it gets before it is returned: the device computed
+    /// a wrong value without reporting an error. No proof is returned; the job can be
+    /// retried on another device.
+    #[error("the proof made on {device} does not verify, so it is not returned: {source}")]
+    DeviceProofRejected {
+        /// The device.
+        device: zkbox_accel::DeviceId,
+        /// What the verifier rejected.
+        source: VerifyError,
+    },
 }
 
 /// Why a proof was rejected.

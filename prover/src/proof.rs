@@ -266,7 +266,8 @@ pub fn prove_with_progress(
 
 /// [`prove_with_progress`] with the heavy work on `device` and the run cut as `options`
 /// says. The device is opened first: one that cannot be opened is a [`ProveError::Device`]
-/// before the guest runs.
+/// before the guest runs. A device proof is verified before it is returned; one that does
+/// not verify is a [`ProveError::DeviceProofRejected`].
 pub fn prove_on(
     device: ProvingDevice,
     program: &Program,
@@ -482,6 +483,7 @@ impl<P: FnMut(Stage)> zkbox_accel::BackendVisitor for ProveRun<'_, P> {
         );
         let mut cache = None;
         let report = self.offload_counts;
+        let program = self.program;
         let proof = self.prove_with(|chips, traces, publics| {
             stark_on_device(
                 prover_loop,
@@ -503,7 +505,15 @@ impl<P: FnMut(Stage)> zkbox_accel::BackendVisitor for ProveRun<'_, P> {
         if let Some(report) = report {
             report.set(counts);
         }
-        proof
+        // A device that computes a wrong value without an error (a miscompiled kernel, a
+        // flipped bit) makes a proof that does not verify: checked here, at a small fraction
+        // of the proving time, so such a proof is an error to retry elsewhere, never a result.
+        let proof = proof?;
+        verify(&proof, Some(program)).map_err(|source| ProveError::DeviceProofRejected {
+            device: backend.info().id,
+            source,
+        })?;
+        Ok(proof)
     }
 }
 

@@ -197,8 +197,22 @@ fn a_device_failing_mid_proof_never_changes_the_proof() {
         );
         (proof, backend)
     };
-    let (proof, healthy) = prove(Fault::Once(usize::MAX));
-    assert!(proof.unwrap().to_bytes() == reference);
+    let healthy = Arc::new(FaultyBackend::new(
+        CpuBackend::new(),
+        Fault::Once(usize::MAX),
+    ));
+    let (proof, counts) = zkbox_prover::prove_with_backend_counted(
+        healthy.clone(),
+        &program,
+        vec![],
+        device_options,
+        |_| {},
+    )
+    .unwrap();
+    assert!(proof.to_bytes() == reference);
+    // Through the wrapper too, the quotients run on the device, where faults can hit them.
+    assert!(counts.quotients_on_device >= 10, "{counts:?}");
+    assert_eq!(counts.quotient_fallbacks, 0, "{counts:?}");
     let calls = healthy.calls();
     assert!(calls > 20, "{calls} device calls");
     let points = [0, 1, 2, calls / 3, calls / 2, calls - 2, calls - 1];
@@ -215,4 +229,27 @@ fn a_device_failing_mid_proof_never_changes_the_proof() {
         );
         verify(&proof, Some(&program)).unwrap();
     }
+}
+
+/// A device that returns wrong quotient values without an error: the proof it makes does
+/// not verify, so the prover returns an error naming the device, never the proof.
+#[test]
+fn a_device_that_computes_wrongly_gets_no_proof_out() {
+    use zkbox_accel::CpuBackend;
+    use zkbox_accel::faulty::{Fault, FaultyBackend};
+
+    let (program, options, _) = reference_run();
+    let options = ProveOptions {
+        device_quotient: DeviceQuotient::Always,
+        ..options
+    };
+    let backend = Arc::new(FaultyBackend::new(CpuBackend::new(), Fault::WrongQuotients));
+    match zkbox_prover::prove_with_backend(backend.clone(), &program, vec![], options, |_| {}) {
+        Err(ProveError::DeviceProofRejected { device, .. }) => {
+            assert_eq!(device, DeviceId::CPU)
+        }
+        Err(other) => panic!("expected a rejected device proof, got {other}"),
+        Ok(_) => panic!("a proof with wrong quotient values was returned"),
+    }
+    assert!(backend.failures() >= 1, "no quotient was corrupted");
 }
