@@ -54,7 +54,7 @@ impl<B: Backend> FaultyBackend<B> {
         self.calls.load(Ordering::SeqCst)
     }
 
-    /// Calls failed on purpose so far.
+    /// Calls failed on purpose so far, and quotients returned wrong on purpose.
     pub fn failures(&self) -> usize {
         self.failures.load(Ordering::SeqCst)
     }
