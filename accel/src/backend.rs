@@ -41,7 +41,7 @@ use p3_baby_bear::BabyBear;
 
 use crate::AccelError;
 use crate::device::DeviceInfo;
-use crate::quotient::{QuotientInputs, QuotientProgram};
+use crate::quotient::{Ext, QuotientInputs, QuotientProgram};
 
 /// log2 of the largest transform BabyBear supports: its multiplicative group has a
 /// subgroup of order 2^27 and none larger of power-of-two order.
@@ -205,6 +205,18 @@ pub trait Backend: Send + Sync {
         &self,
         program: &QuotientProgram,
         inputs: &QuotientInputs<'_, Self>,
+    ) -> Result<DeviceMatrix<Self>, AccelError>
+    where
+        Self: Sized;
+
+    /// One arity-2 FRI folding round (see [`crate::fri`]): `values`, an `n × 4` matrix of
+    /// extension elements in bit-reversed order (`n ≥ 2` a power of two), becomes the
+    /// `n/2 × 4` matrix of `(lo + hi)/2 + (lo − hi)·β·g^(−rev(i))/2`, bit-reversed, left on
+    /// the device.
+    fn fri_fold(
+        &self,
+        values: &DeviceMatrix<Self>,
+        beta: Ext,
     ) -> Result<DeviceMatrix<Self>, AccelError>
     where
         Self: Sized;

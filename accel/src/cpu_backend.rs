@@ -20,8 +20,9 @@ use crate::backend::{
     check_same_shape, host_matrix_height, transform_log_height, tree_max_height,
 };
 use crate::device::DeviceInfo;
+use crate::fri::{check_fold_input, fold_on_host};
 use crate::merkle::{ReferenceMmcs, reference_mmcs};
-use crate::quotient::{QuotientInputs, QuotientProgram, evaluate_on_host};
+use crate::quotient::{Ext, QuotientInputs, QuotientProgram, evaluate_on_host};
 
 /// Plonky3's tree over host matrices.
 pub type CpuMerkleTree = MerkleTree<BabyBear, BabyBear, RowMajorMatrix<BabyBear>, 2, 8>;
@@ -179,6 +180,20 @@ impl Backend for CpuBackend {
             .flat_map(|v| v.as_basis_coefficients_slice().iter().copied())
             .collect();
         Ok(crate::quotient::values_matrix(buffer, n))
+    }
+
+    fn fri_fold(
+        &self,
+        values: &DeviceMatrix<Self>,
+        beta: Ext,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        let log_half = check_fold_input(values)?;
+        Ok(DeviceMatrix {
+            buffer: fold_on_host(&values.buffer, log_half, beta),
+            width: 4,
+            height: 1 << log_half,
+            order: RowOrder::BitReversed,
+        })
     }
 
     fn merkle_path(&self, tree: &CpuMerkleTree, index: usize) -> Result<Vec<Digest>, AccelError> {

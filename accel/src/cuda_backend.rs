@@ -30,7 +30,8 @@ use crate::cuda::{
 };
 use crate::device::{BackendKind, DeviceId, DeviceInfo};
 use crate::field::{from_words, montgomery, poseidon2_constants, to_words, write_words};
-use crate::quotient::{DeviceTables, QuotientInputs, QuotientProgram};
+use crate::fri::{folded_matrix, kernel_words};
+use crate::quotient::{DeviceTables, Ext, QuotientInputs, QuotientProgram};
 
 /// Threads per block of the one-dimensional Poseidon2 kernels (16 state words in registers
 /// per thread).
@@ -40,6 +41,8 @@ const ELEMENTWISE_BLOCK: u32 = 256;
 /// Threads per block of `quotient_eval`: each holds a private register file of a few KiB,
 /// so blocks stay small.
 const QUOTIENT_BLOCK: u32 = 128;
+/// Threads per block of the FRI fold (one thread per folded element).
+const FRI_BLOCK: u32 = 256;
 /// The most blocks a grid's y (or z) dimension may have.
 const MAX_GRID_YZ: u32 = 65_535;
 
@@ -841,6 +844,20 @@ impl Backend for CudaBackend {
             height: 1 << log_out,
             order: RowOrder::BitReversed,
         })
+    }
+
+    fn fri_fold(
+        &self,
+        values: &DeviceMatrix<Self>,
+        beta: Ext,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        let words = kernel_words(values, beta)?;
+        let half = 1usize << words[0];
+        let output = self.alloc(4 * half)?;
+        let mut args = vec![Arg::Buffer(&values.buffer), Arg::Buffer(&output)];
+        args.extend(words.map(Arg::Word));
+        self.launch("fri_fold", grid_1d(half, FRI_BLOCK), &args)?;
+        Ok(folded_matrix(output, words[0]))
     }
 
     fn evaluate_quotient(

@@ -4,8 +4,8 @@
 //! [`FaultyBackend`] forwards every call to the backend it wraps and counts the fallible
 //! ones (every method but `info`); from the chosen call on (once, or for good, as a device
 //! that fell off the bus would) it returns [`AccelError::DeviceLost`] instead of doing the
-//! work. [`Fault::WrongQuotients`] instead returns wrong values without an error, as a
-//! miscompiled kernel or a flipped bit would.
+//! work. [`Fault::WrongQuotients`] and [`Fault::WrongFolds`] instead return wrong values
+//! without an error, as a miscompiled kernel or a flipped bit would.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -15,7 +15,7 @@ use p3_field::PrimeCharacteristicRing;
 use crate::backend::{Backend, DeviceMatrix, Digest, Direction, RowOrder};
 use crate::device::DeviceInfo;
 use crate::error::AccelError;
-use crate::quotient::{QuotientInputs, QuotientProgram};
+use crate::quotient::{Ext, QuotientInputs, QuotientProgram};
 
 /// How a [`FaultyBackend`] fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub enum Fault {
     /// No call fails, but every quotient evaluation returns its first value plus one: a
     /// device that computes wrongly and says nothing.
     WrongQuotients,
+    /// No call fails, but every FRI folding round returns its first value plus one.
+    WrongFolds,
 }
 
 /// A backend that fails as its [`Fault`] says and otherwise is the backend it wraps.
@@ -54,7 +56,8 @@ impl<B: Backend> FaultyBackend<B> {
         self.calls.load(Ordering::SeqCst)
     }
 
-    /// Calls failed on purpose so far, and quotients returned wrong on purpose.
+    /// Calls failed on purpose so far, and results (quotients, folds) returned wrong on
+    /// purpose.
     pub fn failures(&self) -> usize {
         self.failures.load(Ordering::SeqCst)
     }
@@ -80,7 +83,7 @@ impl<B: Backend> FaultyBackend<B> {
         let fails = match self.fault {
             Fault::Once(at) => n == at,
             Fault::From(at) => n >= at,
-            Fault::WrongQuotients => false,
+            Fault::WrongQuotients | Fault::WrongFolds => false,
         };
         if !fails {
             return Ok(());
@@ -91,6 +94,27 @@ impl<B: Backend> FaultyBackend<B> {
             operation,
             reason: format!("injected fault at call {n}"),
         })
+    }
+
+    /// `result` as this backend's, its first value plus one if the fault is `wrong`.
+    fn corrupt_if(
+        &self,
+        wrong: Fault,
+        result: DeviceMatrix<B>,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        if self.fault != wrong {
+            return Ok(Self::outer(result));
+        }
+        self.failures.fetch_add(1, Ordering::SeqCst);
+        let mut values = self.inner.download(&result)?;
+        if let Some(first) = values.first_mut() {
+            *first += BabyBear::ONE;
+        }
+        let corrupted = self
+            .inner
+            .upload(&values, result.width())?
+            .assume_order(result.order());
+        Ok(Self::outer(corrupted))
     }
 
     /// The wrapped backend's matrix, viewed as this backend's.
@@ -231,19 +255,18 @@ impl<B: Backend> Backend for FaultyBackend<B> {
             weights: inputs.weights,
         };
         let values = self.inner.evaluate_quotient(program, &inner)?;
-        if self.fault != Fault::WrongQuotients {
-            return Ok(Self::outer(values));
-        }
-        self.failures.fetch_add(1, Ordering::SeqCst);
-        let mut wrong = self.inner.download(&values)?;
-        if let Some(first) = wrong.first_mut() {
-            *first += BabyBear::ONE;
-        }
-        let wrong = self
-            .inner
-            .upload(&wrong, values.width())?
-            .assume_order(values.order());
-        Ok(Self::outer(wrong))
+        self.corrupt_if(Fault::WrongQuotients, values)
+    }
+
+    fn fri_fold(
+        &self,
+        values: &DeviceMatrix<Self>,
+        beta: Ext,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        self.call("FRI fold")?;
+        let copy = self.with_declared_order(values)?;
+        let folded = self.inner.fri_fold(copy_or_inner(&copy, values), beta)?;
+        self.corrupt_if(Fault::WrongFolds, folded)
     }
 
     fn merkle_cap(

@@ -28,6 +28,7 @@ mod device;
 mod discovery;
 mod error;
 pub mod faulty;
+pub mod fri;
 // Device-word conversions serve the device backends only.
 #[cfg_attr(not(any(feature = "opencl", feature = "cuda")), allow(dead_code))]
 mod field;

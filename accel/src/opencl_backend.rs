@@ -19,7 +19,8 @@ use crate::backend::{
 };
 use crate::device::{BackendKind, DeviceId, DeviceInfo};
 use crate::field::{field_defines, from_words, montgomery, poseidon2_constants, to_words};
-use crate::quotient::{DeviceTables, QuotientInputs, QuotientProgram};
+use crate::fri::{folded_matrix, kernel_words};
+use crate::quotient::{DeviceTables, Ext, QuotientInputs, QuotientProgram};
 
 /// Columns one NTT tile work-group covers (work-item dimension 0).
 const NTT_TILE_COLS: usize = 4;
@@ -688,6 +689,20 @@ impl Backend for OpenClBackend {
             ],
         )?;
         Ok(crate::quotient::values_matrix(output, n))
+    }
+
+    fn fri_fold(
+        &self,
+        values: &DeviceMatrix<Self>,
+        beta: Ext,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        let words = kernel_words(values, beta)?;
+        let half = 1usize << words[0];
+        let output = self.alloc(4 * half)?;
+        let mut args = vec![Arg::Buffer(&values.buffer), Arg::Buffer(&output)];
+        args.extend(words.map(Arg::Word));
+        self.launch("fri_fold", SpatialDims::One(half), None, &args)?;
+        Ok(folded_matrix(output, words[0]))
     }
 
     fn merkle_tree(&self, leaves: Vec<DeviceMatrix<Self>>) -> Result<OpenClMerkleTree, AccelError> {

@@ -25,7 +25,8 @@ use crate::backend::{
 };
 use crate::device::{DeviceId, DeviceInfo};
 use crate::field::{MODULUS, from_words, montgomery, poseidon2_constants, to_words};
-use crate::quotient::{DeviceTables, QuotientInputs, QuotientProgram};
+use crate::fri::{folded_matrix, kernel_words};
+use crate::quotient::{DeviceTables, Ext, QuotientInputs, QuotientProgram};
 use crate::vulkan_device::{
     BINDINGS, BufferKind, Command, Limits, PUSH_WORDS, SPEC_CONSTANTS, Shader, VulkanBuffer,
     VulkanDevice,
@@ -636,6 +637,24 @@ impl Backend for VulkanBackend {
             height: 1 << log_out,
             order: RowOrder::BitReversed,
         })
+    }
+
+    fn fri_fold(
+        &self,
+        values: &DeviceMatrix<Self>,
+        beta: Ext,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        let words = kernel_words(values, beta)?;
+        let half = 1usize << words[0];
+        let output = self.alloc(4 * half)?;
+        let fold = self.dispatch(
+            Shader::FriFold,
+            [Some(values.buffer.buffer), Some(output.buffer), None],
+            &words,
+            item_groups(half),
+        );
+        self.device.run("FRI fold", &[fold])?;
+        Ok(folded_matrix(output, words[0]))
     }
 
     fn evaluate_quotient(

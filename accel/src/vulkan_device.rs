@@ -30,6 +30,7 @@ pub(crate) const SPEC_CONSTANTS: usize = 12;
 pub(crate) enum Shader {
     BitReverseRows,
     CosetScalePad,
+    FriFold,
     MerkleCompressLevel,
     NttStage,
     NttStagePair,
@@ -45,6 +46,7 @@ impl Shader {
         match self {
             Shader::BitReverseRows => "bit_reverse_rows",
             Shader::CosetScalePad => "coset_scale_pad",
+            Shader::FriFold => "fri_fold",
             Shader::MerkleCompressLevel => "merkle_compress_level",
             Shader::NttStage => "ntt_stage",
             Shader::NttStagePair => "ntt_stage_pair",
@@ -911,6 +913,7 @@ mod tests {
         for shader in [
             Shader::BitReverseRows,
             Shader::CosetScalePad,
+            Shader::FriFold,
             Shader::MerkleCompressLevel,
             Shader::NttStage,
             Shader::NttStagePair,

@@ -1,6 +1,7 @@
 //! The CUDA backend against the CPU backend and Plonky3, element by element: NTTs, inverse
 //! NTTs and coset LDEs (`Radix2DitParallel`), Poseidon2 permutations and Merkle trees
-//! (`MerkleTreeMmcs`), the Plonky3 adapters, and typed errors for bad input.
+//! (`MerkleTreeMmcs`), FRI folding rounds (`TwoAdicFriFolding`), the Plonky3 adapters, and
+//! typed errors for bad input.
 //!
 //! Inputs are seeded random non-zero field elements; every buffer the backend allocates is
 //! poisoned with a word that is not a field element before any kernel writes it, so an
@@ -245,6 +246,12 @@ fn merkle_trees_match_plonky3() {
 fn commits_to_ldes_like_the_pcs() {
     let Some(backend) = cuda() else { return };
     assert_eq!(check_commit_lde(backend), 0);
+}
+
+#[test]
+fn folds_like_plonky3() {
+    let Some(backend) = cuda() else { return };
+    check_fri_fold(&*backend, 16);
 }
 
 #[test]

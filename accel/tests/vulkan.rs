@@ -1,6 +1,6 @@
 //! The Vulkan backend equals Plonky3 (through the CPU backend's reference paths): NTT and
 //! inverse NTT in every row-order combination, coset LDE, the Poseidon2 permutation, Merkle
-//! trees (caps, paths) and the `DeviceDft`/`DeviceMmcs` adapters; bad input and exhausted
+//! trees (caps, paths), FRI folding rounds and the `DeviceDft`/`DeviceMmcs` adapters; bad input and exhausted
 //! memory are typed errors naming the device; a machine without a Vulkan driver lists the
 //! backend as skipped.
 //!
@@ -282,6 +282,12 @@ fn vulkan_mmcs_adapter_matches_merkle_tree_mmcs() {
 fn vulkan_commits_to_ldes_like_the_pcs() {
     let Some(backend) = vulkan() else { return };
     assert_eq!(check_commit_lde(backend), 0);
+}
+
+#[test]
+fn vulkan_folds_like_plonky3() {
+    let Some(backend) = vulkan() else { return };
+    check_fri_fold(&*backend, 9);
 }
 
 #[test]

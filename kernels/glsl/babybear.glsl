@@ -13,7 +13,8 @@
 //   0 BB_P, 1 BB_MU (p^-1 mod 2^32), 2 BB_R2 (2^64 mod p),
 //   3 P2_HALF_FULL_ROUNDS, 4 P2_PARTIAL_ROUNDS,
 //   5 NTT tile columns, 6 NTT tile butterfly rows (half the tile's rows),
-//   7 P2 rows per leaf-hashing work-group, 8 invocations per group of element-wise shaders.
+//   7 P2 rows per leaf-hashing work-group, 8 invocations per group of element-wise shaders,
+//   9, 10 the quotient interpreter's register files, 11 the extension's W (extension.glsl).
 
 #ifndef BABYBEAR_GLSL
 #define BABYBEAR_GLSL

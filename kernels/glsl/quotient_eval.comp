@@ -5,15 +5,14 @@
 // host copies out.
 
 #include "babybear.glsl"
+#include "extension.glsl"
 #include "grid.glsl"
 
 layout(local_size_x_id = 8) in;
 
-// Register files and the extension's W (x^4 = W, Montgomery form), set by the host from
-// zkbox_accel::quotient.
+// Register files, set by the host from zkbox_accel::quotient.
 layout(constant_id = 9) const uint Q_MAX_BASE = 1u;
 layout(constant_id = 10) const uint Q_MAX_EXT = 1u;
-layout(constant_id = 11) const uint Q_EXT_W = 0u;
 
 layout(set = 0, binding = 0) buffer Tables { uint tables[]; };
 layout(set = 0, binding = 1) readonly buffer Main { uint main_lde[]; };
@@ -25,26 +24,6 @@ uint q_row(uint row, uint bit_reversed, uint log_n) {
 }
 
 uint q_neg(uint a) { return bb_sub(0u, a); }
-
-uvec4 q_ext_mul(uvec4 a, uvec4 b) {
-    uvec4 c;
-    c.x = bb_add(bb_mul(a.x, b.x),
-                 bb_mul(Q_EXT_W, bb_add(bb_add(bb_mul(a.y, b.w), bb_mul(a.z, b.z)), bb_mul(a.w, b.y))));
-    c.y = bb_add(bb_add(bb_mul(a.x, b.y), bb_mul(a.y, b.x)),
-                 bb_mul(Q_EXT_W, bb_add(bb_mul(a.z, b.w), bb_mul(a.w, b.z))));
-    c.z = bb_add(bb_add(bb_mul(a.x, b.z), bb_mul(a.y, b.y)),
-                 bb_add(bb_mul(a.z, b.x), bb_mul(Q_EXT_W, bb_mul(a.w, b.w))));
-    c.w = bb_add(bb_add(bb_mul(a.x, b.w), bb_mul(a.y, b.z)), bb_add(bb_mul(a.z, b.y), bb_mul(a.w, b.x)));
-    return c;
-}
-
-uvec4 q_ext_add(uvec4 a, uvec4 b) {
-    return uvec4(bb_add(a.x, b.x), bb_add(a.y, b.y), bb_add(a.z, b.z), bb_add(a.w, b.w));
-}
-
-uvec4 q_ext_sub(uvec4 a, uvec4 b) {
-    return uvec4(bb_sub(a.x, b.x), bb_sub(a.y, b.y), bb_sub(a.z, b.z), bb_sub(a.w, b.w));
-}
 
 uint base_regs[Q_MAX_BASE];
 uvec4 ext_regs[Q_MAX_EXT];

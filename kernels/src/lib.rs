@@ -55,6 +55,7 @@ pub const SOURCES: &[KernelSource] = &[
     embed!("device/ntt.h"),
     embed!("device/poseidon2.h"),
     embed!("device/quotient.h"),
+    embed!("device/fri.h"),
 ];
 
 /// One compute shader compiled from `glsl/NAME.comp` to SPIR-V at build time.
@@ -85,6 +86,7 @@ macro_rules! spirv {
 pub const SPIRV_MODULES: &[SpirvModule] = &[
     spirv!("bit_reverse_rows"),
     spirv!("coset_scale_pad"),
+    spirv!("fri_fold"),
     spirv!("merkle_compress_level"),
     spirv!("ntt_stage"),
     spirv!("ntt_stage_pair"),

@@ -127,3 +127,66 @@ pub fn check_commit_lde<B: zkbox_accel::Backend + 'static>(backend: Arc<B>) -> u
     }
     mmcs.host_fallbacks()
 }
+
+/// [`zkbox_accel::fri::fold`] on `backend` equals Plonky3's `TwoAdicFriFolding::fold_matrix`
+/// element for element, on random vectors of every length from 2 to `2^max_log_len` and
+/// every arity zkbox folds by (2, 4, 8) that fits; bad shapes are typed errors.
+pub fn check_fri_fold<B: zkbox_accel::Backend>(backend: &B, max_log_len: usize) {
+    use core::marker::PhantomData;
+    use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
+    use p3_fri::{FriFoldingStrategy, TwoAdicFriFolding};
+    use zkbox_accel::AccelError;
+    use zkbox_accel::fri::{fold, upload_vector};
+    use zkbox_accel::quotient::{Ext, download_values};
+
+    let plonky3 = TwoAdicFriFolding::<Vec<()>, ()>(PhantomData);
+    let device = backend.info().id;
+    let mut rng = rng(0xf01d);
+    for log_len in 1..=max_log_len {
+        for log_arity in 1..=log_len.min(3) {
+            let words = random_values(&mut rng, 4 << log_len);
+            let vector: Vec<Ext> = words
+                .chunks_exact(4)
+                .map(|c| Ext::from_basis_coefficients_slice(c).unwrap())
+                .collect();
+            let beta = Ext::from_basis_coefficients_slice(&random_values(&mut rng, 4)).unwrap();
+            let expected = FriFoldingStrategy::<BabyBear, Ext>::fold_matrix(
+                &plonky3,
+                beta,
+                log_arity,
+                RowMajorMatrix::new(vector.clone(), 1 << log_arity),
+            );
+            let on_device = upload_vector(backend, &vector).unwrap();
+            let folded = fold(backend, &on_device, beta, log_arity).unwrap();
+            assert_eq!(folded.order(), RowOrder::BitReversed);
+            let got = download_values(backend, &folded).unwrap();
+            assert_eq!(
+                got, expected,
+                "{device}: 2^{log_len} elements folded by 2^{log_arity}"
+            );
+        }
+    }
+    fn shape_error<T>(result: Result<T, AccelError>, what: &str) {
+        match result {
+            Err(AccelError::ShapeMismatch { .. }) => {}
+            Err(err) => panic!("{what}: not a shape error: {err}"),
+            Ok(_) => panic!("{what}: accepted"),
+        }
+    }
+    let vector = vec![Ext::ONE; 4];
+    let on_device = upload_vector(backend, &vector).unwrap();
+    shape_error(fold(backend, &on_device, Ext::ONE, 0), "arity 1");
+    shape_error(
+        fold(backend, &on_device, Ext::ONE, 3),
+        "arity above the length",
+    );
+    let natural = backend.upload(&random_values(&mut rng, 16), 4).unwrap();
+    shape_error(backend.fri_fold(&natural, Ext::ONE), "natural order");
+    for (width, len, what) in [(8, 16, "8 columns"), (4, 12, "3 rows"), (4, 4, "1 row")] {
+        let matrix = backend
+            .upload(&random_values(&mut rng, len), width)
+            .unwrap()
+            .assume_order(RowOrder::BitReversed);
+        shape_error(backend.fri_fold(&matrix, Ext::ONE), what);
+    }
+}

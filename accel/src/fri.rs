@@ -1,0 +1,159 @@
+//! FRI folding on a device.
+//!
+//! FRI keeps each round's vector of extension elements in bit-reversed order, so the
+//! evaluations at `x` and `−x` are neighbours. One arity-2 round ([`Backend::fri_fold`])
+//! turns `2·h` of them into `h`:
+//!
+//! `out[i] = (lo + hi)/2 + (lo − hi) · β · g^(−rev(i))/2`
+//!
+//! with `lo`, `hi` elements `2i` and `2i + 1`, `g` a generator of the order-`2h` subgroup
+//! and `rev` reversing `log2(h)` bits. That is Plonky3's `TwoAdicFriFolding` at arity 2, and
+//! its arity-`2^k` fold is `k` such rounds with `β, β², β⁴, …` ([`fold`]), so one kernel per
+//! API serves every arity. On the device a vector is an `n × 4` matrix of the elements'
+//! basis coefficients, declared bit-reversed.
+
+use p3_baby_bear::BabyBear;
+use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing, TwoAdicField};
+use p3_maybe_rayon::prelude::*;
+
+use crate::AccelError;
+use crate::backend::{Backend, DeviceMatrix, RowOrder};
+use crate::quotient::Ext;
+
+/// Uploads FRI's vector `values` as the `n × 4` bit-reversed matrix [`Backend::fri_fold`]
+/// reads.
+pub fn upload_vector<B: Backend>(
+    backend: &B,
+    values: &[Ext],
+) -> Result<DeviceMatrix<B>, AccelError> {
+    let words: Vec<BabyBear> = values
+        .iter()
+        .flat_map(|v| v.as_basis_coefficients_slice().iter().copied())
+        .collect();
+    Ok(backend
+        .upload(&words, 4)?
+        .assume_order(RowOrder::BitReversed))
+}
+
+/// Folds `values` by `2^log_arity` with challenge `beta`: `log_arity` arity-2 rounds with
+/// `β, β², β⁴, …`, as Plonky3's `TwoAdicFriFolding::fold_matrix` folds a matrix of width
+/// `2^log_arity` whose rows are `values` taken `2^log_arity` at a time. The result stays on
+/// the device.
+pub fn fold<B: Backend>(
+    backend: &B,
+    values: &DeviceMatrix<B>,
+    beta: Ext,
+    log_arity: usize,
+) -> Result<DeviceMatrix<B>, AccelError> {
+    if log_arity == 0 || values.height() >> log_arity == 0 {
+        return Err(AccelError::ShapeMismatch {
+            detail: format!(
+                "cannot fold {} elements by 2^{log_arity}: the arity must be at least 2 and at \
+                 most the length",
+                values.height()
+            ),
+        });
+    }
+    let mut folded = backend.fri_fold(values, beta)?;
+    let mut round_beta = beta.square();
+    for _ in 1..log_arity {
+        folded = backend.fri_fold(&folded, round_beta)?;
+        round_beta = round_beta.square();
+    }
+    Ok(folded)
+}
+
+/// Checks a round's input: an `n × 4` matrix, `n ≥ 2` a power of two, declared
+/// bit-reversed. Returns `log2(n/2)`.
+pub(crate) fn check_fold_input<B: Backend + ?Sized>(
+    values: &DeviceMatrix<B>,
+) -> Result<usize, AccelError> {
+    let shape = |detail: String| Err(AccelError::ShapeMismatch { detail });
+    if values.width() != 4 {
+        return shape(format!(
+            "a FRI vector has 4 columns (an extension element per row), not {}",
+            values.width()
+        ));
+    }
+    let n = values.height();
+    if n < 2 || !n.is_power_of_two() {
+        return shape(format!(
+            "a FRI fold needs a power-of-two length of at least 2, not {n}"
+        ));
+    }
+    if values.order() != RowOrder::BitReversed {
+        return shape("a FRI vector is in bit-reversed order; declare it so".into());
+    }
+    let log_half = n.trailing_zeros() as usize - 1;
+    if log_half >= BabyBear::TWO_ADICITY {
+        return shape(format!(
+            "a FRI vector of 2^{} elements is too long",
+            log_half + 1
+        ));
+    }
+    Ok(log_half)
+}
+
+/// The inverse of the generator of the subgroup of order `2^(log_half + 1)`.
+pub(crate) fn generator_inverse(log_half: usize) -> BabyBear {
+    BabyBear::two_adic_generator(log_half + 1).inverse()
+}
+
+/// The host's round over basis coefficients (4 per element), written out one element at a
+/// time from the formula in the module documentation: the CPU backend's round and the
+/// reference the device kernels are tested against (besides Plonky3 itself).
+pub(crate) fn fold_on_host(words: &[BabyBear], log_half: usize, beta: Ext) -> Vec<BabyBear> {
+    let g_inv = generator_inverse(log_half);
+    let half = BabyBear::ONE.halve();
+    let element = |k: usize| Ext::from_basis_coefficients_slice(&words[4 * k..4 * k + 4]).unwrap();
+    (0..1usize << log_half)
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            let (lo, hi) = (element(2 * i), element(2 * i + 1));
+            let reversed = if log_half == 0 {
+                0
+            } else {
+                i.reverse_bits() >> (usize::BITS as usize - log_half)
+            };
+            let factor = g_inv.exp_u64(reversed as u64) * half;
+            let folded = (lo + hi) * half + (lo - hi) * beta * factor;
+            folded.as_basis_coefficients_slice().to_vec()
+        })
+        .collect()
+}
+
+/// The scalar arguments of the device kernels' round, in their order: `log2(n/2)`, `g⁻¹`
+/// and `β`'s four coefficients, the last five in Montgomery form. Checks `values` first.
+#[cfg_attr(
+    not(any(feature = "opencl", feature = "cuda", feature = "vulkan")),
+    allow(dead_code)
+)]
+pub(crate) fn kernel_words<B: Backend + ?Sized>(
+    values: &DeviceMatrix<B>,
+    beta: Ext,
+) -> Result<[u32; 6], AccelError> {
+    let log_half = check_fold_input(values)?;
+    let b = beta.as_basis_coefficients_slice();
+    Ok([
+        log_half as u32,
+        crate::field::montgomery(generator_inverse(log_half)),
+        crate::field::montgomery(b[0]),
+        crate::field::montgomery(b[1]),
+        crate::field::montgomery(b[2]),
+        crate::field::montgomery(b[3]),
+    ])
+}
+
+/// The `n/2 × 4` bit-reversed matrix a device round writes into `buffer`.
+#[cfg_attr(
+    not(any(feature = "opencl", feature = "cuda", feature = "vulkan")),
+    allow(dead_code)
+)]
+pub(crate) fn folded_matrix<B: Backend>(buffer: B::Buffer, log_half: u32) -> DeviceMatrix<B> {
+    DeviceMatrix {
+        buffer,
+        width: 4,
+        height: 1 << log_half,
+        order: RowOrder::BitReversed,
+    }
+}
