@@ -220,6 +220,43 @@ pub trait Backend: Send + Sync {
     ) -> Result<DeviceMatrix<Self>, AccelError>
     where
         Self: Sized;
+
+    /// Combines each row of `matrix` with `powers`, one per column (see [`crate::deep`]):
+    /// the `height × 4` matrix of `Σ_i powers[i]·matrix[x][i]`, rows in the matrix's order,
+    /// left on the device.
+    fn combine_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        powers: &[Ext],
+    ) -> Result<DeviceMatrix<Self>, AccelError>
+    where
+        Self: Sized;
+
+    /// Adds one DEEP term per row (see [`crate::deep`]):
+    /// `acc[x] += (c − s·combined[x])·denominators[x]` for every row `x` of `combined`
+    /// (`n × 4`, as `acc`; `denominators` has at least `n` rows, of which the first `n` are
+    /// used).
+    fn deep_accumulate(
+        &self,
+        combined: &DeviceMatrix<Self>,
+        denominators: &DeviceMatrix<Self>,
+        c: Ext,
+        s: Ext,
+        acc: &mut DeviceMatrix<Self>,
+    ) -> Result<(), AccelError>
+    where
+        Self: Sized;
+
+    /// `Σ_{r < rows} weights[r]·matrix[r][c]` for every column `c` (see [`crate::deep`]);
+    /// `weights` has at least `rows` rows of 4. The sums come back to the host.
+    fn column_dot(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        rows: usize,
+        weights: &DeviceMatrix<Self>,
+    ) -> Result<Vec<Ext>, AccelError>
+    where
+        Self: Sized;
 }
 
 /// Checks a matrix shape for a transform and returns log2 of its height.

@@ -19,6 +19,10 @@ use crate::backend::{
     Backend, DeviceMatrix, Digest, Direction, RowOrder, check_coset_lde_input, check_leaf_index,
     check_same_shape, host_matrix_height, transform_log_height, tree_max_height,
 };
+use crate::deep::{
+    check_accumulate, check_column_dot, check_combine, column_dot_on_host, combine_rows_on_host,
+    deep_accumulate_on_host,
+};
 use crate::device::DeviceInfo;
 use crate::fri::{check_fold_input, fold_on_host};
 use crate::merkle::{ReferenceMmcs, reference_mmcs};
@@ -194,6 +198,54 @@ impl Backend for CpuBackend {
             height: 1 << log_half,
             order: RowOrder::BitReversed,
         })
+    }
+
+    fn combine_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        powers: &[Ext],
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        check_combine(matrix, powers)?;
+        Ok(DeviceMatrix {
+            buffer: combine_rows_on_host(&matrix.buffer, matrix.width, powers),
+            width: 4,
+            height: matrix.height,
+            order: matrix.order,
+        })
+    }
+
+    fn deep_accumulate(
+        &self,
+        combined: &DeviceMatrix<Self>,
+        denominators: &DeviceMatrix<Self>,
+        c: Ext,
+        s: Ext,
+        acc: &mut DeviceMatrix<Self>,
+    ) -> Result<(), AccelError> {
+        check_accumulate(combined, denominators, acc)?;
+        deep_accumulate_on_host(
+            &combined.buffer,
+            &denominators.buffer,
+            c,
+            s,
+            &mut acc.buffer,
+        );
+        Ok(())
+    }
+
+    fn column_dot(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        rows: usize,
+        weights: &DeviceMatrix<Self>,
+    ) -> Result<Vec<Ext>, AccelError> {
+        check_column_dot(matrix, rows, weights)?;
+        Ok(column_dot_on_host(
+            &matrix.buffer,
+            matrix.width,
+            rows,
+            &weights.buffer,
+        ))
     }
 
     fn merkle_path(&self, tree: &CpuMerkleTree, index: usize) -> Result<Vec<Digest>, AccelError> {

@@ -38,7 +38,7 @@ pub(crate) const NTT_STRIDED_THREADS: usize = 512;
 pub const MIN_COMPUTE_CAPABILITY: (u32, u32) = (6, 0);
 
 /// The kernel names the module must export, in the order `CudaBackend` keeps them.
-pub(crate) const KERNEL_NAMES: [&str; 11] = [
+pub(crate) const KERNEL_NAMES: [&str; 14] = [
     "ntt_stage",
     "ntt_stage_pair",
     "ntt_tile",
@@ -50,6 +50,9 @@ pub(crate) const KERNEL_NAMES: [&str; 11] = [
     "merkle_compress_level",
     "quotient_eval",
     "fri_fold",
+    "combine_rows",
+    "deep_accumulate",
+    "column_dot",
 ];
 
 /// The CUDA program exactly as the backend hands it to NVRTC: the CUDA prelude, the generated

@@ -28,6 +28,10 @@ use crate::cuda::{
     CudaProgram, KERNEL_NAMES, P2_GROUP_ROWS, cached_ptx, default_ptx_cache_dir, driver_error,
     guard,
 };
+use crate::deep::{
+    COLUMN_CHUNK, check_accumulate, check_column_dot, check_combine, column_chunks,
+    combined_matrix, download_column_sums, ext_words, scalar_words,
+};
 use crate::device::{BackendKind, DeviceId, DeviceInfo};
 use crate::field::{from_words, montgomery, poseidon2_constants, to_words, write_words};
 use crate::fri::{folded_matrix, kernel_words};
@@ -41,8 +45,8 @@ const ELEMENTWISE_BLOCK: u32 = 256;
 /// Threads per block of `quotient_eval`: each holds a private register file of a few KiB,
 /// so blocks stay small.
 const QUOTIENT_BLOCK: u32 = 128;
-/// Threads per block of the FRI fold (one thread per folded element).
-const FRI_BLOCK: u32 = 256;
+/// Threads per block of the FRI fold and the opening's row kernels (one thread per row).
+const ROW_BLOCK: u32 = 256;
 /// The most blocks a grid's y (or z) dimension may have.
 const MAX_GRID_YZ: u32 = 65_535;
 
@@ -856,8 +860,77 @@ impl Backend for CudaBackend {
         let output = self.alloc(4 * half)?;
         let mut args = vec![Arg::Buffer(&values.buffer), Arg::Buffer(&output)];
         args.extend(words.map(Arg::Word));
-        self.launch("fri_fold", grid_1d(half, FRI_BLOCK), &args)?;
+        self.launch("fri_fold", grid_1d(half, ROW_BLOCK), &args)?;
         Ok(folded_matrix(output, words[0]))
+    }
+
+    fn combine_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        powers: &[Ext],
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        check_combine(matrix, powers)?;
+        let table = self.upload_words(&ext_words(powers, true))?;
+        let output = self.alloc(4 * matrix.height)?;
+        self.launch(
+            "combine_rows",
+            grid_1d(matrix.height, ROW_BLOCK),
+            &[
+                Arg::Buffer(&matrix.buffer),
+                Arg::Buffer(&table),
+                Arg::Buffer(&output),
+                Arg::Word(matrix.width as u32),
+                Arg::Word(matrix.height as u32),
+            ],
+        )?;
+        Ok(combined_matrix(output, matrix))
+    }
+
+    fn deep_accumulate(
+        &self,
+        combined: &DeviceMatrix<Self>,
+        denominators: &DeviceMatrix<Self>,
+        c: Ext,
+        s: Ext,
+        acc: &mut DeviceMatrix<Self>,
+    ) -> Result<(), AccelError> {
+        let n = check_accumulate(combined, denominators, acc)?;
+        let scalars = self.upload_words(&scalar_words(c, s))?;
+        self.launch(
+            "deep_accumulate",
+            grid_1d(n, ROW_BLOCK),
+            &[
+                Arg::Buffer(&combined.buffer),
+                Arg::Buffer(&denominators.buffer),
+                Arg::Buffer(&acc.buffer),
+                Arg::Buffer(&scalars),
+                Arg::Word(n as u32),
+            ],
+        )
+    }
+
+    fn column_dot(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        rows: usize,
+        weights: &DeviceMatrix<Self>,
+    ) -> Result<Vec<Ext>, AccelError> {
+        check_column_dot(matrix, rows, weights)?;
+        let chunks = column_chunks(rows);
+        let partials = self.alloc(4 * chunks * matrix.width)?;
+        self.launch(
+            "column_dot",
+            grid_2d(matrix.width, chunks),
+            &[
+                Arg::Buffer(&matrix.buffer),
+                Arg::Buffer(&weights.buffer),
+                Arg::Buffer(&partials),
+                Arg::Word(matrix.width as u32),
+                Arg::Word(rows as u32),
+                Arg::Word(COLUMN_CHUNK as u32),
+            ],
+        )?;
+        download_column_sums(self, partials, matrix.width, chunks)
     }
 
     fn evaluate_quotient(

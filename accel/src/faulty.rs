@@ -27,7 +27,8 @@ pub enum Fault {
     /// No call fails, but every quotient evaluation returns its first value plus one: a
     /// device that computes wrongly and says nothing.
     WrongQuotients,
-    /// No call fails, but every FRI folding round returns its first value plus one.
+    /// No call fails, but every FRI folding round returns each of its values plus one: a
+    /// wrong value at every position, so every FRI query meets one.
     WrongFolds,
 }
 
@@ -96,7 +97,7 @@ impl<B: Backend> FaultyBackend<B> {
         })
     }
 
-    /// `result` as this backend's, its first value plus one if the fault is `wrong`.
+    /// `result` as this backend's, corrupted as [`Fault`] describes if the fault is `wrong`.
     fn corrupt_if(
         &self,
         wrong: Fault,
@@ -107,8 +108,13 @@ impl<B: Backend> FaultyBackend<B> {
         }
         self.failures.fetch_add(1, Ordering::SeqCst);
         let mut values = self.inner.download(&result)?;
-        if let Some(first) = values.first_mut() {
-            *first += BabyBear::ONE;
+        let corrupted = if wrong == Fault::WrongFolds {
+            values.len()
+        } else {
+            1
+        };
+        for value in values.iter_mut().take(corrupted) {
+            *value += BabyBear::ONE;
         }
         let corrupted = self
             .inner
@@ -267,6 +273,45 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         let copy = self.with_declared_order(values)?;
         let folded = self.inner.fri_fold(copy_or_inner(&copy, values), beta)?;
         self.corrupt_if(Fault::WrongFolds, folded)
+    }
+
+    fn combine_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        powers: &[Ext],
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        self.call("combining rows")?;
+        // Row by row, so the order declared on the wrapper carries over as it is.
+        let combined = self.inner.combine_rows(&matrix.buffer, powers)?;
+        Ok(Self::outer(combined).assume_order(matrix.order))
+    }
+
+    fn deep_accumulate(
+        &self,
+        combined: &DeviceMatrix<Self>,
+        denominators: &DeviceMatrix<Self>,
+        c: Ext,
+        s: Ext,
+        acc: &mut DeviceMatrix<Self>,
+    ) -> Result<(), AccelError> {
+        self.call("DEEP step")?;
+        self.inner.deep_accumulate(
+            &combined.buffer,
+            &denominators.buffer,
+            c,
+            s,
+            &mut acc.buffer,
+        )
+    }
+
+    fn column_dot(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        rows: usize,
+        weights: &DeviceMatrix<Self>,
+    ) -> Result<Vec<Ext>, AccelError> {
+        self.call("column sums")?;
+        self.inner.column_dot(&matrix.buffer, rows, &weights.buffer)
     }
 
     fn merkle_cap(

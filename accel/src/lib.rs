@@ -24,6 +24,7 @@ mod cpu_backend;
 mod cuda;
 #[cfg(feature = "cuda")]
 mod cuda_backend;
+pub mod deep;
 mod device;
 mod discovery;
 mod error;

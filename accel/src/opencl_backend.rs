@@ -17,6 +17,10 @@ use crate::backend::{
     Backend, DeviceMatrix, Digest, Direction, RowOrder, check_coset_lde_input, check_leaf_index,
     check_same_shape, host_matrix_height, transform_log_height, tree_max_height,
 };
+use crate::deep::{
+    COLUMN_CHUNK, check_accumulate, check_column_dot, check_combine, column_chunks,
+    combined_matrix, download_column_sums, ext_words, scalar_words,
+};
 use crate::device::{BackendKind, DeviceId, DeviceInfo};
 use crate::field::{field_defines, from_words, montgomery, poseidon2_constants, to_words};
 use crate::fri::{folded_matrix, kernel_words};
@@ -220,6 +224,16 @@ impl OpenClBackend {
 
     fn driver(&self, operation: &'static str) -> impl Fn(ocl::Error) -> AccelError + '_ {
         move |err| driver_error(self.id(), operation, err)
+    }
+
+    /// A device buffer holding `words` (kernel constants, not a matrix).
+    fn upload_table(&self, words: &[u32]) -> Result<Buffer<u32>, AccelError> {
+        let buffer = self.alloc(words.len())?;
+        buffer
+            .write(words)
+            .enq()
+            .map_err(self.driver("uploading a table"))?;
+        Ok(buffer)
     }
 
     /// A device buffer of `len` words, poisoned if asked for.
@@ -703,6 +717,78 @@ impl Backend for OpenClBackend {
         args.extend(words.map(Arg::Word));
         self.launch("fri_fold", SpatialDims::One(half), None, &args)?;
         Ok(folded_matrix(output, words[0]))
+    }
+
+    fn combine_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        powers: &[Ext],
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        check_combine(matrix, powers)?;
+        let table = self.upload_table(&ext_words(powers, true))?;
+        let output = self.alloc(4 * matrix.height)?;
+        self.launch(
+            "combine_rows",
+            SpatialDims::One(matrix.height),
+            None,
+            &[
+                Arg::Buffer(&matrix.buffer),
+                Arg::Buffer(&table),
+                Arg::Buffer(&output),
+                Arg::Word(matrix.width as u32),
+                Arg::Word(matrix.height as u32),
+            ],
+        )?;
+        Ok(combined_matrix(output, matrix))
+    }
+
+    fn deep_accumulate(
+        &self,
+        combined: &DeviceMatrix<Self>,
+        denominators: &DeviceMatrix<Self>,
+        c: Ext,
+        s: Ext,
+        acc: &mut DeviceMatrix<Self>,
+    ) -> Result<(), AccelError> {
+        let n = check_accumulate(combined, denominators, acc)?;
+        let scalars = self.upload_table(&scalar_words(c, s))?;
+        self.launch(
+            "deep_accumulate",
+            SpatialDims::One(n),
+            None,
+            &[
+                Arg::Buffer(&combined.buffer),
+                Arg::Buffer(&denominators.buffer),
+                Arg::Buffer(&acc.buffer),
+                Arg::Buffer(&scalars),
+                Arg::Word(n as u32),
+            ],
+        )
+    }
+
+    fn column_dot(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        rows: usize,
+        weights: &DeviceMatrix<Self>,
+    ) -> Result<Vec<Ext>, AccelError> {
+        check_column_dot(matrix, rows, weights)?;
+        let chunks = column_chunks(rows);
+        let partials = self.alloc(4 * chunks * matrix.width)?;
+        self.launch(
+            "column_dot",
+            SpatialDims::Two(matrix.width, chunks),
+            None,
+            &[
+                Arg::Buffer(&matrix.buffer),
+                Arg::Buffer(&weights.buffer),
+                Arg::Buffer(&partials),
+                Arg::Word(matrix.width as u32),
+                Arg::Word(rows as u32),
+                Arg::Word(COLUMN_CHUNK as u32),
+            ],
+        )?;
+        download_column_sums(self, partials, matrix.width, chunks)
     }
 
     fn merkle_tree(&self, leaves: Vec<DeviceMatrix<Self>>) -> Result<OpenClMerkleTree, AccelError> {

@@ -23,6 +23,10 @@ use crate::backend::{
     Backend, DeviceMatrix, Digest, Direction, RowOrder, check_coset_lde_input, check_leaf_index,
     check_same_shape, host_matrix_height, transform_log_height, tree_max_height,
 };
+use crate::deep::{
+    COLUMN_CHUNK, check_accumulate, check_column_dot, check_combine, column_chunks,
+    combined_matrix, download_column_sums, ext_words, scalar_words,
+};
 use crate::device::{DeviceId, DeviceInfo};
 use crate::field::{MODULUS, from_words, montgomery, poseidon2_constants, to_words};
 use crate::fri::{folded_matrix, kernel_words};
@@ -655,6 +659,75 @@ impl Backend for VulkanBackend {
         );
         self.device.run("FRI fold", &[fold])?;
         Ok(folded_matrix(output, words[0]))
+    }
+
+    fn combine_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        powers: &[Ext],
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        check_combine(matrix, powers)?;
+        let table = upload_words(&self.device, &ext_words(powers, true), self.poison)?;
+        let output = self.alloc(4 * matrix.height)?;
+        let combine = self.dispatch(
+            Shader::CombineRows,
+            [
+                Some(matrix.buffer.buffer),
+                Some(table.buffer),
+                Some(output.buffer),
+            ],
+            &[matrix.width as u32, matrix.height as u32],
+            item_groups(matrix.height),
+        );
+        self.device.run("combining rows", &[combine])?;
+        Ok(combined_matrix(output, matrix))
+    }
+
+    fn deep_accumulate(
+        &self,
+        combined: &DeviceMatrix<Self>,
+        denominators: &DeviceMatrix<Self>,
+        c: Ext,
+        s: Ext,
+        acc: &mut DeviceMatrix<Self>,
+    ) -> Result<(), AccelError> {
+        let n = check_accumulate(combined, denominators, acc)?;
+        let scalars = upload_words(&self.device, &scalar_words(c, s), self.poison)?;
+        let accumulate = Command::Dispatch {
+            shader: Shader::DeepAccumulate,
+            buffers: [
+                combined.buffer.buffer,
+                denominators.buffer.buffer,
+                acc.buffer.buffer,
+                scalars.buffer,
+            ],
+            params: params(&[n as u32]),
+            groups: item_groups(n),
+        };
+        self.device.run("DEEP step", &[accumulate])
+    }
+
+    fn column_dot(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        rows: usize,
+        weights: &DeviceMatrix<Self>,
+    ) -> Result<Vec<Ext>, AccelError> {
+        check_column_dot(matrix, rows, weights)?;
+        let chunks = column_chunks(rows);
+        let partials = self.alloc(4 * chunks * matrix.width)?;
+        let sums = self.dispatch(
+            Shader::ColumnDot,
+            [
+                Some(matrix.buffer.buffer),
+                Some(weights.buffer.buffer),
+                Some(partials.buffer),
+            ],
+            &[matrix.width as u32, rows as u32, COLUMN_CHUNK as u32],
+            item_groups(chunks * matrix.width),
+        );
+        self.device.run("column sums", &[sums])?;
+        download_column_sums(self, partials, matrix.width, chunks)
     }
 
     fn evaluate_quotient(

@@ -29,7 +29,10 @@ pub(crate) const SPEC_CONSTANTS: usize = 12;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Shader {
     BitReverseRows,
+    ColumnDot,
+    CombineRows,
     CosetScalePad,
+    DeepAccumulate,
     FriFold,
     MerkleCompressLevel,
     NttStage,
@@ -45,7 +48,10 @@ impl Shader {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Shader::BitReverseRows => "bit_reverse_rows",
+            Shader::ColumnDot => "column_dot",
+            Shader::CombineRows => "combine_rows",
             Shader::CosetScalePad => "coset_scale_pad",
+            Shader::DeepAccumulate => "deep_accumulate",
             Shader::FriFold => "fri_fold",
             Shader::MerkleCompressLevel => "merkle_compress_level",
             Shader::NttStage => "ntt_stage",
@@ -912,7 +918,10 @@ mod tests {
     fn every_shader_has_embedded_spirv() {
         for shader in [
             Shader::BitReverseRows,
+            Shader::ColumnDot,
+            Shader::CombineRows,
             Shader::CosetScalePad,
+            Shader::DeepAccumulate,
             Shader::FriFold,
             Shader::MerkleCompressLevel,
             Shader::NttStage,

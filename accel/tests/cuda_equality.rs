@@ -255,6 +255,12 @@ fn folds_like_plonky3() {
 }
 
 #[test]
+fn opens_like_the_host() {
+    let Some(backend) = cuda() else { return };
+    check_deep(&*backend);
+}
+
+#[test]
 fn bad_input_is_a_typed_error() {
     let Some(backend) = cuda() else { return };
     let mut rng = rng(16);

@@ -291,6 +291,12 @@ fn vulkan_folds_like_plonky3() {
 }
 
 #[test]
+fn vulkan_opens_like_the_host() {
+    let Some(backend) = vulkan() else { return };
+    check_deep(&*backend);
+}
+
+#[test]
 fn vulkan_rejects_bad_input_with_typed_errors() {
     let Some(backend) = vulkan() else { return };
     let mut rng = rng(15);

@@ -56,6 +56,7 @@ pub const SOURCES: &[KernelSource] = &[
     embed!("device/poseidon2.h"),
     embed!("device/quotient.h"),
     embed!("device/fri.h"),
+    embed!("device/deep.h"),
 ];
 
 /// One compute shader compiled from `glsl/NAME.comp` to SPIR-V at build time.
@@ -85,7 +86,10 @@ macro_rules! spirv {
 #[cfg(feature = "spirv")]
 pub const SPIRV_MODULES: &[SpirvModule] = &[
     spirv!("bit_reverse_rows"),
+    spirv!("column_dot"),
+    spirv!("combine_rows"),
     spirv!("coset_scale_pad"),
+    spirv!("deep_accumulate"),
     spirv!("fri_fold"),
     spirv!("merkle_compress_level"),
     spirv!("ntt_stage"),

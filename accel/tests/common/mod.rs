@@ -190,3 +190,105 @@ pub fn check_fri_fold<B: zkbox_accel::Backend>(backend: &B, max_log_len: usize) 
         shape_error(backend.fri_fold(&matrix, Ext::ONE), what);
     }
 }
+
+/// The opening's row kernels ([`zkbox_accel::deep`]) on `backend` equal the host's
+/// arithmetic element for element: `combine_rows` a dot product per row, `column_dot`
+/// Plonky3's `columnwise_dot_product` (over several chunks, the last one ragged), and
+/// `deep_accumulate` added onto random sums with a longer denominator vector than the rows;
+/// bad shapes are typed errors.
+pub fn check_deep<B: zkbox_accel::Backend>(backend: &B) {
+    use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
+    use p3_matrix::Matrix;
+    use zkbox_accel::AccelError;
+    use zkbox_accel::quotient::{Ext, download_values};
+
+    fn shape_error<T>(result: Result<T, AccelError>, what: &str) {
+        match result {
+            Err(AccelError::ShapeMismatch { .. }) => {}
+            Err(err) => panic!("{what}: not a shape error: {err}"),
+            Ok(_) => panic!("{what}: accepted"),
+        }
+    }
+    let device = backend.info().id;
+    let mut rng = rng(0xdee9);
+    let random_ext = |rng: &mut SmallRng, n: usize| -> Vec<Ext> {
+        random_values(rng, 4 * n)
+            .chunks_exact(4)
+            .map(|c| Ext::from_basis_coefficients_slice(c).unwrap())
+            .collect()
+    };
+    let upload_ext = |values: &[Ext]| {
+        let words: Vec<BabyBear> = values
+            .iter()
+            .flat_map(|v| v.as_basis_coefficients_slice().to_vec())
+            .collect();
+        backend.upload(&words, 4).unwrap()
+    };
+    for (height, width) in [(1, 1), (5, 7), (1024, 33), (2500, 3)] {
+        let matrix = random_matrix(&mut rng, width, height);
+        let on_device = backend.upload(&matrix.values, width).unwrap();
+
+        let powers = random_ext(&mut rng, width);
+        let expected: Vec<Ext> = matrix
+            .values
+            .chunks_exact(width)
+            .map(|row| row.iter().zip(&powers).map(|(&v, &p)| p * v).sum())
+            .collect();
+        let combined = backend.combine_rows(&on_device, &powers).unwrap();
+        let got = download_values(backend, &combined).unwrap();
+        assert_eq!(got, expected, "{device}: combine_rows {height}x{width}");
+
+        let denominators = random_ext(&mut rng, height + 3);
+        let start = random_ext(&mut rng, height);
+        let (c, s) = (random_ext(&mut rng, 1)[0], random_ext(&mut rng, 1)[0]);
+        let mut acc = upload_ext(&start);
+        backend
+            .deep_accumulate(&combined, &upload_ext(&denominators), c, s, &mut acc)
+            .unwrap();
+        let expected: Vec<Ext> = (0..height)
+            .map(|x| start[x] + (c - s * got[x]) * denominators[x])
+            .collect();
+        let sums = download_values(backend, &acc).unwrap();
+        assert_eq!(sums, expected, "{device}: deep_accumulate {height}x{width}");
+
+        let weights = random_ext(&mut rng, height);
+        let weights_on_device = upload_ext(&weights);
+        for rows in [1, height.div_ceil(2), height] {
+            let prefix = RowMajorMatrix::new(matrix.values[..rows * width].to_vec(), width);
+            let expected: Vec<Ext> = prefix.columnwise_dot_product(&weights[..rows]);
+            let got = backend
+                .column_dot(&on_device, rows, &weights_on_device)
+                .unwrap();
+            assert_eq!(
+                got, expected,
+                "{device}: column_dot {rows} of {height}x{width}"
+            );
+        }
+    }
+    let matrix = backend.upload(&random_values(&mut rng, 12), 3).unwrap();
+    let four = backend.upload(&random_values(&mut rng, 16), 4).unwrap();
+    shape_error(
+        backend.combine_rows(&matrix, &[Ext::ONE; 2]),
+        "two powers for three columns",
+    );
+    shape_error(
+        backend.column_dot(&matrix, 5, &four),
+        "more rows than the matrix has",
+    );
+    shape_error(backend.column_dot(&matrix, 0, &four), "no rows");
+    shape_error(
+        backend.column_dot(&four, 4, &matrix),
+        "weights of 3 columns",
+    );
+    let mut short = backend.upload(&random_values(&mut rng, 8), 4).unwrap();
+    let short_copy = backend.upload(&random_values(&mut rng, 8), 4).unwrap();
+    shape_error(
+        backend.deep_accumulate(&four, &four, Ext::ONE, Ext::ONE, &mut short),
+        "sums shorter than the rows",
+    );
+    let mut sums = backend.upload(&random_values(&mut rng, 16), 4).unwrap();
+    shape_error(
+        backend.deep_accumulate(&four, &short_copy, Ext::ONE, Ext::ONE, &mut sums),
+        "fewer denominators than rows",
+    );
+}
