@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use zkbox_evm::workload::{TransferKind, TransferWorkload};
 use zkbox_executor::Program;
-use zkbox_prover::{DeviceQuotient, ProverLoop, ProvingDevice};
+use zkbox_prover::{DeviceCompute, ProverLoop, ProvingDevice};
 
 use crate::bench_exec::{self, Machine};
 use crate::cli::BenchArgs;
@@ -198,10 +198,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    let placements = if args.device_quotient.is_empty() {
-        vec![DeviceQuotient::Auto]
+    let placements = if args.device_compute.is_empty() {
+        vec![DeviceCompute::Auto]
     } else {
-        args.device_quotient.clone()
+        args.device_compute.clone()
     };
     let mut results = Vec::new();
     for (name, program, input) in &workloads {
@@ -247,32 +247,28 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Variant {
     prover_loop: ProverLoop,
-    device_quotient: DeviceQuotient,
+    device_compute: DeviceCompute,
 }
 
 impl Variant {
     /// zkbox's loop with each of `placements` (one for the CPU path, which has no device),
     /// then Plonky3's loop if `reference_loop`.
-    fn all(
-        device: ProvingDevice,
-        reference_loop: bool,
-        placements: &[DeviceQuotient],
-    ) -> Vec<Self> {
+    fn all(device: ProvingDevice, reference_loop: bool, placements: &[DeviceCompute]) -> Vec<Self> {
         let placements = match device {
-            ProvingDevice::Cpu => &[DeviceQuotient::Auto][..],
+            ProvingDevice::Cpu => &[DeviceCompute::Auto][..],
             ProvingDevice::Accel(_) => placements,
         };
         let mut variants: Vec<Self> = placements
             .iter()
-            .map(|&device_quotient| Variant {
+            .map(|&device_compute| Variant {
                 prover_loop: ProverLoop::Zkbox,
-                device_quotient,
+                device_compute,
             })
             .collect();
         if reference_loop {
             variants.push(Variant {
                 prover_loop: ProverLoop::Plonky3,
-                device_quotient: DeviceQuotient::Auto,
+                device_compute: DeviceCompute::Auto,
             });
         }
         variants
@@ -285,8 +281,8 @@ impl Variant {
         if self.prover_loop != ProverLoop::Zkbox {
             label += &format!(" {}-loop", self.prover_loop);
         }
-        if self.device_quotient != DeviceQuotient::Auto {
-            label += &format!(" quotient-{}", self.device_quotient);
+        if self.device_compute != DeviceCompute::Auto {
+            label += &format!(" compute-{}", self.device_compute);
         }
         label
     }
@@ -358,7 +354,7 @@ fn prove_once(
     let options = zkbox_prover::ProveOptions {
         segment_cycles: zkbox_prover::chips::MAX_SEGMENT_CYCLES,
         prover_loop: variant.prover_loop,
-        device_quotient: variant.device_quotient,
+        device_compute: variant.device_compute,
         ..zkbox_prover::ProveOptions::new(u64::MAX)
     };
     let proof = zkbox_prover::prove_on(device, program, input.to_vec(), options, |_| {
@@ -462,10 +458,10 @@ pub fn run_quotient(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    // The proofs' quotients where the first `--device-quotient` says (default: auto).
+    // The proofs' quotients where the first `--device-compute` says (default: auto).
     let variant = Variant {
         prover_loop: ProverLoop::Zkbox,
-        device_quotient: args.device_quotient.first().copied().unwrap_or_default(),
+        device_compute: args.device_compute.first().copied().unwrap_or_default(),
     };
     let mut results = Vec::new();
     for (name, program, input) in &workloads {
@@ -708,7 +704,7 @@ fn reset_peak_rss() {
 }
 
 fn render_table(report: &ProveReport) -> String {
-    // Wide enough for the longest backend label (`opencl:0 (accel) quotient-always`).
+    // Wide enough for the longest backend label (`opencl:0 (accel) compute-always`).
     let backend_width = report
         .results
         .iter()

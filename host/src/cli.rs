@@ -102,11 +102,12 @@ pub struct BenchArgs {
     /// proofs must be the same bytes).
     #[arg(long)]
     pub reference_loop: bool,
-    /// `bench prove`: where device proofs evaluate the chips' quotients, comma-separated to
-    /// compare placements as rows of their own (auto, always, never; default auto); every
-    /// row's proof must be the same bytes. `bench quotient` uses the first.
+    /// `bench prove`: where device proofs evaluate the chips' quotients, the opening's
+    /// passes and FRI's folds, comma-separated to compare placements as rows of their own (auto, always,
+    /// never; default auto); every row's proof must be the same bytes. `bench quotient`
+    /// uses the first.
     #[arg(long, value_delimiter = ',', value_name = "WHERE")]
-    pub device_quotient: Vec<zkbox_prover::DeviceQuotient>,
+    pub device_compute: Vec<zkbox_prover::DeviceCompute>,
 }
 
 /// `zkbox run` arguments.
@@ -150,10 +151,11 @@ pub struct ProveArgs {
     /// Host memory the proof may use, in MiB (default: what the machine has available).
     #[arg(long, value_name = "MIB")]
     pub memory_mib: Option<u64>,
-    /// Where a device proof evaluates the chips' quotients: auto (on the device unless it
-    /// is accel's CPU backend), always, or never (on the host). The proof is the same.
+    /// Where a device proof evaluates the chips' quotients, the opening's passes and FRI's
+    /// folds: auto (on the device unless it is accel's CPU backend), always, or never (on
+    /// the host). The proof is the same.
     #[arg(long, value_name = "WHERE", default_value = "auto")]
-    pub device_quotient: zkbox_prover::DeviceQuotient,
+    pub device_compute: zkbox_prover::DeviceCompute,
 }
 
 /// `zkbox verify` arguments.

@@ -103,7 +103,7 @@ pub fn prove(args: &ProveArgs, executor: &ExecutorConfig) -> anyhow::Result<Exit
         segment_cycles,
         memory_limit: args.memory_mib.map(|mib| mib << 20),
         prover_loop: zkbox_prover::ProverLoop::Zkbox,
-        device_quotient: args.device_quotient,
+        device_compute: args.device_compute,
     };
     let proof = match prove_on(device, &program, input, options, report) {
         Ok(proof) => proof,

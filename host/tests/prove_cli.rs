@@ -83,7 +83,7 @@ fn prove_then_verify_a_guest() {
             input,
             "--backend",
             "opencl:0",
-            "--device-quotient",
+            "--device-compute",
             "always",
             "-o",
             on_device.to_str().unwrap(),
@@ -212,7 +212,7 @@ fn prove_refuses_bad_input_with_its_exit_status() {
     let out = zkbox(&["prove", elf, "--backend", "gpu", "-o", proof]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     // Not a quotient placement: a usage error that lists the choices.
-    let out = zkbox(&["prove", elf, "--device-quotient", "sometimes", "-o", proof]);
+    let out = zkbox(&["prove", elf, "--device-compute", "sometimes", "-o", proof]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("auto, always or never"),
@@ -281,7 +281,7 @@ fn bench_prove_reports_every_stage() {
             "prove",
             "--backend",
             "opencl:0",
-            "--device-quotient",
+            "--device-compute",
             "never,always",
             "--log-n",
             "11..11",
@@ -301,8 +301,8 @@ fn bench_prove_reports_every_stage() {
         assert_eq!(
             rows,
             [
-                "opencl:0 (accel) quotient-never",
-                "opencl:0 (accel) quotient-always"
+                "opencl:0 (accel) compute-never",
+                "opencl:0 (accel) compute-always"
             ],
             "{report}"
         );

@@ -32,7 +32,9 @@ use p3_batch_stark::{
     BatchCommitments, BatchOpenedValues, BatchProof, BatchProverTranscript, BatchShape, ProverData,
 };
 use p3_challenger::GrindingChallenger;
-use p3_commit::{Pcs, PolynomialSpace, UnivariateStarkPcs};
+use p3_commit::{
+    OpenedValues as PcsOpenedValues, OpeningRequest, Pcs, PolynomialSpace, UnivariateStarkPcs,
+};
 use p3_field::{
     Algebra, BasedVectorSpace, ExtensionField, Field, PackedFieldExtension, PackedValue,
     PrimeCharacteristicRing, PrimeField64,
@@ -53,6 +55,18 @@ use tracing::info_span;
 
 use crate::chips::Chip;
 use crate::error::ProveError;
+
+/// The PCS's proof of an opening.
+pub type PcsProof<SC> = <<SC as StarkGenericConfig>::Pcs as Pcs<
+    <SC as StarkGenericConfig>::Challenge,
+    <SC as StarkGenericConfig>::Challenger,
+>>::Proof;
+
+/// An opening: the values at the points and the PCS's proof of them.
+pub type PcsOpening<SC> = (
+    PcsOpenedValues<<SC as StarkGenericConfig>::Challenge>,
+    PcsProof<SC>,
+);
 
 /// What the PCS keeps of a commitment for opening it.
 pub type PcsData<SC> = <<SC as StarkGenericConfig>::Pcs as Pcs<
@@ -79,6 +93,19 @@ pub trait Offload<SC: StarkGenericConfig>: Sync {
     fn quotient(&self, request: &QuotientRequest<'_, SC>) -> Option<Vec<SC::Challenge>> {
         let _ = request;
         None
+    }
+
+    /// Opens the committed matrices at their points and proves the openings, exactly as
+    /// the PCS's `open_with_preprocessing` does (`preprocessed`: the preprocessed
+    /// commitment's index among `requests`).
+    fn open(
+        &self,
+        pcs: &SC::Pcs,
+        requests: Vec<OpeningRequest<'_, PcsData<SC>, SC::Challenge>>,
+        challenger: &mut SC::Challenger,
+        preprocessed: Option<usize>,
+    ) -> Result<PcsOpening<SC>, PcsProverError<SC>> {
+        pcs.open_with_preprocessing(requests, challenger, preprocessed)
     }
 }
 
@@ -877,7 +904,8 @@ where
     }
     let (opened, opening_proof) = transcript
         .delegate(|challenger| {
-            pcs.open_with_preprocessing(
+            offload.open(
+                pcs,
                 rounds.into_iter().map(Into::into).collect(),
                 challenger,
                 common.preprocessed.as_ref().map(|_| opening.preprocessed),

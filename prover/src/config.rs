@@ -67,13 +67,13 @@ pub const SECURITY_BITS: usize = NUM_QUERIES * LOG_BLOWUP + QUERY_POW_BITS;
 /// Builds the configuration. Prover and verifier must use the same one; it is a pure
 /// function of the constants above.
 pub fn stark_config() -> ZkboxConfig {
+    config_with(Radix2DitParallel::default(), host_mmcs())
+}
+
+/// The Merkle commitment scheme of [`stark_config`] (cap height 0).
+pub fn host_mmcs() -> ValMmcs {
     let perm = default_babybear_poseidon2_16();
-    let hash = Hash::new(perm.clone());
-    let compress = Compress::new(perm);
-    config_with(
-        Radix2DitParallel::default(),
-        ValMmcs::new(hash, compress, 0),
-    )
+    ValMmcs::new(Hash::new(perm.clone()), Compress::new(perm), 0)
 }
 
 /// The configuration with LDEs and Merkle trees (trace commitments and FRI's folding
@@ -87,9 +87,10 @@ pub fn device_mmcs<B: Backend + 'static>(backend: Arc<B>) -> DeviceMmcs<B> {
     DeviceMmcs::new(backend, 0)
 }
 
-/// The configuration around a DFT and a Merkle commitment scheme (cap height 0).
-fn config_with<Dft: Clone, Mmcs: Clone>(dft: Dft, mmcs: Mmcs) -> ConfigWith<Dft, Mmcs> {
-    let fri = FriParameters {
+/// zkbox's FRI parameters, with FRI's round commitments made by `mmcs` (the input
+/// matrices' scheme, over the extension). The final polynomial is a constant.
+pub fn fri_parameters<Mmcs>(mmcs: Mmcs) -> FriParameters<ExtensionMmcs<Val, Challenge, Mmcs>> {
+    FriParameters {
         log_blowup: LOG_BLOWUP,
         log_final_poly_len: 0,
         max_log_arity: MAX_LOG_ARITY,
@@ -97,9 +98,13 @@ fn config_with<Dft: Clone, Mmcs: Clone>(dft: Dft, mmcs: Mmcs) -> ConfigWith<Dft,
         batch_proof_of_work_bits: 0,
         commit_proof_of_work_bits: COMMIT_POW_BITS,
         query_proof_of_work_bits: QUERY_POW_BITS,
-        mmcs: ExtensionMmcs::new(mmcs.clone()),
-    };
-    let pcs = TwoAdicFriPcs::new(dft, mmcs, fri);
+        mmcs: ExtensionMmcs::new(mmcs),
+    }
+}
+
+/// The configuration around a DFT and a Merkle commitment scheme (cap height 0).
+fn config_with<Dft: Clone, Mmcs: Clone>(dft: Dft, mmcs: Mmcs) -> ConfigWith<Dft, Mmcs> {
+    let pcs = TwoAdicFriPcs::new(dft, mmcs.clone(), fri_parameters(mmcs));
     StarkConfig::new(pcs, Challenger::new(default_babybear_poseidon2_16()))
 }
 

@@ -14,13 +14,15 @@
 //! state, which the verifier checks link by link. An unproven instruction is refused with a
 //! [`ProveError`], never proven wrongly. [`quotient`] compiles each chip's constraints into
 //! the bytecode `zkbox_accel`'s device interpreters run; in a device proof [`offload`] runs
-//! it over the coset LDEs the device's Merkle trees keep, so only quotient values come back.
+//! it over the coset LDEs the device's Merkle trees keep, so only quotient values come back,
+//! and [`opening`] runs the opening's passes over those LDEs and FRI's folds there too.
 
 pub mod batch;
 pub mod chips;
 pub mod config;
 mod error;
 pub mod offload;
+pub mod opening;
 pub mod plan;
 pub mod proof;
 pub mod quotient;
@@ -28,7 +30,7 @@ pub mod transcript;
 mod witness;
 
 pub use error::{ProveError, VerifyError};
-pub use offload::{DeviceQuotient, OffloadCounts};
+pub use offload::{DeviceCompute, OffloadCounts};
 pub use proof::{
     Proof, ProveOptions, ProverLoop, ProvingDevice, Stage, chips_with_lookups, prove, prove_on,
     prove_with_backend, prove_with_backend_counted, prove_with_progress, verify,

@@ -6,33 +6,47 @@
 //!   openings ([`DeviceMmcs::commit_lde`]);
 //! - each chip's quotient: the chip's constraints, compiled once per run into
 //!   [`crate::quotient`]'s bytecode, run by the device's interpreter over the LDEs the
-//!   trees keep on the device; only the quotient values come back.
+//!   trees keep on the device; only the quotient values come back;
+//! - the opening ([`crate::opening`]): the column sums behind the out-of-domain values and
+//!   the DEEP terms of the reduced openings, over the matrices the trees keep on the device
+//!   ([`zkbox_accel::deep`]), each point's tables uploaded once; and FRI's folding rounds:
+//!   each round's vector goes up, is folded there by arity-2 passes of the fold kernel
+//!   ([`zkbox_accel::fri::fold`]) and comes back `arity` times shorter; the round
+//!   commitments are the device's Merkle trees ([`DeviceMmcs`] under FRI's extension MMCS).
 //!
-//! Both compute the values the host computes, so the proof is the same file. A device call
-//! that fails is logged and its step runs on the host, as everywhere in the device path.
+//! All of them compute the values the host computes, so the proof is the same file. A
+//! device call that fails is logged and its step runs on the host, as everywhere in the
+//! device path.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use p3_commit::Mmcs;
+use p3_commit::{ExtensionMmcs, Mmcs, OpeningRequest};
 use p3_field::Field;
+use p3_fri::{BatchMultiOpening, FriFoldingStrategy, FriParameters, TwoAdicFriFolding};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_uni_stark::{Com, Domain, PcsProverError, StarkGenericConfig};
+use zkbox_accel::fri::{self, upload_vector};
 use zkbox_accel::quotient::{QuotientInputs, QuotientProgram, download_values};
 use zkbox_accel::{AccelError, Backend, BackendKind, DeviceMatrix, DeviceMmcs, RowOrder};
 
-use crate::batch::{Offload, PcsData, QuotientRequest};
-use crate::config::{Challenge, DeviceConfig, LOG_BLOWUP, Val, ZkboxConfig, stark_config};
+use crate::batch::{Offload, PcsData, PcsOpening, QuotientRequest};
+use crate::config::{
+    Challenge, Challenger, DeviceConfig, LOG_BLOWUP, Val, ZkboxConfig, fri_parameters, stark_config,
+};
+use crate::opening::{DeepTerm, OpeningArithmetic};
 use crate::quotient::{compile, periodic_table, selectors, weights};
 
-/// Where a device proof evaluates its chips' quotients.
+/// Where a device proof runs the arithmetic a device can take over besides its
+/// commitments: the chips' quotients, the opening's passes and FRI's folding rounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DeviceQuotient {
-    /// On the device, unless the device is accel's CPU backend, whose interpreter is
-    /// slower than the host's native evaluation.
+pub enum DeviceCompute {
+    /// On the device, unless the device is accel's CPU backend, whose interpreter and
+    /// plain loops are slower than the host's native, packed evaluation.
     #[default]
     Auto,
     /// On the device, whatever it is.
@@ -41,46 +55,59 @@ pub enum DeviceQuotient {
     Never,
 }
 
-impl std::str::FromStr for DeviceQuotient {
+impl std::str::FromStr for DeviceCompute {
     type Err = String;
 
     /// `auto`, `always` or `never`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "auto" => Ok(DeviceQuotient::Auto),
-            "always" => Ok(DeviceQuotient::Always),
-            "never" => Ok(DeviceQuotient::Never),
+            "auto" => Ok(DeviceCompute::Auto),
+            "always" => Ok(DeviceCompute::Always),
+            "never" => Ok(DeviceCompute::Never),
             other => Err(format!(
-                "unknown quotient placement {other:?} (expected auto, always or never)"
+                "unknown placement {other:?} (expected auto, always or never)"
             )),
         }
     }
 }
 
-impl std::fmt::Display for DeviceQuotient {
+impl std::fmt::Display for DeviceCompute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            DeviceQuotient::Auto => "auto",
-            DeviceQuotient::Always => "always",
-            DeviceQuotient::Never => "never",
+            DeviceCompute::Auto => "auto",
+            DeviceCompute::Always => "always",
+            DeviceCompute::Never => "never",
         })
     }
 }
 
-/// How many chip quotients a [`DeviceOffload`] evaluated on its device, and how many the
-/// host took back after a device error.
+/// How many chip quotients, FRI folding rounds and opening steps a [`DeviceOffload`] ran
+/// on its device, and how many the host took back after a device error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OffloadCounts {
     /// Quotients the device evaluated.
     pub quotients_on_device: usize,
     /// Quotients handed back to the host after a device error.
     pub quotient_fallbacks: usize,
+    /// FRI folding rounds (of any arity) the device ran.
+    pub folds_on_device: usize,
+    /// FRI folding rounds handed back to the host after a device error.
+    pub fold_fallbacks: usize,
+    /// Opening steps the device ran: one per matrix and point for the out-of-domain
+    /// values, one per matrix for its DEEP terms.
+    pub opening_steps_on_device: usize,
+    /// Opening steps handed back to the host after a device error.
+    pub opening_fallbacks: usize,
 }
 
-/// The device path's [`Offload`]: commitments and quotients on `B`'s device.
+/// The device path's [`Offload`]: commitments, quotients, the opening and FRI folds on
+/// `B`'s device.
 pub struct DeviceOffload<B: Backend> {
     mmcs: DeviceMmcs<B>,
-    quotients: bool,
+    /// FRI's parameters, with its round commitments on the device.
+    fri: FriParameters<ExtensionMmcs<Val, Challenge, DeviceMmcs<B>>>,
+    /// Whether quotients, the opening's passes and FRI folds run on the device.
+    compute_on_device: bool,
     /// The host configuration, for the small periodic-column tables.
     host: ZkboxConfig,
     /// Each chip's compiled constraints, by the chip's description (programs are a pure
@@ -88,24 +115,36 @@ pub struct DeviceOffload<B: Backend> {
     programs: Mutex<HashMap<String, Arc<QuotientProgram>>>,
     on_device: AtomicUsize,
     fallbacks: AtomicUsize,
+    folds: StepCounts,
+    openings: StepCounts,
+}
+
+/// Steps of one kind a device ran, and those the host took back.
+#[derive(Debug, Default)]
+struct StepCounts {
+    on_device: AtomicUsize,
+    fallbacks: AtomicUsize,
 }
 
 impl<B: Backend + 'static> DeviceOffload<B> {
-    /// Commitments through `mmcs` (the device configuration's own), quotients where
-    /// `quotient` says.
-    pub fn new(mmcs: DeviceMmcs<B>, quotient: DeviceQuotient) -> Self {
-        let quotients = match quotient {
-            DeviceQuotient::Auto => mmcs.backend().info().id.backend != BackendKind::Cpu,
-            DeviceQuotient::Always => true,
-            DeviceQuotient::Never => false,
+    /// Commitments through `mmcs` (the device configuration's own), quotients, the
+    /// opening's passes and FRI folds where `compute` says.
+    pub fn new(mmcs: DeviceMmcs<B>, compute: DeviceCompute) -> Self {
+        let on_device = match compute {
+            DeviceCompute::Auto => mmcs.backend().info().id.backend != BackendKind::Cpu,
+            DeviceCompute::Always => true,
+            DeviceCompute::Never => false,
         };
         DeviceOffload {
+            fri: fri_parameters(mmcs.clone()),
             mmcs,
-            quotients,
+            compute_on_device: on_device,
             host: stark_config(),
             programs: Mutex::default(),
             on_device: AtomicUsize::new(0),
             fallbacks: AtomicUsize::new(0),
+            folds: StepCounts::default(),
+            openings: StepCounts::default(),
         }
     }
 
@@ -114,6 +153,10 @@ impl<B: Backend + 'static> DeviceOffload<B> {
         OffloadCounts {
             quotients_on_device: self.on_device.load(Ordering::Relaxed),
             quotient_fallbacks: self.fallbacks.load(Ordering::Relaxed),
+            folds_on_device: self.folds.on_device.load(Ordering::Relaxed),
+            fold_fallbacks: self.folds.fallbacks.load(Ordering::Relaxed),
+            opening_steps_on_device: self.openings.on_device.load(Ordering::Relaxed),
+            opening_fallbacks: self.openings.fallbacks.load(Ordering::Relaxed),
         }
     }
 
@@ -252,8 +295,37 @@ impl<B: Backend + 'static> Offload<DeviceConfig<B>> for DeviceOffload<B> {
         Ok(self.mmcs.commit_lde(inputs, LOG_BLOWUP))
     }
 
+    fn open(
+        &self,
+        _pcs: &<DeviceConfig<B> as StarkGenericConfig>::Pcs,
+        requests: Vec<OpeningRequest<'_, PcsData<DeviceConfig<B>>, Challenge>>,
+        challenger: &mut Challenger,
+        _preprocessed: Option<usize>,
+    ) -> Result<PcsOpening<DeviceConfig<B>>, PcsProverError<DeviceConfig<B>>> {
+        // zkbox's PCS hides nothing, so the preprocessed commitment opens like the others.
+        let backend = self.compute_on_device.then(|| self.mmcs.backend().as_ref());
+        let folding = DeviceFolding {
+            backend,
+            counts: &self.folds,
+        };
+        let arithmetic = DeviceOpening {
+            offload: self,
+            on: backend.is_some(),
+            weights: Mutex::default(),
+            denominators: Mutex::default(),
+        };
+        crate::opening::open(
+            &self.fri,
+            &self.mmcs,
+            requests,
+            challenger,
+            &folding,
+            &arithmetic,
+        )
+    }
+
     fn quotient(&self, request: &QuotientRequest<'_, DeviceConfig<B>>) -> Option<Vec<Challenge>> {
-        if !self.quotients {
+        if !self.compute_on_device {
             return None;
         }
         match self.evaluate(request) {
@@ -267,6 +339,202 @@ impl<B: Backend + 'static> Offload<DeviceConfig<B>> for DeviceOffload<B> {
                 tracing::warn!(%device, %err, "quotient evaluation falls back to the host");
                 self.fallbacks.fetch_add(1, Ordering::Relaxed);
                 None
+            }
+        }
+    }
+}
+
+/// The opening's row arithmetic on the device: column sums for the out-of-domain values
+/// and the DEEP terms, over the committed matrices where the trees keep them (uploaded
+/// where they do not). Each point's weights and denominators go up once per opening.
+struct DeviceOpening<'a, B: Backend> {
+    offload: &'a DeviceOffload<B>,
+    /// Whether the device takes this opening's arithmetic at all.
+    on: bool,
+    weights: PointVectors<B>,
+    denominators: PointVectors<B>,
+}
+
+/// Per opening point, a vector uploaded for it.
+type PointVectors<B> = Mutex<Vec<(Challenge, Arc<DeviceMatrix<B>>)>>;
+
+impl<B: Backend + 'static> DeviceOpening<'_, B> {
+    /// `values` of `point` on the device, from `cache` or uploaded into it (a later request
+    /// for the same point takes a prefix, never more than the first upload).
+    fn vector_for(
+        &self,
+        cache: &PointVectors<B>,
+        point: Challenge,
+        values: &[Challenge],
+    ) -> Result<Arc<DeviceMatrix<B>>, AccelError> {
+        let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, uploaded)) = cache
+            .iter()
+            .find(|(p, m)| *p == point && m.height() >= values.len())
+        {
+            return Ok(uploaded.clone());
+        }
+        let uploaded = Arc::new(upload_vector(&**self.offload.mmcs.backend(), values)?);
+        cache.retain(|(p, _)| *p != point);
+        cache.push((point, uploaded.clone()));
+        Ok(uploaded)
+    }
+
+    /// Committed matrix `index` of `data` on the device: the tree's copy, or the host's
+    /// copy uploaded.
+    fn committed<'d>(
+        &self,
+        (data, index): (&'d PcsData<DeviceConfig<B>>, usize),
+        host: &RowMajorMatrix<Val>,
+    ) -> Result<OnDevice<'d, B>, AccelError> {
+        let mmcs = &self.offload.mmcs;
+        match mmcs.resident_matrix(data, index) {
+            Some(resident)
+                if (resident.width(), resident.height()) == (host.width, host.height()) =>
+            {
+                Ok(OnDevice::Resident(resident))
+            }
+            _ => Ok(OnDevice::Uploaded(
+                mmcs.backend().upload(&host.values, host.width)?,
+            )),
+        }
+    }
+
+    /// Runs one opening step on the device: `None` when the device takes no part in this
+    /// opening or the step fails (logged and counted, the host takes it back).
+    fn attempt<T>(
+        &self,
+        step: &'static str,
+        run: impl FnOnce(&B) -> Result<T, AccelError>,
+    ) -> Option<T> {
+        if !self.on {
+            return None;
+        }
+        let counts = &self.offload.openings;
+        let backend = &**self.offload.mmcs.backend();
+        match run(backend) {
+            Ok(value) => {
+                counts.on_device.fetch_add(1, Ordering::Relaxed);
+                Some(value)
+            }
+            Err(err) => {
+                let device = backend.info().id;
+                tracing::warn!(%device, %err, step, "opening step falls back to the host");
+                counts.fallbacks.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
+impl<B: Backend + 'static> OpeningArithmetic<PcsData<DeviceConfig<B>>> for DeviceOpening<'_, B> {
+    fn column_sums(
+        &self,
+        committed: (&PcsData<DeviceConfig<B>>, usize),
+        matrix: &RowMajorMatrix<Val>,
+        rows: usize,
+        point: Challenge,
+        weights: &[Challenge],
+    ) -> Option<Vec<Challenge>> {
+        self.attempt("column sums", |backend| {
+            let weights = self.vector_for(&self.weights, point, weights)?;
+            let on_device = self.committed(committed, matrix)?;
+            backend.column_dot(&on_device, rows, &weights)
+        })
+    }
+
+    fn reduce(
+        &self,
+        committed: (&PcsData<DeviceConfig<B>>, usize),
+        matrix: &RowMajorMatrix<Val>,
+        powers: &[Challenge],
+        terms: &[DeepTerm<'_>],
+        sums: &mut [Challenge],
+    ) -> bool {
+        let reduced = self.attempt("DEEP terms", |backend| {
+            let on_device = self.committed(committed, matrix)?;
+            let combined = backend.combine_rows(&on_device, powers)?;
+            let mut acc = upload_vector(backend, sums)?;
+            for term in terms {
+                let denominators =
+                    self.vector_for(&self.denominators, term.point, term.denominators)?;
+                backend.deep_accumulate(&combined, &denominators, term.c, term.s, &mut acc)?;
+            }
+            download_values(backend, &acc)
+        });
+        match reduced {
+            Some(reduced) => {
+                sums.copy_from_slice(&reduced);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// FRI's folding rounds on a device (`backend`), or on the host where it is `None` or a
+/// device call fails: Plonky3's `TwoAdicFriFolding` otherwise, whose results the device's
+/// equal.
+struct DeviceFolding<'a, B: Backend> {
+    backend: Option<&'a B>,
+    counts: &'a StepCounts,
+}
+
+impl<B: Backend + 'static> DeviceFolding<'_, B> {
+    /// The host's folding, as Plonky3's `open` makes it: it answers everything the device
+    /// does not do.
+    fn host() -> impl FriFoldingStrategy<Val, Challenge> {
+        TwoAdicFriFolding::<Vec<BatchMultiOpening<Val, DeviceMmcs<B>>>, AccelError>(PhantomData)
+    }
+}
+
+impl<B: Backend + 'static> FriFoldingStrategy<Val, Challenge> for DeviceFolding<'_, B> {
+    type InputProof = Vec<BatchMultiOpening<Val, DeviceMmcs<B>>>;
+    type InputError = AccelError;
+
+    fn extra_query_index_bits(&self) -> usize {
+        FriFoldingStrategy::<Val, Challenge>::extra_query_index_bits(&Self::host())
+    }
+
+    fn fold_row(
+        &self,
+        index: usize,
+        log_height: usize,
+        log_arity: usize,
+        beta: Challenge,
+        evals: impl Iterator<Item = Challenge>,
+    ) -> Challenge {
+        Self::host().fold_row(index, log_height, log_arity, beta, evals)
+    }
+
+    fn fold_matrix<M: Matrix<Challenge>>(
+        &self,
+        beta: Challenge,
+        log_arity: usize,
+        m: M,
+    ) -> Vec<Challenge> {
+        let Some(backend) = self.backend else {
+            return Self::host().fold_matrix(beta, log_arity, m);
+        };
+        // The rows of width 2^log_arity, one after another, are FRI's vector.
+        let vector = m.to_row_major_matrix().values;
+        let folded = upload_vector(backend, &vector)
+            .and_then(|on_device| fri::fold(backend, &on_device, beta, log_arity))
+            .and_then(|folded| download_values(backend, &folded));
+        match folded {
+            Ok(folded) => {
+                self.counts.on_device.fetch_add(1, Ordering::Relaxed);
+                folded
+            }
+            Err(err) => {
+                let device = backend.info().id;
+                tracing::warn!(%device, %err, "FRI fold falls back to the host");
+                self.counts.fallbacks.fetch_add(1, Ordering::Relaxed);
+                Self::host().fold_matrix(
+                    beta,
+                    log_arity,
+                    RowMajorMatrix::new(vector, 1 << log_arity),
+                )
             }
         }
     }

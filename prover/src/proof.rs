@@ -176,9 +176,9 @@ pub struct ProveOptions {
     pub memory_limit: Option<u64>,
     /// The prover loop (the proof is the same either way).
     pub prover_loop: ProverLoop,
-    /// Where a device proof evaluates the chips' quotients, with zkbox's loop (the proof
-    /// is the same either way).
-    pub device_quotient: crate::offload::DeviceQuotient,
+    /// Where a device proof evaluates the chips' quotients, the opening's passes and FRI's
+    /// folds, with zkbox's loop (the proof is the same either way).
+    pub device_compute: crate::offload::DeviceCompute,
 }
 
 impl ProveOptions {
@@ -190,7 +190,7 @@ impl ProveOptions {
             segment_cycles: DEFAULT_SEGMENT_CYCLES,
             memory_limit: None,
             prover_loop: ProverLoop::Zkbox,
-            device_quotient: crate::offload::DeviceQuotient::Auto,
+            device_compute: crate::offload::DeviceCompute::Auto,
         }
     }
 }
@@ -355,7 +355,7 @@ impl<P: FnMut(Stage)> ProveRun<'_, P> {
             segment_cycles,
             memory_limit,
             prover_loop: _,
-            device_quotient: _,
+            device_compute: _,
         } = self.options;
         if !(1..=MAX_SEGMENT_CYCLES).contains(&segment_cycles) {
             return Err(ProveError::TooManyCycles {
@@ -479,7 +479,7 @@ impl<P: FnMut(Stage)> zkbox_accel::BackendVisitor for ProveRun<'_, P> {
         let prover_loop = self.options.prover_loop;
         let offload = DeviceOffload::new(
             crate::config::device_mmcs(backend.clone()),
-            self.options.device_quotient,
+            self.options.device_compute,
         );
         let mut cache = None;
         let report = self.offload_counts;
@@ -500,6 +500,10 @@ impl<P: FnMut(Stage)> zkbox_accel::BackendVisitor for ProveRun<'_, P> {
             device = %backend.info().id,
             quotients_on_device = counts.quotients_on_device,
             quotient_fallbacks = counts.quotient_fallbacks,
+            folds_on_device = counts.folds_on_device,
+            fold_fallbacks = counts.fold_fallbacks,
+            opening_steps_on_device = counts.opening_steps_on_device,
+            opening_fallbacks = counts.opening_fallbacks,
             "device proof done"
         );
         if let Some(report) = report {

@@ -1,7 +1,7 @@
 //! Proving on accel backends: the same run proven with the reference CPU path and with the
 //! LDEs and Merkle trees on a device gives the same proof file, byte for byte, and it
 //! verifies; proving the same run twice gives the same bytes too, and so does evaluating
-//! the chips' quotients on the device. Devices: accel's CPU backend always; PoCL's OpenCL
+//! the chips' quotients, the opening and FRI's folding rounds on the device. Devices: accel's CPU backend always; PoCL's OpenCL
 //! device and lavapipe's Vulkan device where installed (scripts/setup.sh installs both, so
 //! CI always has them).
 
@@ -11,7 +11,7 @@ use zkbox_accel::{BackendKind, DeviceId};
 use zkbox_executor::asm::{self, addi, li};
 use zkbox_executor::{Executor, Program};
 use zkbox_prover::{
-    DeviceQuotient, OffloadCounts, Proof, ProveError, ProveOptions, ProvingDevice, prove_on, verify,
+    DeviceCompute, OffloadCounts, Proof, ProveError, ProveOptions, ProvingDevice, prove_on, verify,
 };
 
 /// A short loop with loads, stores, a multiply and a division, and output bytes.
@@ -113,12 +113,14 @@ fn prove_counted(
 
 /// The chips' quotients evaluated by the device's constraint interpreter — accel's CPU
 /// interpreter, PoCL and lavapipe (Vulkan) where installed — from the LDEs the device's
-/// Merkle trees hold: the same proof as the CPU's, byte for byte. Every chip whose
-/// quotient domain is its committed LDE's goes to the device, and none falls back.
+/// Merkle trees hold, the opening's column sums and DEEP terms over those LDEs, and FRI's
+/// folding rounds run by its fold kernel: the same proof as the CPU's, byte for byte. Every
+/// chip whose quotient domain is its committed LDE's goes to the device, every opening
+/// step and FRI round runs there, and none falls back.
 #[test]
-fn quotients_on_the_device_make_the_reference_proof() {
+fn quotients_openings_and_folds_on_the_device_make_the_reference_proof() {
     let (program, options, reference) = reference_run();
-    let mut devices = vec![(DeviceId::CPU, DeviceQuotient::Always)];
+    let mut devices = vec![(DeviceId::CPU, DeviceCompute::Always)];
     let present = zkbox_accel::discover().devices;
     for kind in [BackendKind::OpenCl, BackendKind::Vulkan] {
         if present.iter().any(|d| d.id.backend == kind) {
@@ -127,7 +129,7 @@ fn quotients_on_the_device_make_the_reference_proof() {
                     backend: kind,
                     index: 0,
                 },
-                DeviceQuotient::Auto,
+                DeviceCompute::Auto,
             ));
         } else {
             assert!(
@@ -136,19 +138,27 @@ fn quotients_on_the_device_make_the_reference_proof() {
             );
         }
     }
+    let mut first_counts = None;
     for (device, quotient) in devices {
         let options = ProveOptions {
-            device_quotient: quotient,
+            device_compute: quotient,
             ..options
         };
         let (proof, counts) = prove_counted(device, &program, options).unwrap();
         // Every chip of this run has degree-3 constraints: its quotient domain is its LDE.
         assert!(counts.quotients_on_device >= 10, "{device}: {counts:?}");
         assert_eq!(counts.quotient_fallbacks, 0, "{device}");
+        assert!(counts.folds_on_device >= 1, "{device}: {counts:?}");
+        assert_eq!(counts.fold_fallbacks, 0, "{device}");
+        assert!(counts.opening_steps_on_device >= 10, "{device}: {counts:?}");
+        assert_eq!(counts.opening_fallbacks, 0, "{device}");
+        // Each device takes every step the first one (accel's CPU backend) took.
+        let first = *first_counts.get_or_insert(counts);
+        assert_eq!(counts, first, "{device}");
         assert!(proof.to_bytes() == reference, "{device}: the proof differs");
         verify(&proof, Some(&program)).unwrap_or_else(|e| panic!("{device}: {e}"));
     }
-    // `Auto` leaves the quotients of accel's CPU backend on the host.
+    // `Auto` leaves the quotients and folds of accel's CPU backend on the host.
     let (_, counts) = prove_counted(DeviceId::CPU, &program, options).unwrap();
     assert_eq!(counts, OffloadCounts::default());
 }
@@ -183,12 +193,12 @@ fn a_device_failing_mid_proof_never_changes_the_proof() {
     let (program, options, reference) = reference_run();
     // Quotients on the device too, so faults also hit their uploads and evaluations.
     let device_options = ProveOptions {
-        device_quotient: DeviceQuotient::Always,
+        device_compute: DeviceCompute::Always,
         ..options
     };
     let prove = |fault| {
         let backend = Arc::new(FaultyBackend::new(CpuBackend::new(), fault));
-        let proof = zkbox_prover::prove_with_backend(
+        let proof = zkbox_prover::prove_with_backend_counted(
             backend.clone(),
             &program,
             vec![],
@@ -213,26 +223,38 @@ fn a_device_failing_mid_proof_never_changes_the_proof() {
     // Through the wrapper too, the quotients run on the device, where faults can hit them.
     assert!(counts.quotients_on_device >= 10, "{counts:?}");
     assert_eq!(counts.quotient_fallbacks, 0, "{counts:?}");
+    assert!(counts.folds_on_device >= 1, "{counts:?}");
+    assert_eq!(counts.fold_fallbacks, 0, "{counts:?}");
+    assert!(counts.opening_steps_on_device >= 10, "{counts:?}");
+    assert_eq!(counts.opening_fallbacks, 0, "{counts:?}");
     let calls = healthy.calls();
     assert!(calls > 20, "{calls} device calls");
     let points = [0, 1, 2, calls / 3, calls / 2, calls - 2, calls - 1];
+    let (mut fold_fallbacks, mut opening_fallbacks) = (0, 0);
     for fault in points
         .iter()
         .flat_map(|&at| [Fault::Once(at), Fault::From(at)])
     {
         let (proof, backend) = prove(fault);
-        let proof = proof.unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        let (proof, counts) = proof.unwrap_or_else(|e| panic!("{fault:?}: {e}"));
         assert!(backend.failures() >= 1, "{fault:?}: no fault injected");
+        fold_fallbacks += counts.fold_fallbacks;
+        opening_fallbacks += counts.opening_fallbacks;
         assert!(
             proof.to_bytes() == reference,
             "{fault:?}: the proof differs from the reference"
         );
         verify(&proof, Some(&program)).unwrap();
     }
+    // A device gone from half-way on fails the opening and the FRI folds too, which the
+    // host takes back.
+    assert!(opening_fallbacks >= 1, "no opening step met a fault");
+    assert!(fold_fallbacks >= 1, "no FRI fold met a fault");
 }
 
-/// A device that returns wrong quotient values without an error: the proof it makes does
-/// not verify, so the prover returns an error naming the device, never the proof.
+/// A device that returns wrong quotient values or wrong FRI folds without an error: the
+/// proof it makes does not verify, so the prover returns an error naming the device, never
+/// the proof.
 #[test]
 fn a_device_that_computes_wrongly_gets_no_proof_out() {
     use zkbox_accel::CpuBackend;
@@ -240,16 +262,18 @@ fn a_device_that_computes_wrongly_gets_no_proof_out() {
 
     let (program, options, _) = reference_run();
     let options = ProveOptions {
-        device_quotient: DeviceQuotient::Always,
+        device_compute: DeviceCompute::Always,
         ..options
     };
-    let backend = Arc::new(FaultyBackend::new(CpuBackend::new(), Fault::WrongQuotients));
-    match zkbox_prover::prove_with_backend(backend.clone(), &program, vec![], options, |_| {}) {
-        Err(ProveError::DeviceProofRejected { device, .. }) => {
-            assert_eq!(device, DeviceId::CPU)
+    for fault in [Fault::WrongQuotients, Fault::WrongFolds] {
+        let backend = Arc::new(FaultyBackend::new(CpuBackend::new(), fault));
+        match zkbox_prover::prove_with_backend(backend.clone(), &program, vec![], options, |_| {}) {
+            Err(ProveError::DeviceProofRejected { device, .. }) => {
+                assert_eq!(device, DeviceId::CPU)
+            }
+            Err(other) => panic!("{fault:?}: expected a rejected device proof, got {other}"),
+            Ok(_) => panic!("{fault:?}: a proof with wrong values was returned"),
         }
-        Err(other) => panic!("expected a rejected device proof, got {other}"),
-        Ok(_) => panic!("a proof with wrong quotient values was returned"),
+        assert!(backend.failures() >= 1, "{fault:?}: nothing was corrupted");
     }
-    assert!(backend.failures() >= 1, "no quotient was corrupted");
 }
