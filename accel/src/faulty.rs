@@ -4,8 +4,9 @@
 //! [`FaultyBackend`] forwards every call to the backend it wraps and counts the fallible
 //! ones (every method but `info`); from the chosen call on (once, or for good, as a device
 //! that fell off the bus would) it returns [`AccelError::DeviceLost`] instead of doing the
-//! work. [`Fault::WrongQuotients`] and [`Fault::WrongFolds`] instead return wrong values
-//! without an error, as a miscompiled kernel or a flipped bit would.
+//! work. [`Fault::WrongQuotients`], [`Fault::WrongFolds`] and [`Fault::WrongOpenings`]
+//! instead return wrong values without an error, as a miscompiled kernel or a flipped bit
+//! would.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -30,6 +31,9 @@ pub enum Fault {
     /// No call fails, but every FRI folding round returns each of its values plus one: a
     /// wrong value at every position, so every FRI query meets one.
     WrongFolds,
+    /// No call fails, but every column sum of an opening (the out-of-domain values) comes
+    /// back plus one.
+    WrongOpenings,
 }
 
 /// A backend that fails as its [`Fault`] says and otherwise is the backend it wraps.
@@ -84,7 +88,7 @@ impl<B: Backend> FaultyBackend<B> {
         let fails = match self.fault {
             Fault::Once(at) => n == at,
             Fault::From(at) => n >= at,
-            Fault::WrongQuotients | Fault::WrongFolds => false,
+            Fault::WrongQuotients | Fault::WrongFolds | Fault::WrongOpenings => false,
         };
         if !fails {
             return Ok(());
@@ -140,21 +144,6 @@ fn copy_or_inner<'a, B: Backend>(
     matrix: &'a DeviceMatrix<FaultyBackend<B>>,
 ) -> &'a DeviceMatrix<B> {
     copy.as_ref().unwrap_or(&matrix.buffer)
-}
-
-/// A row order declared on the wrapper with `assume_order` is not seen by the wrapped
-/// backend's matrix, so operations that read the order refuse such a matrix.
-fn check_order_reaches_inner<B: Backend>(
-    matrix: &DeviceMatrix<FaultyBackend<B>>,
-) -> Result<(), AccelError> {
-    if matrix.order != matrix.buffer.order {
-        return Err(AccelError::ShapeMismatch {
-            detail: "a row order declared with assume_order does not reach the wrapped \
-                     backend's matrix"
-                .into(),
-        });
-    }
-    Ok(())
 }
 
 impl<B: Backend> Backend for FaultyBackend<B> {
@@ -213,9 +202,9 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         shift: BabyBear,
     ) -> Result<DeviceMatrix<Self>, AccelError> {
         self.call("coset LDE")?;
-        check_order_reaches_inner(evaluations)?;
+        let copy = self.with_declared_order(evaluations)?;
         self.inner
-            .coset_lde(&evaluations.buffer, added_bits, shift)
+            .coset_lde(copy_or_inner(&copy, evaluations), added_bits, shift)
             .map(Self::outer)
     }
 
@@ -311,7 +300,14 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         weights: &DeviceMatrix<Self>,
     ) -> Result<Vec<Ext>, AccelError> {
         self.call("column sums")?;
-        self.inner.column_dot(&matrix.buffer, rows, &weights.buffer)
+        let mut sums = self
+            .inner
+            .column_dot(&matrix.buffer, rows, &weights.buffer)?;
+        if self.fault == Fault::WrongOpenings {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+            sums.iter_mut().for_each(|sum| *sum += Ext::ONE);
+        }
+        Ok(sums)
     }
 
     fn merkle_cap(

@@ -451,6 +451,11 @@ impl<B: Backend + 'static> OpeningArithmetic<PcsData<DeviceConfig<B>>> for Devic
         terms: &[DeepTerm<'_>],
         sums: &mut [Challenge],
     ) -> bool {
+        // The out-of-domain values are all done: their weights leave the device.
+        self.weights
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         let reduced = self.attempt("DEEP terms", |backend| {
             let on_device = self.committed(committed, matrix)?;
             let combined = backend.combine_rows(&on_device, powers)?;

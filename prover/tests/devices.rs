@@ -252,8 +252,8 @@ fn a_device_failing_mid_proof_never_changes_the_proof() {
     assert!(fold_fallbacks >= 1, "no FRI fold met a fault");
 }
 
-/// A device that returns wrong quotient values or wrong FRI folds without an error: the
-/// proof it makes does not verify, so the prover returns an error naming the device, never
+/// A device that returns wrong quotient values, wrong FRI folds or wrong out-of-domain
+/// column sums without an error: the proof it makes does not verify, so the prover returns an error naming the device, never
 /// the proof.
 #[test]
 fn a_device_that_computes_wrongly_gets_no_proof_out() {
@@ -265,7 +265,11 @@ fn a_device_that_computes_wrongly_gets_no_proof_out() {
         device_compute: DeviceCompute::Always,
         ..options
     };
-    for fault in [Fault::WrongQuotients, Fault::WrongFolds] {
+    for fault in [
+        Fault::WrongQuotients,
+        Fault::WrongFolds,
+        Fault::WrongOpenings,
+    ] {
         let backend = Arc::new(FaultyBackend::new(CpuBackend::new(), fault));
         match zkbox_prover::prove_with_backend(backend.clone(), &program, vec![], options, |_| {}) {
             Err(ProveError::DeviceProofRejected { device, .. }) => {
