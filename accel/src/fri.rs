@@ -45,7 +45,7 @@ pub fn fold<B: Backend>(
     beta: Ext,
     log_arity: usize,
 ) -> Result<DeviceMatrix<B>, AccelError> {
-    if log_arity == 0 || values.height() >> log_arity == 0 {
+    if log_arity == 0 || values.height().checked_shr(log_arity as u32).unwrap_or(0) == 0 {
         return Err(AccelError::ShapeMismatch {
             detail: format!(
                 "cannot fold {} elements by 2^{log_arity}: the arity must be at least 2 and at \

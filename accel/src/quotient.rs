@@ -827,14 +827,18 @@ pub(crate) fn specialized_program_text(prelude: &str, program: &QuotientProgram)
     text
 }
 
-/// Downloads the quotient values [`Backend::evaluate_quotient`] left on the device.
+/// Downloads extension values left on the device as an `n × 4` matrix of coefficients:
+/// the quotient values of [`Backend::evaluate_quotient`], a folded FRI vector, DEEP sums.
 pub fn download_values<B: Backend>(
     backend: &B,
     quotient: &DeviceMatrix<B>,
 ) -> Result<Vec<Ext>, AccelError> {
     if quotient.width() != 4 {
         return Err(AccelError::ShapeMismatch {
-            detail: format!("quotient values have 4 columns, not {}", quotient.width()),
+            detail: format!(
+                "extension values have 4 columns (one per coefficient), not {}",
+                quotient.width()
+            ),
         });
     }
     let values = backend.download(quotient)?;

@@ -106,7 +106,12 @@ pub struct BenchArgs {
     /// passes and FRI's folds, comma-separated to compare placements as rows of their own (auto, always,
     /// never; default auto); every row's proof must be the same bytes. `bench quotient`
     /// uses the first.
-    #[arg(long, value_delimiter = ',', value_name = "WHERE")]
+    #[arg(
+        long,
+        alias = "device-quotient",
+        value_delimiter = ',',
+        value_name = "WHERE"
+    )]
     pub device_compute: Vec<zkbox_prover::DeviceCompute>,
 }
 
@@ -154,7 +159,12 @@ pub struct ProveArgs {
     /// Where a device proof evaluates the chips' quotients, the opening's passes and FRI's
     /// folds: auto (on the device unless it is accel's CPU backend), always, or never (on
     /// the host). The proof is the same.
-    #[arg(long, value_name = "WHERE", default_value = "auto")]
+    #[arg(
+        long,
+        alias = "device-quotient",
+        value_name = "WHERE",
+        default_value = "auto"
+    )]
     pub device_compute: zkbox_prover::DeviceCompute,
 }
 

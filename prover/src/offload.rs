@@ -104,7 +104,9 @@ pub struct OffloadCounts {
 /// `B`'s device.
 pub struct DeviceOffload<B: Backend> {
     mmcs: DeviceMmcs<B>,
-    /// FRI's parameters, with its round commitments on the device.
+    /// FRI's parameters, with its round commitments on the device: the ones
+    /// [`crate::config::device_config`]'s PCS is built with (both come from
+    /// [`fri_parameters`]), so the opening here and the PCS's own agree.
     fri: FriParameters<ExtensionMmcs<Val, Challenge, DeviceMmcs<B>>>,
     /// Whether quotients, the opening's passes and FRI folds run on the device.
     compute_on_device: bool,
@@ -359,8 +361,8 @@ struct DeviceOpening<'a, B: Backend> {
 type PointVectors<B> = Mutex<Vec<(Challenge, Arc<DeviceMatrix<B>>)>>;
 
 impl<B: Backend + 'static> DeviceOpening<'_, B> {
-    /// `values` of `point` on the device, from `cache` or uploaded into it (a later request
-    /// for the same point takes a prefix, never more than the first upload).
+    /// The table `values` of `point` on the device: from `cache`, or uploaded into it on
+    /// the point's first use.
     fn vector_for(
         &self,
         cache: &PointVectors<B>,
@@ -368,14 +370,10 @@ impl<B: Backend + 'static> DeviceOpening<'_, B> {
         values: &[Challenge],
     ) -> Result<Arc<DeviceMatrix<B>>, AccelError> {
         let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, uploaded)) = cache
-            .iter()
-            .find(|(p, m)| *p == point && m.height() >= values.len())
-        {
+        if let Some((_, uploaded)) = cache.iter().find(|(p, _)| *p == point) {
             return Ok(uploaded.clone());
         }
         let uploaded = Arc::new(upload_vector(&**self.offload.mmcs.backend(), values)?);
-        cache.retain(|(p, _)| *p != point);
         cache.push((point, uploaded.clone()));
         Ok(uploaded)
     }
@@ -465,7 +463,9 @@ impl<B: Backend + 'static> OpeningArithmetic<PcsData<DeviceConfig<B>>> for Devic
                     self.vector_for(&self.denominators, term.point, term.denominators)?;
                 backend.deep_accumulate(&combined, &denominators, term.c, term.s, &mut acc)?;
             }
-            download_values(backend, &acc)
+            let reduced = download_values(backend, &acc)?;
+            check_length("DEEP sums", reduced.len(), sums.len())?;
+            Ok(reduced)
         });
         match reduced {
             Some(reduced) => {
@@ -475,6 +475,16 @@ impl<B: Backend + 'static> OpeningArithmetic<PcsData<DeviceConfig<B>>> for Devic
             None => false,
         }
     }
+}
+
+/// An error unless a device returned the `expected` number of values for `step`.
+fn check_length(step: &'static str, got: usize, expected: usize) -> Result<(), AccelError> {
+    if got == expected {
+        return Ok(());
+    }
+    Err(AccelError::ShapeMismatch {
+        detail: format!("{step}: the device returned {got} values, not {expected}"),
+    })
 }
 
 /// FRI's folding rounds on a device (`backend`), or on the host where it is `None` or a
@@ -525,7 +535,11 @@ impl<B: Backend + 'static> FriFoldingStrategy<Val, Challenge> for DeviceFolding<
         let vector = m.to_row_major_matrix().values;
         let folded = upload_vector(backend, &vector)
             .and_then(|on_device| fri::fold(backend, &on_device, beta, log_arity))
-            .and_then(|folded| download_values(backend, &folded));
+            .and_then(|folded| download_values(backend, &folded))
+            .and_then(|folded| {
+                check_length("FRI fold", folded.len(), vector.len() >> log_arity)?;
+                Ok(folded)
+            });
         match folded {
             Ok(folded) => {
                 self.counts.on_device.fetch_add(1, Ordering::Relaxed);

@@ -32,7 +32,7 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::interpolation::{Interpolate, compute_adjusted_weights};
 use p3_maybe_rayon::prelude::*;
-use p3_util::reverse_slice_index_bits;
+use p3_util::{log2_strict_usize, reverse_slice_index_bits};
 use tracing::debug_span;
 
 use crate::config::{Challenge, Val};
@@ -46,7 +46,8 @@ pub type OpeningProof<FriMmcs, InputMmcs> =
 /// to the host, and must otherwise compute exactly what the host computes.
 pub trait OpeningArithmetic<Data> {
     /// `Σ_{r < rows} weights[r] · M[r][c]` for every column `c` of matrix `index` of the
-    /// commitment `data` (`matrix` is the host's copy of it).
+    /// commitment `data` (`matrix` is the host's copy of it). `weights` is the point's
+    /// whole table, at least `rows` long, the same for every matrix opened at the point.
     fn column_sums(
         &self,
         committed: (&Data, usize),
@@ -85,7 +86,9 @@ pub struct DeepTerm<'a> {
     pub c: Challenge,
     /// The power of `α` the combined row is scaled by.
     pub s: Challenge,
-    /// `1/(z − x)` over the coset, bit-reversed (a prefix of the point's table).
+    /// `1/(z − x)` over the coset, bit-reversed: the point's whole table, of which the
+    /// first `height` entries are the matrix's (the same table for every matrix opened at
+    /// the point).
     pub denominators: &'a [Challenge],
 }
 
@@ -139,7 +142,7 @@ where
     let log_max_height = rounds
         .iter()
         .flatten()
-        .map(|c| c.matrix.height().trailing_zeros() as usize)
+        .map(|c| log2_strict_usize(c.matrix.height()))
         .max()
         .expect("an opening of at least one matrix");
 
@@ -261,7 +264,7 @@ fn evaluate_at_points<Data>(
                         .points
                         .iter()
                         .map(|&z| {
-                            let weights = &entry_of(&weights, z)[..rows];
+                            let weights = entry_of(&weights, z);
                             let on_device = arithmetic.column_sums(
                                 (committed.data, committed.index),
                                 matrix,
@@ -280,7 +283,7 @@ fn evaluate_at_points<Data>(
                                     .interpolate_coset_with_precomputation(
                                         Val::GENERATOR,
                                         z,
-                                        weights,
+                                        &weights[..rows],
                                     ),
                             }
                         })
@@ -294,7 +297,7 @@ fn evaluate_at_points<Data>(
 /// The factor `z · (z^N − g^N) / (N · g^N)` that turns the weighted column sums over the
 /// `N = rows` points of the coset `gH` into the columns' values at `z`.
 fn barycentric_scale(z: Challenge, rows: usize) -> Challenge {
-    let log_rows = rows.trailing_zeros() as usize;
+    let log_rows = log2_strict_usize(rows);
     let g_pow = Val::GENERATOR.exp_power_of_2(log_rows);
     z * (z.exp_power_of_2(log_rows) - g_pow) * g_pow.mul_2exp_u64(log_rows as u64).inverse()
 }
@@ -324,7 +327,7 @@ fn reduce_openings<Data>(
         for (committed, matrix_opened) in round.iter().zip(round_opened) {
             let matrix = committed.matrix;
             let width = matrix.width();
-            let log_height = matrix.height().trailing_zeros() as usize;
+            let log_height = log2_strict_usize(matrix.height());
             let sum = sums[log_height].get_or_insert_with(|| Challenge::zero_vec(matrix.height()));
             // The rows are combined with α^0, α^1, … times the first point's offset α^k; a
             // later point's offset is α^(width · index) times that.
@@ -344,7 +347,7 @@ fn reduce_openings<Data>(
                         point,
                         c: offset * shift * at_point,
                         s: shift,
-                        denominators: &entry_of(inverse_denominators, point)[..matrix.height()],
+                        denominators: entry_of(inverse_denominators, point),
                     }
                 })
                 .collect();
@@ -417,10 +420,10 @@ mod tests {
         Challenge::from_basis_coefficients_fn(|_| Val::new(rng.random_range(1..0x7800_0001)))
     }
 
-    /// Matrices of three heights in two commitments, opened at one or two points each (one
-    /// point shared across commitments): the same opened values, the same proof bytes and
-    /// the same transcript state after as Plonky3's `TwoAdicFriPcs::open`, and the proof
-    /// verifies; a changed opened value does not.
+    /// Matrices of three heights in two commitments (one height in both), opened at one to
+    /// three points each (points shared across commitments): the same opened values, the
+    /// same proof bytes and the same transcript state after as Plonky3's
+    /// `TwoAdicFriPcs::open`, and the proof verifies; a changed opened value does not.
     #[test]
     fn opens_exactly_as_plonky3() {
         let config = stark_config();
@@ -433,13 +436,23 @@ mod tests {
             (domain(8), random_matrix(&mut rng, 3, 8)),
             (domain(64), random_matrix(&mut rng, 9, 64)),
         ];
-        let second = vec![(domain(32), random_matrix(&mut rng, 17, 32))];
+        let second = vec![
+            (domain(32), random_matrix(&mut rng, 17, 32)),
+            (domain(64), random_matrix(&mut rng, 5, 64)),
+        ];
         let (first_commitment, first_data) =
             <_ as Pcs<Challenge, Challenger>>::commit(pcs, first.clone()).unwrap();
         let (second_commitment, second_data) =
             <_ as Pcs<Challenge, Challenger>>::commit(pcs, second.clone()).unwrap();
-        let (zeta, other) = (random_point(&mut rng), random_point(&mut rng));
-        let points = [vec![vec![zeta], vec![zeta, other]], vec![vec![other]]];
+        let (zeta, other, third) = (
+            random_point(&mut rng),
+            random_point(&mut rng),
+            random_point(&mut rng),
+        );
+        let points = [
+            vec![vec![zeta], vec![zeta, other]],
+            vec![vec![other], vec![third, zeta, other]],
+        ];
         let requests = vec![
             OpeningRequest {
                 prover_data: &first_data,

@@ -135,7 +135,6 @@ pub fn check_fri_fold<B: zkbox_accel::Backend>(backend: &B, max_log_len: usize) 
     use core::marker::PhantomData;
     use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
     use p3_fri::{FriFoldingStrategy, TwoAdicFriFolding};
-    use zkbox_accel::AccelError;
     use zkbox_accel::fri::{fold, upload_vector};
     use zkbox_accel::quotient::{Ext, download_values};
 
@@ -166,13 +165,6 @@ pub fn check_fri_fold<B: zkbox_accel::Backend>(backend: &B, max_log_len: usize) 
             );
         }
     }
-    fn shape_error<T>(result: Result<T, AccelError>, what: &str) {
-        match result {
-            Err(AccelError::ShapeMismatch { .. }) => {}
-            Err(err) => panic!("{what}: not a shape error: {err}"),
-            Ok(_) => panic!("{what}: accepted"),
-        }
-    }
     let vector = vec![Ext::ONE; 4];
     let on_device = upload_vector(backend, &vector).unwrap();
     shape_error(fold(backend, &on_device, Ext::ONE, 0), "arity 1");
@@ -199,16 +191,8 @@ pub fn check_fri_fold<B: zkbox_accel::Backend>(backend: &B, max_log_len: usize) 
 pub fn check_deep<B: zkbox_accel::Backend>(backend: &B) {
     use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
     use p3_matrix::Matrix;
-    use zkbox_accel::AccelError;
     use zkbox_accel::quotient::{Ext, download_values};
 
-    fn shape_error<T>(result: Result<T, AccelError>, what: &str) {
-        match result {
-            Err(AccelError::ShapeMismatch { .. }) => {}
-            Err(err) => panic!("{what}: not a shape error: {err}"),
-            Ok(_) => panic!("{what}: accepted"),
-        }
-    }
     let device = backend.info().id;
     let mut rng = rng(0xdee9);
     let random_ext = |rng: &mut SmallRng, n: usize| -> Vec<Ext> {
@@ -291,4 +275,13 @@ pub fn check_deep<B: zkbox_accel::Backend>(backend: &B) {
         backend.deep_accumulate(&four, &short_copy, Ext::ONE, Ext::ONE, &mut sums),
         "fewer denominators than rows",
     );
+}
+
+/// Panics unless `result` is a shape error.
+fn shape_error<T>(result: Result<T, zkbox_accel::AccelError>, what: &str) {
+    match result {
+        Err(zkbox_accel::AccelError::ShapeMismatch { .. }) => {}
+        Err(err) => panic!("{what}: not a shape error: {err}"),
+        Ok(_) => panic!("{what}: accepted"),
+    }
 }
