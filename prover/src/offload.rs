@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use p3_commit::{ExtensionMmcs, Mmcs, OpeningRequest};
-use p3_field::Field;
+use p3_field::{Field, PrimeCharacteristicRing};
 use p3_fri::{BatchMultiOpening, FriFoldingStrategy, FriParameters, TwoAdicFriFolding};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
@@ -38,7 +38,7 @@ use crate::batch::{Offload, PcsData, PcsOpening, QuotientRequest};
 use crate::config::{
     Challenge, Challenger, DeviceConfig, LOG_BLOWUP, Val, ZkboxConfig, fri_parameters, stark_config,
 };
-use crate::opening::{DeepTerm, OpeningArithmetic};
+use crate::opening::{MatrixTerms, OpeningArithmetic};
 use crate::quotient::{compile, periodic_table, selectors, weights};
 
 /// Where a device proof runs the arithmetic a device can take over besides its
@@ -94,7 +94,7 @@ pub struct OffloadCounts {
     /// FRI folding rounds handed back to the host after a device error.
     pub fold_fallbacks: usize,
     /// Opening steps the device ran: one per matrix and point for the out-of-domain
-    /// values, one per matrix for its DEEP terms.
+    /// values, one per LDE height for the DEEP terms of its matrices.
     pub opening_steps_on_device: usize,
     /// Opening steps handed back to the host after a device error.
     pub opening_fallbacks: usize,
@@ -441,39 +441,33 @@ impl<B: Backend + 'static> OpeningArithmetic<PcsData<DeviceConfig<B>>> for Devic
         })
     }
 
-    fn reduce(
+    fn reduce_height(
         &self,
-        committed: (&PcsData<DeviceConfig<B>>, usize),
-        matrix: &RowMajorMatrix<Val>,
-        powers: &[Challenge],
-        terms: &[DeepTerm<'_>],
-        sums: &mut [Challenge],
-    ) -> bool {
+        height: usize,
+        matrices: &[MatrixTerms<'_, PcsData<DeviceConfig<B>>>],
+    ) -> Option<Vec<Challenge>> {
         // The out-of-domain values are all done: their weights leave the device.
         self.weights
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
-        let reduced = self.attempt("DEEP terms", |backend| {
-            let on_device = self.committed(committed, matrix)?;
-            let combined = backend.combine_rows(&on_device, powers)?;
-            let mut acc = upload_vector(backend, sums)?;
-            for term in terms {
-                let denominators =
-                    self.vector_for(&self.denominators, term.point, term.denominators)?;
-                backend.deep_accumulate(&combined, &denominators, term.c, term.s, &mut acc)?;
+        // One running sum per height, on the device from the first matrix to the last; a
+        // failure anywhere gives the whole height back to the host.
+        self.attempt("DEEP terms", |backend| {
+            let mut acc = upload_vector(backend, &vec![Challenge::ZERO; height])?;
+            for m in matrices {
+                let on_device = self.committed(m.committed, m.matrix)?;
+                let combined = backend.combine_rows(&on_device, &m.powers)?;
+                for term in &m.terms {
+                    let denominators =
+                        self.vector_for(&self.denominators, term.point, term.denominators)?;
+                    backend.deep_accumulate(&combined, &denominators, term.c, term.s, &mut acc)?;
+                }
             }
-            let reduced = download_values(backend, &acc)?;
-            check_length("DEEP sums", reduced.len(), sums.len())?;
-            Ok(reduced)
-        });
-        match reduced {
-            Some(reduced) => {
-                sums.copy_from_slice(&reduced);
-                true
-            }
-            None => false,
-        }
+            let sums = download_values(backend, &acc)?;
+            check_length("DEEP sums", sums.len(), height)?;
+            Ok(sums)
+        })
     }
 }
 

@@ -60,20 +60,30 @@ pub trait OpeningArithmetic<Data> {
         None
     }
 
-    /// Adds the matrix's DEEP terms into `sums` (one per row): with
-    /// `R(x) = Σ_i powers[i] · M[x][i]`, for each term `sums[x] += (c − s·R(x)) · d[x]`.
-    /// Returns `false`, leaving `sums` as it was, to leave the matrix to the host.
-    fn reduce(
+    /// The reduced opening of one LDE height: with `R(x) = Σ_i powers[i] · M[x][i]` per
+    /// matrix, the sum over `matrices` (every matrix of that height, in opening order) and
+    /// their terms of `(c − s·R(x)) · d[x]`, `height` values. `None` leaves the whole
+    /// height to the host.
+    fn reduce_height(
         &self,
-        committed: (&Data, usize),
-        matrix: &RowMajorMatrix<Val>,
-        powers: &[Challenge],
-        terms: &[DeepTerm<'_>],
-        sums: &mut [Challenge],
-    ) -> bool {
-        let _ = (committed, matrix, powers, terms, sums);
-        false
+        height: usize,
+        matrices: &[MatrixTerms<'_, Data>],
+    ) -> Option<Vec<Challenge>> {
+        let _ = (height, matrices);
+        None
     }
+}
+
+/// One matrix's share of a reduced opening.
+pub struct MatrixTerms<'a, Data> {
+    /// Matrix `index` of the commitment `data`.
+    pub committed: (&'a Data, usize),
+    /// The host's copy of it.
+    pub matrix: &'a RowMajorMatrix<Val>,
+    /// The powers of `α` its rows are combined with, one per column.
+    pub powers: Vec<Challenge>,
+    /// One DEEP term per point it is opened at.
+    pub terms: Vec<DeepTerm<'a>>,
 }
 
 /// One opening point's DEEP term of a matrix: `(c − s·R(x)) · denominators[x]`.
@@ -320,15 +330,14 @@ fn reduce_openings<Data>(
         .max()
         .unwrap_or(0);
     let alpha_powers: Vec<Challenge> = alpha.powers().take(max_width).collect();
-    // Per log height: the pairs reduced so far, and the running sum.
+    // Per log height: the pairs reduced so far, and the matrices with their terms.
     let mut reduced_so_far = [0usize; 33];
-    let mut sums: [Option<Vec<Challenge>>; 33] = core::array::from_fn(|_| None);
+    let mut by_height: [Vec<MatrixTerms<'_, Data>>; 33] = core::array::from_fn(|_| Vec::new());
     for (round, round_opened) in rounds.iter().zip(opened) {
         for (committed, matrix_opened) in round.iter().zip(round_opened) {
             let matrix = committed.matrix;
             let width = matrix.width();
             let log_height = log2_strict_usize(matrix.height());
-            let sum = sums[log_height].get_or_insert_with(|| Challenge::zero_vec(matrix.height()));
             // The rows are combined with α^0, α^1, … times the first point's offset α^k; a
             // later point's offset is α^(width · index) times that.
             let offset = alpha.exp_u64(reduced_so_far[log_height] as u64);
@@ -352,21 +361,36 @@ fn reduce_openings<Data>(
                 })
                 .collect();
             reduced_so_far[log_height] += width * terms.len();
-            if !arithmetic.reduce(
-                (committed.data, committed.index),
+            by_height[log_height].push(MatrixTerms {
+                committed: (committed.data, committed.index),
                 matrix,
-                &powers,
-                &terms,
-                sum,
-            ) {
-                reduce_on_host(matrix, &powers, &terms, sum);
-            }
+                powers,
+                terms,
+            });
         }
     }
-    sums.into_iter().rev().flatten().collect()
+    by_height
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, matrices)| !matrices.is_empty())
+        .map(|(log_height, matrices)| {
+            let height = 1 << log_height;
+            arithmetic
+                .reduce_height(height, matrices)
+                .unwrap_or_else(|| {
+                    let mut sums = Challenge::zero_vec(height);
+                    for m in matrices {
+                        reduce_on_host(m.matrix, &m.powers, &m.terms, &mut sums);
+                    }
+                    sums
+                })
+        })
+        .collect()
 }
 
-/// [`OpeningArithmetic::reduce`] on the host, with Plonky3's packed row combination.
+/// One matrix's DEEP terms added into `sums` on the host, with Plonky3's packed row
+/// combination.
 fn reduce_on_host(
     matrix: &RowMajorMatrix<Val>,
     powers: &[Challenge],
