@@ -128,6 +128,29 @@ struct StepCounts {
     fallbacks: AtomicUsize,
 }
 
+impl StepCounts {
+    /// Counts the outcome of `step` on `device`: its value, or `None` after logging the
+    /// error, for the host to take the step back.
+    fn record<T>(
+        &self,
+        device: zkbox_accel::DeviceId,
+        step: &'static str,
+        result: Result<T, AccelError>,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => {
+                self.on_device.fetch_add(1, Ordering::Relaxed);
+                Some(value)
+            }
+            Err(err) => {
+                tracing::warn!(%device, %err, step, "device step falls back to the host");
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
 impl<B: Backend + 'static> DeviceOffload<B> {
     /// Commitments through `mmcs` (the device configuration's own), quotients, the
     /// opening's passes and FRI folds where `compute` says.
@@ -408,20 +431,10 @@ impl<B: Backend + 'static> DeviceOpening<'_, B> {
         if !self.on {
             return None;
         }
-        let counts = &self.offload.openings;
         let backend = &**self.offload.mmcs.backend();
-        match run(backend) {
-            Ok(value) => {
-                counts.on_device.fetch_add(1, Ordering::Relaxed);
-                Some(value)
-            }
-            Err(err) => {
-                let device = backend.info().id;
-                tracing::warn!(%device, %err, step, "opening step falls back to the host");
-                counts.fallbacks.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
+        self.offload
+            .openings
+            .record(backend.info().id, step, run(backend))
     }
 }
 
@@ -534,21 +547,13 @@ impl<B: Backend + 'static> FriFoldingStrategy<Val, Challenge> for DeviceFolding<
                 check_length("FRI fold", folded.len(), vector.len() >> log_arity)?;
                 Ok(folded)
             });
-        match folded {
-            Ok(folded) => {
-                self.counts.on_device.fetch_add(1, Ordering::Relaxed);
-                folded
-            }
-            Err(err) => {
-                let device = backend.info().id;
-                tracing::warn!(%device, %err, "FRI fold falls back to the host");
-                self.counts.fallbacks.fetch_add(1, Ordering::Relaxed);
-                Self::host().fold_matrix(
-                    beta,
-                    log_arity,
-                    RowMajorMatrix::new(vector, 1 << log_arity),
-                )
-            }
+        match self.counts.record(backend.info().id, "FRI fold", folded) {
+            Some(folded) => folded,
+            None => Self::host().fold_matrix(
+                beta,
+                log_arity,
+                RowMajorMatrix::new(vector, 1 << log_arity),
+            ),
         }
     }
 }
