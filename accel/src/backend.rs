@@ -247,6 +247,19 @@ pub trait Backend: Send + Sync {
     where
         Self: Sized;
 
+    /// Every `step`-th row of `matrix` from row `first`: the `height/step × width` matrix of
+    /// rows `first, first + step, …`, natural order, left on the device. `matrix` is in
+    /// natural order, `first < step` and `step` divides its height. Splitting a chip's
+    /// quotient values into their chunks is this (Plonky3's `split_evals`).
+    fn strided_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        first: usize,
+        step: usize,
+    ) -> Result<DeviceMatrix<Self>, AccelError>
+    where
+        Self: Sized;
+
     /// `Σ_{r < rows} weights[r]·matrix[r][c]` for every column `c` (see [`crate::deep`]);
     /// `weights` has at least `rows` rows of 4. The sums come back to the host.
     fn column_dot(
@@ -347,6 +360,47 @@ pub(crate) fn check_same_shape<B: Backend + ?Sized>(
         });
     }
     Ok(())
+}
+
+/// Checks a [`Backend::strided_rows`] selection and returns its kernel words: width, rows
+/// selected, first row, step.
+pub(crate) fn strided_rows_words<B: Backend + ?Sized>(
+    matrix: &DeviceMatrix<B>,
+    first: usize,
+    step: usize,
+) -> Result<[u32; 4], AccelError> {
+    let shape = |detail: String| Err(AccelError::ShapeMismatch { detail });
+    if matrix.order != RowOrder::Natural {
+        return shape("strided rows are taken from a natural-order matrix".into());
+    }
+    if step == 0 || first >= step || !matrix.height.is_multiple_of(step) {
+        return shape(format!(
+            "rows {first}, {first} + {step}, … do not split a height of {}",
+            matrix.height
+        ));
+    }
+    if matrix.width == 0 || (matrix.width as u64) * (matrix.height as u64) > u64::from(u32::MAX) {
+        return shape(format!(
+            "a {}x{} matrix is not indexable by 32-bit words",
+            matrix.height, matrix.width
+        ));
+    }
+    Ok([
+        matrix.width as u32,
+        (matrix.height / step) as u32,
+        first as u32,
+        step as u32,
+    ])
+}
+
+/// The matrix [`Backend::strided_rows`] returns, of `words` (from [`strided_rows_words`]).
+pub(crate) fn strided_matrix<B: Backend>(buffer: B::Buffer, words: [u32; 4]) -> DeviceMatrix<B> {
+    DeviceMatrix {
+        buffer,
+        width: words[0] as usize,
+        height: words[1] as usize,
+        order: RowOrder::Natural,
+    }
 }
 
 /// Checks the bound on a leaf index.

@@ -17,7 +17,8 @@ use p3_merkle_tree::MerkleTree;
 use crate::AccelError;
 use crate::backend::{
     Backend, DeviceMatrix, Digest, Direction, RowOrder, check_coset_lde_input, check_leaf_index,
-    check_same_shape, host_matrix_height, transform_log_height, tree_max_height,
+    check_same_shape, host_matrix_height, strided_matrix, strided_rows_words, transform_log_height,
+    tree_max_height,
 };
 use crate::deep::{
     check_accumulate, check_column_dot, check_combine, column_dot_on_host, combine_rows_on_host,
@@ -198,6 +199,25 @@ impl Backend for CpuBackend {
             height: 1 << log_half,
             order: RowOrder::BitReversed,
         })
+    }
+
+    fn strided_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        first: usize,
+        step: usize,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        let words = strided_rows_words(matrix, first, step)?;
+        let width = matrix.width;
+        let buffer = matrix
+            .buffer
+            .chunks_exact(width)
+            .skip(first)
+            .step_by(step)
+            .flatten()
+            .copied()
+            .collect();
+        Ok(strided_matrix(buffer, words))
     }
 
     fn combine_rows(

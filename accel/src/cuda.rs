@@ -38,7 +38,7 @@ pub(crate) const NTT_STRIDED_THREADS: usize = 512;
 pub const MIN_COMPUTE_CAPABILITY: (u32, u32) = (6, 0);
 
 /// The kernel names the module must export, in the order `CudaBackend` keeps them.
-pub(crate) const KERNEL_NAMES: [&str; 14] = [
+pub(crate) const KERNEL_NAMES: [&str; 15] = [
     "ntt_stage",
     "ntt_stage_pair",
     "ntt_tile",
@@ -53,6 +53,7 @@ pub(crate) const KERNEL_NAMES: [&str; 14] = [
     "combine_rows",
     "deep_accumulate",
     "column_dot",
+    "strided_rows",
 ];
 
 /// The CUDA program exactly as the backend hands it to NVRTC: the CUDA prelude, the generated

@@ -22,7 +22,8 @@ use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
 use crate::AccelError;
 use crate::backend::{
     Backend, DeviceMatrix, Digest, Direction, RowOrder, check_coset_lde_input, check_leaf_index,
-    check_same_shape, host_matrix_height, transform_log_height, tree_max_height,
+    check_same_shape, host_matrix_height, strided_matrix, strided_rows_words, transform_log_height,
+    tree_max_height,
 };
 use crate::cuda::{
     CudaProgram, KERNEL_NAMES, P2_GROUP_ROWS, cached_ptx, default_ptx_cache_dir, driver_error,
@@ -862,6 +863,21 @@ impl Backend for CudaBackend {
         args.extend(words.map(Arg::Word));
         self.launch("fri_fold", grid_1d(half, ROW_BLOCK), &args)?;
         Ok(folded_matrix(output, words[0]))
+    }
+
+    fn strided_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        first: usize,
+        step: usize,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        let words = strided_rows_words(matrix, first, step)?;
+        let rows = words[1] as usize;
+        let output = self.alloc(matrix.width * rows)?;
+        let mut args = vec![Arg::Buffer(&matrix.buffer), Arg::Buffer(&output)];
+        args.extend(words.map(Arg::Word));
+        self.launch("strided_rows", grid_1d(rows, ROW_BLOCK), &args)?;
+        Ok(strided_matrix(output, words))
     }
 
     fn combine_rows(

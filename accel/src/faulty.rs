@@ -4,9 +4,9 @@
 //! [`FaultyBackend`] forwards every call to the backend it wraps and counts the fallible
 //! ones (every method but `info`); from the chosen call on (once, or for good, as a device
 //! that fell off the bus would) it returns [`AccelError::DeviceLost`] instead of doing the
-//! work. [`Fault::WrongQuotients`], [`Fault::WrongFolds`] and [`Fault::WrongOpenings`]
-//! instead return wrong values without an error, as a miscompiled kernel or a flipped bit
-//! would.
+//! work. [`Fault::WrongQuotients`], [`Fault::WrongFolds`], [`Fault::WrongOpenings`] and
+//! [`Fault::WrongChunks`] instead return wrong values without an error, as a miscompiled
+//! kernel or a flipped bit would.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -34,6 +34,9 @@ pub enum Fault {
     /// No call fails, but every column sum of an opening (the out-of-domain values) comes
     /// back plus one.
     WrongOpenings,
+    /// No call fails, but every row selection (the split of a quotient into its chunks)
+    /// returns its first value plus one.
+    WrongChunks,
 }
 
 /// A backend that fails as its [`Fault`] says and otherwise is the backend it wraps.
@@ -88,7 +91,10 @@ impl<B: Backend> FaultyBackend<B> {
         let fails = match self.fault {
             Fault::Once(at) => n == at,
             Fault::From(at) => n >= at,
-            Fault::WrongQuotients | Fault::WrongFolds | Fault::WrongOpenings => false,
+            Fault::WrongQuotients
+            | Fault::WrongFolds
+            | Fault::WrongOpenings
+            | Fault::WrongChunks => false,
         };
         if !fails {
             return Ok(());
@@ -291,6 +297,20 @@ impl<B: Backend> Backend for FaultyBackend<B> {
             s,
             &mut acc.buffer,
         )
+    }
+
+    fn strided_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        first: usize,
+        step: usize,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        self.call("strided rows")?;
+        let copy = self.with_declared_order(matrix)?;
+        let rows = self
+            .inner
+            .strided_rows(copy_or_inner(&copy, matrix), first, step)?;
+        self.corrupt_if(Fault::WrongChunks, rows)
     }
 
     fn column_dot(

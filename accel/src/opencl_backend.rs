@@ -15,7 +15,8 @@ use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
 use crate::AccelError;
 use crate::backend::{
     Backend, DeviceMatrix, Digest, Direction, RowOrder, check_coset_lde_input, check_leaf_index,
-    check_same_shape, host_matrix_height, transform_log_height, tree_max_height,
+    check_same_shape, host_matrix_height, strided_matrix, strided_rows_words, transform_log_height,
+    tree_max_height,
 };
 use crate::deep::{
     COLUMN_CHUNK, check_accumulate, check_column_dot, check_combine, column_chunks,
@@ -717,6 +718,21 @@ impl Backend for OpenClBackend {
         args.extend(words.map(Arg::Word));
         self.launch("fri_fold", SpatialDims::One(half), None, &args)?;
         Ok(folded_matrix(output, words[0]))
+    }
+
+    fn strided_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        first: usize,
+        step: usize,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        let words = strided_rows_words(matrix, first, step)?;
+        let rows = words[1] as usize;
+        let output = self.alloc(matrix.width * rows)?;
+        let mut args = vec![Arg::Buffer(&matrix.buffer), Arg::Buffer(&output)];
+        args.extend(words.map(Arg::Word));
+        self.launch("strided_rows", SpatialDims::One(rows), None, &args)?;
+        Ok(strided_matrix(output, words))
     }
 
     fn combine_rows(

@@ -256,13 +256,34 @@ impl<B: Backend> DeviceMmcs<B> {
                 }
             }
         }
+        self.commit_ldes(host_ldes.into_iter().zip(device_ldes).collect())
+    }
+
+    /// Commits to LDEs already computed (bit-reversed rows, as `TwoAdicFriPcs::commit_ldes`
+    /// takes them): each the host's copy, for the openings, and the device's copy where
+    /// there is one (bit-reversed, of the host copy's shape), which goes into the tree where
+    /// it is. An LDE with no such device copy is uploaded; a tree the device declines is
+    /// built on the host.
+    pub fn commit_ldes(
+        &self,
+        ldes: Vec<(RowMajorMatrix<BabyBear>, Option<DeviceMatrix<B>>)>,
+    ) -> (
+        MerkleCap<BabyBear, Digest>,
+        DeviceProverData<RowMajorMatrix<BabyBear>, B>,
+    ) {
         let _span = tracing::debug_span!("build merkle tree").entered();
+        let (host_ldes, device_ldes): (Vec<_>, Vec<_>) = ldes.into_iter().unzip();
         let leaves: Result<Vec<DeviceMatrix<B>>, AccelError> = device_ldes
             .into_iter()
             .zip(&host_ldes)
             .map(|(device, host)| match device {
-                Some(lde) => Ok(lde),
-                None => Ok(self
+                Some(lde)
+                    if lde.order() == RowOrder::BitReversed
+                        && (lde.width(), lde.height()) == (host.width, host.height()) =>
+                {
+                    Ok(lde)
+                }
+                _ => Ok(self
                     .backend
                     .upload(&host.values, host.width)?
                     .assume_order(RowOrder::BitReversed)),

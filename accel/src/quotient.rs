@@ -848,6 +848,27 @@ pub fn download_values<B: Backend>(
         .collect())
 }
 
+/// The coset LDEs of a quotient's chunks, left on the device: `values` (the `n × 4`
+/// natural-order matrix of [`Backend::evaluate_quotient`]) splits into `shifts.len()`
+/// chunks, chunk `j` every `shifts.len()`-th row from row `j` (Plonky3's `split_evals`),
+/// and chunk `j` extends by `added_bits` onto its coset `shifts[j]·K`, bit-reversed (what
+/// `TwoAdicFriPcs::get_quotient_ldes` computes for it).
+pub fn chunk_ldes<B: Backend>(
+    backend: &B,
+    values: &DeviceMatrix<B>,
+    shifts: &[BabyBear],
+    added_bits: usize,
+) -> Result<Vec<DeviceMatrix<B>>, AccelError> {
+    shifts
+        .iter()
+        .enumerate()
+        .map(|(j, &shift)| {
+            let chunk = backend.strided_rows(values, j, shifts.len())?;
+            backend.coset_lde(&chunk, added_bits, shift)
+        })
+        .collect()
+}
+
 /// The extension's `W` (x⁴ = W) in Montgomery form, taken from Plonky3.
 pub(crate) fn ext_w_montgomery() -> u32 {
     use p3_field::extension::BinomiallyExtendable;

@@ -41,6 +41,7 @@ pub(crate) enum Shader {
     Poseidon2AbsorbRows,
     Poseidon2PermuteStates,
     QuotientEval,
+    StridedRows,
 }
 
 impl Shader {
@@ -60,6 +61,7 @@ impl Shader {
             Shader::Poseidon2AbsorbRows => "poseidon2_absorb_rows",
             Shader::Poseidon2PermuteStates => "poseidon2_permute_states",
             Shader::QuotientEval => "quotient_eval",
+            Shader::StridedRows => "strided_rows",
         }
     }
 
@@ -930,6 +932,7 @@ mod tests {
             Shader::Poseidon2AbsorbRows,
             Shader::Poseidon2PermuteStates,
             Shader::QuotientEval,
+            Shader::StridedRows,
         ] {
             assert!(!shader.spirv().is_empty(), "{}", shader.name());
         }

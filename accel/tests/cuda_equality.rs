@@ -249,6 +249,12 @@ fn commits_to_ldes_like_the_pcs() {
 }
 
 #[test]
+fn splits_quotients_into_chunks_like_plonky3() {
+    let Some(backend) = cuda() else { return };
+    check_quotient_chunks(&*backend);
+}
+
+#[test]
 fn folds_like_plonky3() {
     let Some(backend) = cuda() else { return };
     check_fri_fold(&*backend, 16);

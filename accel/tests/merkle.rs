@@ -1,6 +1,7 @@
 //! Every backend's Poseidon2 Merkle trees equal Plonky3's `MerkleTreeMmcs` (Poseidon2
 //! sponge leaves, truncated-permutation compression, arity 2): roots, caps and paths, and
-//! the `DeviceMmcs` adapter's openings and pruned multi-openings.
+//! the `DeviceMmcs` adapter's openings and pruned multi-openings; and the quotient chunks
+//! a commitment is made of, split and extended on the device as the PCS does on the host.
 
 mod common;
 
@@ -150,6 +151,11 @@ fn cpu_commits_to_ldes_like_the_pcs() {
     assert_eq!(check_commit_lde(cpu()), 0);
 }
 
+#[test]
+fn cpu_splits_quotients_into_chunks_like_plonky3() {
+    check_quotient_chunks(&*cpu());
+}
+
 /// Whichever call of `commit_lde` fails (an upload, an LDE, a download, the tree, the cap),
 /// or all of them, the commitment and openings are the reference's and the step that
 /// failed is counted as a host fallback.
@@ -204,6 +210,13 @@ mod opencl {
     fn opencl_commits_to_ldes_like_the_pcs() {
         if let Some(backend) = opencl() {
             assert_eq!(check_commit_lde(backend), 0);
+        }
+    }
+
+    #[test]
+    fn opencl_splits_quotients_into_chunks_like_plonky3() {
+        if let Some(backend) = opencl() {
+            check_quotient_chunks(&*backend);
         }
     }
 

@@ -285,6 +285,12 @@ fn vulkan_commits_to_ldes_like_the_pcs() {
 }
 
 #[test]
+fn vulkan_splits_quotients_into_chunks_like_plonky3() {
+    let Some(backend) = vulkan() else { return };
+    check_quotient_chunks(&*backend);
+}
+
+#[test]
 fn vulkan_folds_like_plonky3() {
     let Some(backend) = vulkan() else { return };
     check_fri_fold(&*backend, 9);

@@ -57,6 +57,7 @@ pub const SOURCES: &[KernelSource] = &[
     embed!("device/quotient.h"),
     embed!("device/fri.h"),
     embed!("device/deep.h"),
+    embed!("device/rows.h"),
 ];
 
 /// One compute shader compiled from `glsl/NAME.comp` to SPIR-V at build time.
@@ -98,6 +99,7 @@ pub const SPIRV_MODULES: &[SpirvModule] = &[
     spirv!("poseidon2_absorb_rows"),
     spirv!("poseidon2_permute_states"),
     spirv!("quotient_eval"),
+    spirv!("strided_rows"),
 ];
 
 #[cfg(test)]

@@ -285,3 +285,78 @@ fn shape_error<T>(result: Result<T, zkbox_accel::AccelError>, what: &str) {
         Ok(_) => panic!("{what}: accepted"),
     }
 }
+
+/// `strided_rows` on `backend` takes the rows Plonky3's `split_evals` gives each chunk, on
+/// random matrices of several widths, and [`zkbox_accel::quotient::chunk_ldes`] equals
+/// `split_evals` followed by `TwoAdicFriPcs::get_quotient_ldes`'s coset LDE (the chunk's
+/// shift taken back to `g`), bit-reversed, element for element; bad selections are typed
+/// errors.
+pub fn check_quotient_chunks<B: zkbox_accel::Backend>(backend: &B) {
+    use p3_commit::PolynomialSpace;
+    use p3_dft::{Radix2DitParallel, TwoAdicSubgroupDft};
+    use p3_field::Field;
+    use p3_field::coset::TwoAdicMultiplicativeCoset;
+    use p3_matrix::Matrix;
+    use p3_matrix::bitrev::BitReversibleMatrix;
+    use zkbox_accel::quotient::chunk_ldes;
+
+    let device = backend.info().id;
+    let mut rng = rng(0xc4);
+    for (log_height, log_chunks, width) in [(4, 1, 4), (6, 2, 4), (9, 3, 4), (5, 2, 3), (3, 3, 1)] {
+        let height = 1 << log_height;
+        let chunks = 1 << log_chunks;
+        let domain = TwoAdicMultiplicativeCoset::new(BabyBear::GENERATOR, log_height).unwrap();
+        let values = random_matrix(&mut rng, width, height);
+        let expected = domain.split_evals(chunks, values.clone());
+        let on_device = backend.upload(&values.values, width).unwrap();
+        for (j, expected) in expected.iter().enumerate() {
+            let rows = backend.strided_rows(&on_device, j, chunks).unwrap();
+            assert_eq!((rows.width(), rows.order()), (width, RowOrder::Natural));
+            assert_eq!(
+                backend.download(&rows).unwrap(),
+                expected.values,
+                "{device}: chunk {j} of {chunks}, {height}x{width}"
+            );
+        }
+        if width != 4 || log_height == log_chunks {
+            continue;
+        }
+        let shifts: Vec<BabyBear> = domain
+            .split_domains(chunks)
+            .iter()
+            .map(|d| BabyBear::GENERATOR / d.shift())
+            .collect();
+        for added_bits in [1, 2] {
+            let ldes = chunk_ldes(backend, &on_device, &shifts, added_bits).unwrap();
+            assert_eq!(ldes.len(), chunks);
+            for (j, (lde, (chunk, &shift))) in
+                ldes.iter().zip(expected.iter().zip(&shifts)).enumerate()
+            {
+                let want = Radix2DitParallel::default()
+                    .coset_lde_batch(chunk.clone(), added_bits, shift)
+                    .bit_reverse_rows()
+                    .to_row_major_matrix();
+                assert_eq!(lde.order(), RowOrder::BitReversed);
+                assert_eq!((lde.width(), lde.height()), (4, want.height()));
+                assert_eq!(
+                    backend.download(lde).unwrap(),
+                    want.values,
+                    "{device}: LDE of chunk {j} of {chunks}, 2^{log_height} rows, +{added_bits} bits"
+                );
+            }
+        }
+    }
+    let matrix = backend.upload(&random_values(&mut rng, 24), 2).unwrap();
+    for (first, step, what) in [
+        (0, 0, "step 0"),
+        (2, 2, "first row past the step"),
+        (0, 5, "a step that does not divide the height"),
+    ] {
+        shape_error(backend.strided_rows(&matrix, first, step), what);
+    }
+    let reversed = backend
+        .upload(&random_values(&mut rng, 16), 4)
+        .unwrap()
+        .assume_order(RowOrder::BitReversed);
+    shape_error(backend.strided_rows(&reversed, 0, 2), "bit-reversed rows");
+}
