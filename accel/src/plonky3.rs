@@ -158,6 +158,8 @@ pub struct DeviceMmcs<B: Backend> {
     host: Arc<CpuBackend>,
     reference: ReferenceMmcs,
     cap_height: usize,
+    /// The row order [`Mmcs::commit`]'s matrices are declared in on the device.
+    commit_order: RowOrder,
     fallbacks: Arc<AtomicUsize>,
 }
 
@@ -168,6 +170,7 @@ impl<B: Backend> Clone for DeviceMmcs<B> {
             host: self.host.clone(),
             reference: self.reference.clone(),
             cap_height: self.cap_height,
+            commit_order: self.commit_order,
             fallbacks: self.fallbacks.clone(),
         }
     }
@@ -181,8 +184,19 @@ impl<B: Backend> DeviceMmcs<B> {
             host: Arc::new(CpuBackend::new()),
             reference: reference_mmcs(cap_height),
             cap_height,
+            commit_order: RowOrder::Natural,
             fallbacks: Arc::default(),
         }
+    }
+
+    /// This MMCS, declaring every matrix committed through [`Mmcs::commit`] to hold its
+    /// rows in bit-reversed order on the device, as a two-adic FRI PCS's LDEs and FRI's
+    /// round vectors do: [`DeviceMmcs::resident_matrix`] then says `BitReversed` for them,
+    /// so they serve as LDEs where they are (a preprocessed commitment made inside
+    /// Plonky3, for one).
+    pub fn committing_bit_reversed_rows(mut self) -> Self {
+        self.commit_order = RowOrder::BitReversed;
+        self
     }
 
     /// How many commitments and LDEs (of this MMCS and its clones) the device declined and
@@ -200,7 +214,8 @@ impl<B: Backend> DeviceMmcs<B> {
     /// commitment), if its tree is on the device, the backend keeps the matrices there and
     /// no path read has failed since. Its row order is the one the device knows: a matrix
     /// committed by [`DeviceMmcs::commit_lde`] is bit-reversed; one committed through
-    /// [`Mmcs::commit`] was uploaded as it came and says `Natural`.
+    /// [`Mmcs::commit`] was uploaded as it came and says `Natural`, unless the MMCS was
+    /// told otherwise ([`DeviceMmcs::committing_bit_reversed_rows`]).
     pub fn resident_matrix<'a, M>(
         &self,
         data: &'a DeviceProverData<M, B>,
@@ -420,7 +435,12 @@ impl<B: Backend + 'static> Mmcs<BabyBear> for DeviceMmcs<B> {
     ) -> (Self::Commitment, Self::ProverData<M>) {
         // Named like Plonky3's own Merkle span, so stage timings count it (upload included).
         let _span = tracing::debug_span!("build merkle tree").entered();
-        let on_device = upload_all(&*self.backend, &inputs);
+        let on_device = upload_all(&*self.backend, &inputs).map(|matrices| {
+            matrices
+                .into_iter()
+                .map(|m| m.assume_order(self.commit_order))
+                .collect()
+        });
         self.commit_leaves(on_device, inputs)
     }
 

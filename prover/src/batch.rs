@@ -78,6 +78,9 @@ pub type PcsData<SC> = <<SC as StarkGenericConfig>::Pcs as Pcs<
 /// way (the PCS's own commit, [`quotient_values`] on the host), and an implementation must
 /// compute the same values, so the proof does not depend on who computed them.
 pub trait Offload<SC: StarkGenericConfig>: Sync {
+    /// One quotient chunk's LDE as this offload keeps it until the quotient commitment.
+    type QuotientLde: Send;
+
     /// Commits to the LDEs of `evaluations` (each a matrix on its trace domain), exactly as
     /// the PCS's `commit` does.
     fn commit(
@@ -88,12 +91,28 @@ pub trait Offload<SC: StarkGenericConfig>: Sync {
         pcs.commit(evaluations)
     }
 
-    /// One chip's quotient values on its quotient domain, natural order; `None` leaves
-    /// them to the host.
-    fn quotient(&self, request: &QuotientRequest<'_, SC>) -> Option<Vec<SC::Challenge>> {
-        let _ = request;
+    /// The LDEs of one chip's `chunks` quotient chunks, as `get_quotient_ldes` computes
+    /// them from the chip's quotient values (bit-reversed, on the LDE domain); `None`
+    /// leaves the quotient to the host.
+    fn quotient_ldes(
+        &self,
+        request: &QuotientRequest<'_, SC>,
+        chunks: usize,
+    ) -> Option<Vec<Self::QuotientLde>> {
+        let _ = (request, chunks);
         None
     }
+
+    /// A quotient chunk's LDE the host computed, as this offload keeps them.
+    fn host_quotient_lde(&self, lde: RowMajorMatrix<Val<SC>>) -> Self::QuotientLde;
+
+    /// Commits to the quotient chunks' LDEs of every chip, in order, exactly as the PCS's
+    /// `commit_ldes` does.
+    fn commit_quotient_ldes(
+        &self,
+        pcs: &SC::Pcs,
+        ldes: Vec<Self::QuotientLde>,
+    ) -> Result<(Com<SC>, PcsData<SC>), PcsProverError<SC>>;
 
     /// Opens the committed matrices at their points and proves the openings, exactly as
     /// the PCS's `open_with_preprocessing` does (`preprocessed`: the preprocessed
@@ -113,7 +132,21 @@ pub trait Offload<SC: StarkGenericConfig>: Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HostOnly;
 
-impl<SC: StarkGenericConfig> Offload<SC> for HostOnly {}
+impl<SC: StarkGenericConfig> Offload<SC> for HostOnly {
+    type QuotientLde = RowMajorMatrix<Val<SC>>;
+
+    fn host_quotient_lde(&self, lde: RowMajorMatrix<Val<SC>>) -> Self::QuotientLde {
+        lde
+    }
+
+    fn commit_quotient_ldes(
+        &self,
+        pcs: &SC::Pcs,
+        ldes: Vec<Self::QuotientLde>,
+    ) -> Result<(Com<SC>, PcsData<SC>), PcsProverError<SC>> {
+        pcs.commit_ldes(ldes)
+    }
+}
 
 /// Everything one chip's quotient is computed from: committed matrices are named by
 /// their commitment's prover data and their index in it (LDEs in bit-reversed order).
@@ -803,7 +836,11 @@ where
                 challenges: &challenges[i],
                 alpha,
             };
-            let values = offload.quotient(&request).unwrap_or_else(|| {
+            let chunks = 1 << log_chunks[i];
+            if let Some(ldes) = offload.quotient_ldes(&request, chunks) {
+                return Ok((chunks, ldes));
+            }
+            let values = {
                 let main = pcs.get_evaluations_on_domain(&main_data, i, quotient_domain);
                 let permutation = permutation_index
                     .map(|(d, index)| pcs.get_evaluations_on_domain(d, index, quotient_domain));
@@ -826,8 +863,7 @@ where
                     &challenges[i],
                     alpha,
                 )
-            });
-            let chunks = 1 << log_chunks[i];
+            };
             let flat = RowMajorMatrix::new_col(values).flatten_to_base();
             let chunk_domains = quotient_domain.split_domains(chunks);
             let evaluations = chunk_domains
@@ -837,7 +873,12 @@ where
             let ldes = pcs
                 .get_quotient_ldes(evaluations, chunks)
                 .map_err(pcs_error("quotient evaluations"))?;
-            Ok((chunk_domains.len(), ldes))
+            Ok((
+                chunk_domains.len(),
+                ldes.into_iter()
+                    .map(|lde| offload.host_quotient_lde(lde))
+                    .collect(),
+            ))
         })
         .collect();
     let mut chunk_counts = Vec::with_capacity(n);
@@ -846,8 +887,8 @@ where
         chunk_counts.push(count);
         quotient_ldes.extend(ldes);
     }
-    let (quotient_commit, quotient_data) = pcs
-        .commit_ldes(quotient_ldes)
+    let (quotient_commit, quotient_data) = offload
+        .commit_quotient_ldes(pcs, quotient_ldes)
         .map_err(pcs_error("quotient commitment"))
         .inspect_err(|_| transcript.abort())?;
     transcript.quotient_phase(quotient_commit.clone(), None);

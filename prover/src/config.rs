@@ -82,9 +82,10 @@ pub fn device_config<B: Backend + 'static>(backend: Arc<B>) -> DeviceConfig<B> {
     config_with(DeviceDft::new(backend.clone()), device_mmcs(backend))
 }
 
-/// The Merkle commitment scheme of [`device_config`] on `backend` (cap height 0).
+/// The Merkle commitment scheme of [`device_config`] on `backend` (cap height 0). The PCS
+/// and FRI commit only bit-reversed rows, so its device copies say so.
 pub fn device_mmcs<B: Backend + 'static>(backend: Arc<B>) -> DeviceMmcs<B> {
-    DeviceMmcs::new(backend, 0)
+    DeviceMmcs::new(backend, 0).committing_bit_reversed_rows()
 }
 
 /// zkbox's FRI parameters, with FRI's round commitments made by `mmcs` (the input

@@ -6,7 +6,10 @@
 //!   openings ([`DeviceMmcs::commit_lde`]);
 //! - each chip's quotient: the chip's constraints, compiled once per run into
 //!   [`crate::quotient`]'s bytecode, run by the device's interpreter over the LDEs the
-//!   trees keep on the device; only the quotient values come back;
+//!   trees keep on the device; the values stay there, are split into the quotient's chunks
+//!   and extended ([`zkbox_accel::quotient::chunk_ldes`]), and the chunk LDEs go into the
+//!   quotient commitment's tree where they are ([`DeviceMmcs::commit_ldes`]); they come
+//!   back once, for the openings;
 //! - the opening ([`crate::opening`]): the column sums behind the out-of-domain values and
 //!   the DEEP terms of the reduced openings, over the matrices the trees keep on the device
 //!   ([`zkbox_accel::deep`]), each point's tables uploaded once; and FRI's folding rounds:
@@ -24,14 +27,14 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use p3_commit::{ExtensionMmcs, Mmcs, OpeningRequest};
+use p3_commit::{ExtensionMmcs, Mmcs, OpeningRequest, PolynomialSpace};
 use p3_field::{Field, PrimeCharacteristicRing};
 use p3_fri::{BatchMultiOpening, FriFoldingStrategy, FriParameters, TwoAdicFriFolding};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_uni_stark::{Com, Domain, PcsProverError, StarkGenericConfig};
 use zkbox_accel::fri::{self, upload_vector};
-use zkbox_accel::quotient::{QuotientInputs, QuotientProgram, download_values};
+use zkbox_accel::quotient::{QuotientInputs, QuotientProgram, chunk_ldes, download_values};
 use zkbox_accel::{AccelError, Backend, BackendKind, DeviceMatrix, DeviceMmcs, RowOrder};
 
 use crate::batch::{Offload, PcsData, PcsOpening, QuotientRequest};
@@ -85,7 +88,8 @@ impl std::fmt::Display for DeviceCompute {
 /// on its device, and how many the host took back after a device error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OffloadCounts {
-    /// Quotients the device evaluated.
+    /// Quotients the device evaluated, split into chunks and extended for their
+    /// commitment.
     pub quotients_on_device: usize,
     /// Quotients handed back to the host after a device error.
     pub quotient_fallbacks: usize,
@@ -98,6 +102,10 @@ pub struct OffloadCounts {
     pub opening_steps_on_device: usize,
     /// Opening steps handed back to the host after a device error.
     pub opening_fallbacks: usize,
+    /// Committed matrices uploaded again for a quotient or an opening step, because no
+    /// tree kept them on the device (every one, on a backend whose trees keep no matrices:
+    /// accel's CPU backend).
+    pub matrices_uploaded: usize,
 }
 
 /// The device path's [`Offload`]: commitments, quotients, the opening and FRI folds on
@@ -119,6 +127,7 @@ pub struct DeviceOffload<B: Backend> {
     fallbacks: AtomicUsize,
     folds: StepCounts,
     openings: StepCounts,
+    uploads: AtomicUsize,
 }
 
 /// Steps of one kind a device ran, and those the host took back.
@@ -170,6 +179,7 @@ impl<B: Backend + 'static> DeviceOffload<B> {
             fallbacks: AtomicUsize::new(0),
             folds: StepCounts::default(),
             openings: StepCounts::default(),
+            uploads: AtomicUsize::new(0),
         }
     }
 
@@ -182,6 +192,7 @@ impl<B: Backend + 'static> DeviceOffload<B> {
             fold_fallbacks: self.folds.fallbacks.load(Ordering::Relaxed),
             opening_steps_on_device: self.openings.on_device.load(Ordering::Relaxed),
             opening_fallbacks: self.openings.fallbacks.load(Ordering::Relaxed),
+            matrices_uploaded: self.uploads.load(Ordering::Relaxed),
         }
     }
 
@@ -224,15 +235,16 @@ impl<B: Backend + 'static> DeviceOffload<B> {
             .backend()
             .upload(&host.values, host.width)?
             .assume_order(RowOrder::BitReversed);
+        self.uploads.fetch_add(1, Ordering::Relaxed);
         Ok(Some(OnDevice::Uploaded(uploaded)))
     }
 
-    /// The chip's quotient values from the device; `Ok(None)` when its LDEs are not on
+    /// The chip's quotient values, left on the device; `Ok(None)` when its LDEs are not on
     /// its quotient domain (a chip whose constraints have degree 2 or less).
     fn evaluate(
         &self,
         request: &QuotientRequest<'_, DeviceConfig<B>>,
-    ) -> Result<Option<Vec<Challenge>>, AccelError> {
+    ) -> Result<Option<DeviceMatrix<B>>, AccelError> {
         let size = request.quotient_domain.size();
         if request.quotient_domain.shift() != Val::GENERATOR {
             return Ok(None);
@@ -280,9 +292,42 @@ impl<B: Backend + 'static> DeviceOffload<B> {
                 weights: &weights,
             },
         )?;
-        download_values(&**backend, &values).map(Some)
+        Ok(Some(values))
+    }
+
+    /// The LDEs of the chip's quotient chunks, computed where its values are and left
+    /// there for the commitment, each with the host copy the openings read; `Ok(None)` as
+    /// for [`Self::evaluate`].
+    fn evaluate_chunk_ldes(
+        &self,
+        request: &QuotientRequest<'_, DeviceConfig<B>>,
+        chunks: usize,
+    ) -> Result<Option<Vec<QuotientLde<B>>>, AccelError> {
+        let Some(values) = self.evaluate(request)? else {
+            return Ok(None);
+        };
+        // As `TwoAdicFriPcs::get_quotient_ldes`: a chunk on `x·H` extends onto `g·K`.
+        let shifts: Vec<Val> = request
+            .quotient_domain
+            .split_domains(chunks)
+            .iter()
+            .map(|domain| Val::GENERATOR / domain.shift())
+            .collect();
+        let backend = &**self.mmcs.backend();
+        chunk_ldes(backend, &values, &shifts, LOG_BLOWUP)?
+            .into_iter()
+            .map(|lde| {
+                let host = RowMajorMatrix::new(backend.download(&lde)?, lde.width());
+                Ok((host, Some(lde)))
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 }
+
+/// A quotient chunk's LDE in a device proof: the host's copy, and the device's where the
+/// device computed it.
+pub type QuotientLde<B> = (RowMajorMatrix<Val>, Option<DeviceMatrix<B>>);
 
 /// A matrix on the device: kept there by a Merkle tree, or uploaded for one evaluation.
 enum OnDevice<'a, B: Backend> {
@@ -302,6 +347,8 @@ impl<B: Backend> Deref for OnDevice<'_, B> {
 }
 
 impl<B: Backend + 'static> Offload<DeviceConfig<B>> for DeviceOffload<B> {
+    type QuotientLde = QuotientLde<B>;
+
     fn commit(
         &self,
         _pcs: &<DeviceConfig<B> as StarkGenericConfig>::Pcs,
@@ -349,14 +396,18 @@ impl<B: Backend + 'static> Offload<DeviceConfig<B>> for DeviceOffload<B> {
         )
     }
 
-    fn quotient(&self, request: &QuotientRequest<'_, DeviceConfig<B>>) -> Option<Vec<Challenge>> {
+    fn quotient_ldes(
+        &self,
+        request: &QuotientRequest<'_, DeviceConfig<B>>,
+        chunks: usize,
+    ) -> Option<Vec<QuotientLde<B>>> {
         if !self.compute_on_device {
             return None;
         }
-        match self.evaluate(request) {
-            Ok(Some(values)) => {
+        match self.evaluate_chunk_ldes(request, chunks) {
+            Ok(Some(ldes)) => {
                 self.on_device.fetch_add(1, Ordering::Relaxed);
-                Some(values)
+                Some(ldes)
             }
             Ok(None) => None,
             Err(err) => {
@@ -366,6 +417,19 @@ impl<B: Backend + 'static> Offload<DeviceConfig<B>> for DeviceOffload<B> {
                 None
             }
         }
+    }
+
+    fn host_quotient_lde(&self, lde: RowMajorMatrix<Val>) -> QuotientLde<B> {
+        (lde, None)
+    }
+
+    fn commit_quotient_ldes(
+        &self,
+        _pcs: &<DeviceConfig<B> as StarkGenericConfig>::Pcs,
+        ldes: Vec<QuotientLde<B>>,
+    ) -> Result<(Com<DeviceConfig<B>>, PcsData<DeviceConfig<B>>), PcsProverError<DeviceConfig<B>>>
+    {
+        Ok(self.mmcs.commit_ldes(ldes))
     }
 }
 
@@ -415,9 +479,11 @@ impl<B: Backend + 'static> DeviceOpening<'_, B> {
             {
                 Ok(OnDevice::Resident(resident))
             }
-            _ => Ok(OnDevice::Uploaded(
-                mmcs.backend().upload(&host.values, host.width)?,
-            )),
+            _ => {
+                let uploaded = mmcs.backend().upload(&host.values, host.width)?;
+                self.offload.uploads.fetch_add(1, Ordering::Relaxed);
+                Ok(OnDevice::Uploaded(uploaded))
+            }
         }
     }
 

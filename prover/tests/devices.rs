@@ -152,7 +152,16 @@ fn quotients_openings_and_folds_on_the_device_make_the_reference_proof() {
         assert_eq!(counts.fold_fallbacks, 0, "{device}");
         assert!(counts.opening_steps_on_device >= 10, "{device}: {counts:?}");
         assert_eq!(counts.opening_fallbacks, 0, "{device}");
+        // A device whose trees keep their matrices (all but accel's CPU backend) reads
+        // every committed matrix, the preprocessed one included, where its tree keeps it.
+        if device != DeviceId::CPU {
+            assert_eq!(counts.matrices_uploaded, 0, "{device}: {counts:?}");
+        }
         // Each device takes every step the first one (accel's CPU backend) took.
+        let counts = OffloadCounts {
+            matrices_uploaded: 0,
+            ..counts
+        };
         let first = *first_counts.get_or_insert(counts);
         assert_eq!(counts, first, "{device}");
         assert!(proof.to_bytes() == reference, "{device}: the proof differs");
@@ -230,7 +239,7 @@ fn a_device_failing_mid_proof_never_changes_the_proof() {
     let calls = healthy.calls();
     assert!(calls > 20, "{calls} device calls");
     let points = [0, 1, 2, calls / 3, calls / 2, calls - 2, calls - 1];
-    let (mut fold_fallbacks, mut opening_fallbacks) = (0, 0);
+    let (mut quotient_fallbacks, mut fold_fallbacks, mut opening_fallbacks) = (0, 0, 0);
     for fault in points
         .iter()
         .flat_map(|&at| [Fault::Once(at), Fault::From(at)])
@@ -238,6 +247,7 @@ fn a_device_failing_mid_proof_never_changes_the_proof() {
         let (proof, backend) = prove(fault);
         let (proof, counts) = proof.unwrap_or_else(|e| panic!("{fault:?}: {e}"));
         assert!(backend.failures() >= 1, "{fault:?}: no fault injected");
+        quotient_fallbacks += counts.quotient_fallbacks;
         fold_fallbacks += counts.fold_fallbacks;
         opening_fallbacks += counts.opening_fallbacks;
         assert!(
@@ -248,13 +258,14 @@ fn a_device_failing_mid_proof_never_changes_the_proof() {
     }
     // A device gone from half-way on fails the opening and the FRI folds too, which the
     // host takes back.
+    assert!(quotient_fallbacks >= 1, "no quotient met a fault");
     assert!(opening_fallbacks >= 1, "no opening step met a fault");
     assert!(fold_fallbacks >= 1, "no FRI fold met a fault");
 }
 
-/// A device that returns wrong quotient values, wrong FRI folds or wrong out-of-domain
-/// column sums without an error: the proof it makes does not verify, so the prover returns an error naming the device, never
-/// the proof.
+/// A device that returns wrong quotient values, wrong quotient chunks, wrong FRI folds or
+/// wrong out-of-domain column sums without an error: the proof it makes does not verify, so
+/// the prover returns an error naming the device, never the proof.
 #[test]
 fn a_device_that_computes_wrongly_gets_no_proof_out() {
     use zkbox_accel::CpuBackend;
@@ -269,6 +280,7 @@ fn a_device_that_computes_wrongly_gets_no_proof_out() {
         Fault::WrongQuotients,
         Fault::WrongFolds,
         Fault::WrongOpenings,
+        Fault::WrongChunks,
     ] {
         let backend = Arc::new(FaultyBackend::new(CpuBackend::new(), fault));
         match zkbox_prover::prove_with_backend(backend.clone(), &program, vec![], options, |_| {}) {
