@@ -243,6 +243,7 @@ impl<B: Backend> Backend for FaultyBackend<B> {
             None => None,
         };
         let inner = QuotientInputs {
+            rows: inputs.rows,
             main: copy_or_inner(&main, inputs.main),
             preprocessed: inputs.preprocessed.map(|m| copy_or_inner(&preprocessed, m)),
             permutation: inputs.permutation.map(|m| copy_or_inner(&permutation, m)),

@@ -272,7 +272,12 @@ pub struct QuotientSelectors {
 /// Everything one quotient evaluation reads. Matrices live on the backend's device; the
 /// small per-proof values come from the host.
 pub struct QuotientInputs<'a, B: Backend + ?Sized> {
-    /// The main trace on the quotient domain (height `n`, any row order).
+    /// Points of the quotient domain, `n`. Each matrix has `n` rows, or (in bit-reversed
+    /// order) a power of two more: the first `n` rows of a bit-reversed LDE are its values
+    /// on the coset of `n` points with the same shift, bit-reversed, so a chip whose
+    /// quotient domain is smaller than its LDE reads that prefix where the LDE is.
+    pub rows: usize,
+    /// The main trace on the quotient domain (any row order).
     pub main: &'a DeviceMatrix<B>,
     /// The preprocessed trace on the quotient domain, if the AIR has one.
     pub preprocessed: Option<&'a DeviceMatrix<B>>,
@@ -312,10 +317,24 @@ impl<B: Backend + ?Sized> QuotientInputs<'_, B> {
     pub fn check(&self, program: &QuotientProgram) -> Result<usize, AccelError> {
         program.validate()?;
         let shape = &program.shape;
-        let n = self.main.height();
+        let n = self.rows;
         let mismatch = |detail: String| Err(AccelError::ShapeMismatch { detail });
         if !n.is_power_of_two() || n < 2 {
             return Err(AccelError::HeightNotPowerOfTwo { height: n });
+        }
+        // The domain's values: all rows, or the prefix of a taller bit-reversed LDE.
+        let holds_domain = |m: &DeviceMatrix<B>| {
+            m.height() == n
+                || (m.height() > n
+                    && m.height().is_power_of_two()
+                    && m.order() == RowOrder::BitReversed)
+        };
+        if !holds_domain(self.main) {
+            return mismatch(format!(
+                "a main trace of {} rows in {:?} order does not hold a domain of {n}",
+                self.main.height(),
+                self.main.order()
+            ));
         }
         if self.main.width() != shape.main_width {
             return mismatch(format!(
@@ -326,12 +345,12 @@ impl<B: Backend + ?Sized> QuotientInputs<'_, B> {
         }
         match (self.preprocessed, shape.preprocessed_width) {
             (None, 0) => {}
-            (Some(m), w) if m.width() == w && m.height() == n => {}
+            (Some(m), w) if m.width() == w && holds_domain(m) => {}
             _ => return mismatch("preprocessed trace does not match the program".into()),
         }
         match (self.permutation, shape.permutation_columns) {
             (None, 0) => {}
-            (Some(m), w) if m.width() == 4 * w && m.height() == n => {}
+            (Some(m), w) if m.width() == 4 * w && holds_domain(m) => {}
             _ => return mismatch("permutation trace does not match the program".into()),
         }
         if self.next_step == 0 || self.next_step >= n {
@@ -397,7 +416,7 @@ pub(crate) fn evaluate_on_host(
     program: &QuotientProgram,
     inputs: &QuotientInputs<'_, crate::CpuBackend>,
 ) -> Vec<Ext> {
-    let n = inputs.main.height();
+    let n = inputs.rows;
     let log_n = n.trailing_zeros();
     fn view(m: &DeviceMatrix<crate::CpuBackend>) -> HostMatrix<'_> {
         HostMatrix {
@@ -519,7 +538,7 @@ impl DeviceTables {
         with_output: bool,
     ) -> Self {
         use crate::field::montgomery;
-        let n = inputs.main.height();
+        let n = inputs.rows;
         // Values region, in the order `lower` assumes: publics, then the extension values
         // 4 Montgomery words each.
         let mut values: Vec<u32> = inputs
@@ -932,6 +951,7 @@ mod tests {
         weights: &'a [Ext],
     ) -> QuotientInputs<'a, CpuBackend> {
         QuotientInputs {
+            rows: main.height(),
             main,
             preprocessed: None,
             permutation: None,
@@ -944,6 +964,47 @@ mod tests {
             permutation_values: &[],
             weights,
         }
+    }
+
+    /// A bit-reversed LDE taller than the quotient domain is read by its prefix: the same
+    /// values as the prefix alone, which is the domain's own bit-reversed matrix. A taller
+    /// matrix in natural order holds no such domain and is refused.
+    #[test]
+    fn a_taller_bit_reversed_lde_is_read_by_its_prefix() {
+        let backend = CpuBackend::new();
+        let n = 8;
+        let values: Vec<BabyBear> = (0..4 * n as u32)
+            .map(|i| BabyBear::new(7 * i * i + 3 * i + 1))
+            .collect();
+        let tall = backend
+            .upload(&values, 2)
+            .unwrap()
+            .assume_order(RowOrder::BitReversed);
+        let prefix = backend
+            .upload(&values[..2 * n], 2)
+            .unwrap()
+            .assume_order(RowOrder::BitReversed);
+        let selectors = selectors(n, (1..=n as u32).map(BabyBear::new).collect());
+        let weights = [Ext::from(BabyBear::new(5))];
+        let expected = backend
+            .evaluate_quotient(&program(), &main_only(&prefix, &selectors, &weights))
+            .unwrap();
+        let inputs = QuotientInputs {
+            rows: n,
+            ..main_only(&tall, &selectors, &weights)
+        };
+        let got = backend.evaluate_quotient(&program(), &inputs).unwrap();
+        assert_eq!(got.height(), n);
+        assert_eq!(got.buffer, expected.buffer);
+        let natural = backend.upload(&values, 2).unwrap();
+        let inputs = QuotientInputs {
+            rows: n,
+            ..main_only(&natural, &selectors, &weights)
+        };
+        assert!(matches!(
+            backend.evaluate_quotient(&program(), &inputs),
+            Err(AccelError::ShapeMismatch { .. })
+        ));
     }
 
     fn rejects(program: &QuotientProgram, what: &str) {

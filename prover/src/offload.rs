@@ -212,16 +212,18 @@ impl<B: Backend + 'static> DeviceOffload<B> {
             .clone()
     }
 
-    /// Committed matrix `index` of `data` on the device as the quotient domain of `size`
-    /// points in bit-reversed order: the tree's own copy if it is there, else the host's
-    /// copy uploaded. `None` if the committed LDE is not that domain.
+    /// Committed matrix `index` of `data` on the device, holding the quotient domain of
+    /// `size` points in bit-reversed order: all of it, or its first `size` rows where the
+    /// LDE is taller (a chip whose constraints have degree 2 or less). The tree's own copy
+    /// if it is there, else that many rows of the host's copy uploaded. `None` if the
+    /// committed LDE is shorter than the domain.
     fn lde_on_device<'a>(
         &self,
         (data, index): (&'a PcsData<DeviceConfig<B>>, usize),
         size: usize,
     ) -> Result<Option<OnDevice<'a, B>>, AccelError> {
         let host = self.mmcs.get_matrices(data)[index];
-        if host.height() != size {
+        if host.height() < size {
             return Ok(None);
         }
         if let Some(resident) = self.mmcs.resident_matrix(data, index)
@@ -233,14 +235,14 @@ impl<B: Backend + 'static> DeviceOffload<B> {
         let uploaded = self
             .mmcs
             .backend()
-            .upload(&host.values, host.width)?
+            .upload(&host.values[..size * host.width], host.width)?
             .assume_order(RowOrder::BitReversed);
         self.uploads.fetch_add(1, Ordering::Relaxed);
         Ok(Some(OnDevice::Uploaded(uploaded)))
     }
 
-    /// The chip's quotient values, left on the device; `Ok(None)` when its LDEs are not on
-    /// its quotient domain (a chip whose constraints have degree 2 or less).
+    /// The chip's quotient values, left on the device; `Ok(None)` when its quotient domain
+    /// is not a part of its LDEs' (never, for Plonky3's two-adic PCS).
     fn evaluate(
         &self,
         request: &QuotientRequest<'_, DeviceConfig<B>>,
@@ -279,6 +281,7 @@ impl<B: Backend + 'static> DeviceOffload<B> {
         let values = backend.evaluate_quotient(
             &program,
             &QuotientInputs {
+                rows: size,
                 main: &main,
                 preprocessed: preprocessed.as_deref(),
                 permutation: permutation.as_deref(),

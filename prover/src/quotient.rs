@@ -780,6 +780,7 @@ impl QuotientCase {
         backend.evaluate_quotient(
             &self.program,
             &QuotientInputs {
+                rows: uploaded.main.height(),
                 main: &uploaded.main,
                 preprocessed: uploaded.preprocessed.as_ref(),
                 permutation: uploaded.permutation.as_ref(),
