@@ -14,8 +14,9 @@
 //! state, which the verifier checks link by link. An unproven instruction is refused with a
 //! [`ProveError`], never proven wrongly. [`quotient`] compiles each chip's constraints into
 //! the bytecode `zkbox_accel`'s device interpreters run; in a device proof [`offload`] runs
-//! it over the coset LDEs the device's Merkle trees keep, so only quotient values come back,
-//! and [`opening`] runs the opening's passes over those LDEs and FRI's folds there too.
+//! it over the coset LDEs the device's Merkle trees keep and commits to the quotient's
+//! chunks from there, and [`opening`] runs the opening's passes over those LDEs and FRI's
+//! folds there too.
 
 pub mod batch;
 pub mod chips;

@@ -504,6 +504,7 @@ impl<P: FnMut(Stage)> zkbox_accel::BackendVisitor for ProveRun<'_, P> {
             fold_fallbacks = counts.fold_fallbacks,
             opening_steps_on_device = counts.opening_steps_on_device,
             opening_fallbacks = counts.opening_fallbacks,
+            matrices_uploaded = counts.matrices_uploaded,
             "device proof done"
         );
         if let Some(report) = report {
