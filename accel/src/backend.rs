@@ -221,6 +221,36 @@ pub trait Backend: Send + Sync {
     where
         Self: Sized;
 
+    /// `acc[x] += factor · addend[x]` for every element of two `n × 4` vectors of
+    /// extension elements (see [`crate::fri`]), on the device.
+    fn fri_add_scaled(
+        &self,
+        acc: &mut DeviceMatrix<Self>,
+        addend: &DeviceMatrix<Self>,
+        factor: Ext,
+    ) -> Result<(), AccelError>
+    where
+        Self: Sized;
+
+    /// The same values seen as rows of `width` columns (rows are stored one after another,
+    /// so no data moves; the row order label stays). `width` must divide the matrix's
+    /// size.
+    fn reshape(
+        &self,
+        matrix: DeviceMatrix<Self>,
+        width: usize,
+    ) -> Result<DeviceMatrix<Self>, AccelError>
+    where
+        Self: Sized,
+    {
+        let (width, height) = reshaped(&matrix, width)?;
+        Ok(DeviceMatrix {
+            width,
+            height,
+            ..matrix
+        })
+    }
+
     /// Combines each row of `matrix` with `powers`, one per column (see [`crate::deep`]):
     /// the `height × 4` matrix of `Σ_i powers[i]·matrix[x][i]`, rows in the matrix's order,
     /// left on the device.
@@ -401,6 +431,23 @@ pub(crate) fn strided_matrix<B: Backend>(buffer: B::Buffer, words: [u32; 4]) -> 
         height: words[1] as usize,
         order: RowOrder::Natural,
     }
+}
+
+/// The shape [`Backend::reshape`] gives `matrix` at `width` columns.
+pub(crate) fn reshaped<B: Backend + ?Sized>(
+    matrix: &DeviceMatrix<B>,
+    width: usize,
+) -> Result<(usize, usize), AccelError> {
+    let size = matrix.width * matrix.height;
+    if width == 0 || !size.is_multiple_of(width) {
+        return Err(AccelError::ShapeMismatch {
+            detail: format!(
+                "{} values ({}x{}) are not rows of {width}",
+                size, matrix.height, matrix.width
+            ),
+        });
+    }
+    Ok((width, size / width))
 }
 
 /// Checks the bound on a leaf index.

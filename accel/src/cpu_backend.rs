@@ -25,7 +25,7 @@ use crate::deep::{
     deep_accumulate_on_host,
 };
 use crate::device::DeviceInfo;
-use crate::fri::{check_fold_input, fold_on_host};
+use crate::fri::{add_scaled_on_host, add_scaled_words, check_fold_input, fold_on_host};
 use crate::merkle::{ReferenceMmcs, reference_mmcs};
 use crate::quotient::{Ext, QuotientInputs, QuotientProgram, evaluate_on_host};
 
@@ -218,6 +218,17 @@ impl Backend for CpuBackend {
             .copied()
             .collect();
         Ok(strided_matrix(buffer, words))
+    }
+
+    fn fri_add_scaled(
+        &self,
+        acc: &mut DeviceMatrix<Self>,
+        addend: &DeviceMatrix<Self>,
+        factor: Ext,
+    ) -> Result<(), AccelError> {
+        add_scaled_words(acc, addend, factor)?;
+        add_scaled_on_host(&mut acc.buffer, &addend.buffer, factor);
+        Ok(())
     }
 
     fn combine_rows(

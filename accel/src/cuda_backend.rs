@@ -35,7 +35,7 @@ use crate::deep::{
 };
 use crate::device::{BackendKind, DeviceId, DeviceInfo};
 use crate::field::{from_words, montgomery, poseidon2_constants, to_words, write_words};
-use crate::fri::{folded_matrix, kernel_words};
+use crate::fri::{add_scaled_words, folded_matrix, kernel_words};
 use crate::quotient::{DeviceTables, Ext, QuotientInputs, QuotientProgram};
 
 /// Threads per block of the one-dimensional Poseidon2 kernels (16 state words in registers
@@ -878,6 +878,18 @@ impl Backend for CudaBackend {
         args.extend(words.map(Arg::Word));
         self.launch("strided_rows", grid_1d(rows, ROW_BLOCK), &args)?;
         Ok(strided_matrix(output, words))
+    }
+
+    fn fri_add_scaled(
+        &self,
+        acc: &mut DeviceMatrix<Self>,
+        addend: &DeviceMatrix<Self>,
+        factor: Ext,
+    ) -> Result<(), AccelError> {
+        let words = add_scaled_words(acc, addend, factor)?;
+        let mut args = vec![Arg::Buffer(&acc.buffer), Arg::Buffer(&addend.buffer)];
+        args.extend(words.map(Arg::Word));
+        self.launch("fri_add_scaled", grid_1d(acc.height, ROW_BLOCK), &args)
     }
 
     fn combine_rows(

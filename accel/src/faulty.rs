@@ -271,6 +271,27 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         self.corrupt_if(Fault::WrongFolds, folded)
     }
 
+    fn fri_add_scaled(
+        &self,
+        acc: &mut DeviceMatrix<Self>,
+        addend: &DeviceMatrix<Self>,
+        factor: Ext,
+    ) -> Result<(), AccelError> {
+        self.call("FRI add")?;
+        self.inner
+            .fri_add_scaled(&mut acc.buffer, &addend.buffer, factor)
+    }
+
+    fn reshape(
+        &self,
+        matrix: DeviceMatrix<Self>,
+        width: usize,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        let order = matrix.order;
+        let inner = self.inner.reshape(matrix.buffer, width)?;
+        Ok(Self::outer(inner).assume_order(order))
+    }
+
     fn combine_rows(
         &self,
         matrix: &DeviceMatrix<Self>,

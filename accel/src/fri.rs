@@ -10,7 +10,9 @@
 //! and `rev` reversing `log2(h)` bits. That is Plonky3's `TwoAdicFriFolding` at arity 2, and
 //! its arity-`2^k` fold is `k` such rounds with `β, β², β⁴, …` ([`fold`]), so one kernel per
 //! API serves every arity. On the device a vector is an `n × 4` matrix of the elements'
-//! basis coefficients, declared bit-reversed.
+//! basis coefficients, declared bit-reversed; a round's commitment sees the same buffer as
+//! rows of `arity` elements ([`Backend::reshape`]), and a fold reads it either way. A
+//! shorter reduced opening joins the folded vector through [`Backend::fri_add_scaled`].
 
 use p3_baby_bear::BabyBear;
 use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing, TwoAdicField};
@@ -45,12 +47,12 @@ pub fn fold<B: Backend>(
     beta: Ext,
     log_arity: usize,
 ) -> Result<DeviceMatrix<B>, AccelError> {
-    if log_arity == 0 || values.height().checked_shr(log_arity as u32).unwrap_or(0) == 0 {
+    let elements = values.height() * values.width() / 4;
+    if log_arity == 0 || elements.checked_shr(log_arity as u32).unwrap_or(0) == 0 {
         return Err(AccelError::ShapeMismatch {
             detail: format!(
-                "cannot fold {} elements by 2^{log_arity}: the arity must be at least 2 and at \
-                 most the length",
-                values.height()
+                "cannot fold {elements} elements by 2^{log_arity}: the arity must be at least 2 \
+                 and at most the length"
             ),
         });
     }
@@ -63,19 +65,19 @@ pub fn fold<B: Backend>(
     Ok(folded)
 }
 
-/// Checks a round's input: an `n × 4` matrix, `n ≥ 2` a power of two, declared
-/// bit-reversed. Returns `log2(n/2)`.
+/// Checks a round's input: `n ≥ 2` extension elements (`n` a power of two), rows of whole
+/// elements (a width of 4 per element), declared bit-reversed. Returns `log2(n/2)`.
 pub(crate) fn check_fold_input<B: Backend + ?Sized>(
     values: &DeviceMatrix<B>,
 ) -> Result<usize, AccelError> {
     let shape = |detail: String| Err(AccelError::ShapeMismatch { detail });
-    if values.width() != 4 {
+    if values.width() == 0 || !values.width().is_multiple_of(4) {
         return shape(format!(
-            "a FRI vector has 4 columns (an extension element per row), not {}",
+            "a FRI vector's rows hold whole extension elements (4 columns each), not {} columns",
             values.width()
         ));
     }
-    let n = values.height();
+    let n = values.height() * values.width() / 4;
     if n < 2 || !n.is_power_of_two() {
         return shape(format!(
             "a FRI fold needs a power-of-two length of at least 2, not {n}"
@@ -92,6 +94,50 @@ pub(crate) fn check_fold_input<B: Backend + ?Sized>(
         ));
     }
     Ok(log_half)
+}
+
+/// Checks [`Backend::fri_add_scaled`]'s operands (two `n × 4` vectors) and returns its
+/// kernel words: `n` and the factor's four coefficients in Montgomery form.
+pub(crate) fn add_scaled_words<B: Backend + ?Sized>(
+    acc: &DeviceMatrix<B>,
+    addend: &DeviceMatrix<B>,
+    factor: Ext,
+) -> Result<[u32; 5], AccelError> {
+    if acc.width() != 4 || (addend.width(), addend.height()) != (4, acc.height()) {
+        return Err(AccelError::ShapeMismatch {
+            detail: format!(
+                "adding a {}x{} vector to a {}x{} one: both are n x 4",
+                addend.height(),
+                addend.width(),
+                acc.height(),
+                acc.width()
+            ),
+        });
+    }
+    if acc.height() > u32::MAX as usize / 4 {
+        return Err(AccelError::ShapeMismatch {
+            detail: format!("a FRI vector of {} elements is too long", acc.height()),
+        });
+    }
+    let f = factor.as_basis_coefficients_slice();
+    Ok([
+        acc.height() as u32,
+        crate::field::montgomery(f[0]),
+        crate::field::montgomery(f[1]),
+        crate::field::montgomery(f[2]),
+        crate::field::montgomery(f[3]),
+    ])
+}
+
+/// The host's `acc[x] += factor · addend[x]` over basis coefficients: the CPU backend's.
+pub(crate) fn add_scaled_on_host(acc: &mut [BabyBear], addend: &[BabyBear], factor: Ext) {
+    acc.par_chunks_exact_mut(4)
+        .zip(addend.par_chunks_exact(4))
+        .for_each(|(a, x)| {
+            let sum = Ext::from_basis_coefficients_slice(a).unwrap()
+                + factor * Ext::from_basis_coefficients_slice(x).unwrap();
+            a.copy_from_slice(sum.as_basis_coefficients_slice());
+        });
 }
 
 /// The inverse of the generator of the subgroup of order `2^(log_half + 1)`.

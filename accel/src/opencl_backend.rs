@@ -24,7 +24,7 @@ use crate::deep::{
 };
 use crate::device::{BackendKind, DeviceId, DeviceInfo};
 use crate::field::{field_defines, from_words, montgomery, poseidon2_constants, to_words};
-use crate::fri::{folded_matrix, kernel_words};
+use crate::fri::{add_scaled_words, folded_matrix, kernel_words};
 use crate::quotient::{DeviceTables, Ext, QuotientInputs, QuotientProgram};
 
 /// Columns one NTT tile work-group covers (work-item dimension 0).
@@ -733,6 +733,18 @@ impl Backend for OpenClBackend {
         args.extend(words.map(Arg::Word));
         self.launch("strided_rows", SpatialDims::One(rows), None, &args)?;
         Ok(strided_matrix(output, words))
+    }
+
+    fn fri_add_scaled(
+        &self,
+        acc: &mut DeviceMatrix<Self>,
+        addend: &DeviceMatrix<Self>,
+        factor: Ext,
+    ) -> Result<(), AccelError> {
+        let words = add_scaled_words(acc, addend, factor)?;
+        let mut args = vec![Arg::Buffer(&acc.buffer), Arg::Buffer(&addend.buffer)];
+        args.extend(words.map(Arg::Word));
+        self.launch("fri_add_scaled", SpatialDims::One(acc.height), None, &args)
     }
 
     fn combine_rows(

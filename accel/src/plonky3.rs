@@ -307,6 +307,24 @@ impl<B: Backend> DeviceMmcs<B> {
         self.commit_leaves(leaves, host_ldes)
     }
 
+    /// Commits to one matrix already on the device (`on_device`, the rows the tree hashes)
+    /// whose host copy is `host` (the same values, for the openings), as [`Mmcs::commit`]
+    /// of `host` would: FRI's round commitments, whose vectors are folded on the device.
+    /// A device copy of another shape is replaced by an upload of the host's.
+    pub fn commit_on_device<M: Matrix<BabyBear>>(
+        &self,
+        on_device: DeviceMatrix<B>,
+        host: M,
+    ) -> (MerkleCap<BabyBear, Digest>, DeviceProverData<M, B>) {
+        let _span = tracing::debug_span!("build merkle tree").entered();
+        let leaves = if (on_device.width(), on_device.height()) == (host.width(), host.height()) {
+            Ok(vec![on_device])
+        } else {
+            upload_all(&*self.backend, std::slice::from_ref(&host))
+        };
+        self.commit_leaves(leaves, vec![host])
+    }
+
     /// The commitment to `inputs`, whose device copies are `on_device`: a tree on the
     /// device, or on the host if the device failed the copies or the tree.
     fn commit_leaves<M: Matrix<BabyBear>>(

@@ -30,7 +30,7 @@ use crate::deep::{
 };
 use crate::device::{DeviceId, DeviceInfo};
 use crate::field::{MODULUS, from_words, montgomery, poseidon2_constants, to_words};
-use crate::fri::{folded_matrix, kernel_words};
+use crate::fri::{add_scaled_words, folded_matrix, kernel_words};
 use crate::quotient::{DeviceTables, Ext, QuotientInputs, QuotientProgram};
 use crate::vulkan_device::{
     BINDINGS, BufferKind, Command, Limits, PUSH_WORDS, SPEC_CONSTANTS, Shader, VulkanBuffer,
@@ -679,6 +679,22 @@ impl Backend for VulkanBackend {
         );
         self.device.run("strided rows", &[select])?;
         Ok(strided_matrix(output, words))
+    }
+
+    fn fri_add_scaled(
+        &self,
+        acc: &mut DeviceMatrix<Self>,
+        addend: &DeviceMatrix<Self>,
+        factor: Ext,
+    ) -> Result<(), AccelError> {
+        let words = add_scaled_words(acc, addend, factor)?;
+        let add = self.dispatch(
+            Shader::FriAddScaled,
+            [Some(acc.buffer.buffer), Some(addend.buffer.buffer), None],
+            &words,
+            item_groups(acc.height),
+        );
+        self.device.run("FRI add", &[add])
     }
 
     fn combine_rows(

@@ -35,3 +35,18 @@ KERNEL void fri_fold(GLOBAL const u32* src, GLOBAL u32* dst, u32 log_half, u32 g
     GLOBAL u32* out = dst + 4u * (u64)i;
     for (u32 k = 0; k < 4u; k++) out[k] = bb_add(sum[k], product[k]);
 }
+
+// acc[x] += factor * addend[x] for each extension element x < n (4 canonical words each):
+// FRI adds a reduced opening of the folded vector's height onto it, weighted by
+// beta^arity. `factor` in Montgomery form; uses q_ext_mul from quotient.h. Items: n.
+KERNEL void fri_add_scaled(GLOBAL u32* acc, GLOBAL const u32* addend, u32 n, u32 factor0,
+                           u32 factor1, u32 factor2, u32 factor3) {
+    u32 x = GLOBAL_ID(0);
+    if (x >= n) return;
+    GLOBAL const u32* a = addend + 4u * (u64)x;
+    u32 product[4];
+    // Canonical times Montgomery is canonical.
+    q_ext_mul(a[0], a[1], a[2], a[3], factor0, factor1, factor2, factor3, product);
+    GLOBAL u32* out = acc + 4u * (u64)x;
+    for (u32 k = 0; k < 4u; k++) out[k] = bb_add(out[k], product[k]);
+}

@@ -91,6 +91,7 @@ pub const SPIRV_MODULES: &[SpirvModule] = &[
     spirv!("combine_rows"),
     spirv!("coset_scale_pad"),
     spirv!("deep_accumulate"),
+    spirv!("fri_add_scaled"),
     spirv!("fri_fold"),
     spirv!("merkle_compress_level"),
     spirv!("ntt_stage"),

@@ -22,6 +22,7 @@ pub mod batch;
 pub mod chips;
 pub mod config;
 mod error;
+pub mod fri;
 pub mod offload;
 pub mod opening;
 pub mod plan;

@@ -12,10 +12,12 @@
 //!   back once, for the openings;
 //! - the opening ([`crate::opening`]): the column sums behind the out-of-domain values and
 //!   the DEEP terms of the reduced openings, over the matrices the trees keep on the device
-//!   ([`zkbox_accel::deep`]), each point's tables uploaded once; and FRI's folding rounds:
-//!   each round's vector goes up, is folded there by arity-2 passes of the fold kernel
-//!   ([`zkbox_accel::fri::fold`]) and comes back `arity` times shorter; the round
-//!   commitments are the device's Merkle trees ([`DeviceMmcs`] under FRI's extension MMCS).
+//!   ([`zkbox_accel::deep`]), each point's tables uploaded once; and FRI's rounds
+//!   ([`crate::fri`]): the tallest reduced opening goes up once, each round's vector goes
+//!   from the fold kernel ([`zkbox_accel::fri::fold`], arity-2 passes) and the addition of
+//!   the next reduced opening into the round's Merkle tree where it is
+//!   ([`DeviceMmcs::commit_on_device`]), the next fold reads the tree's copy, and each
+//!   vector comes back once, for the queries.
 //!
 //! All of them compute the values the host computes, so the proof is the same file. A
 //! device call that fails is logged and its step runs on the host, as everywhere in the
@@ -32,6 +34,7 @@ use p3_field::{Field, PrimeCharacteristicRing};
 use p3_fri::{BatchMultiOpening, FriFoldingStrategy, FriParameters, TwoAdicFriFolding};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::extension::FlatMatrixView;
 use p3_uni_stark::{Com, Domain, PcsProverError, StarkGenericConfig};
 use zkbox_accel::fri::{self, upload_vector};
 use zkbox_accel::quotient::{QuotientInputs, QuotientProgram, chunk_ldes, download_values};
@@ -41,6 +44,7 @@ use crate::batch::{Offload, PcsData, PcsOpening, QuotientRequest};
 use crate::config::{
     Challenge, Challenger, DeviceConfig, LOG_BLOWUP, Val, ZkboxConfig, fri_parameters, stark_config,
 };
+use crate::fri::{FriRounds, HostRounds, committed_rows};
 use crate::opening::{MatrixTerms, OpeningArithmetic};
 use crate::quotient::{compile, periodic_table, selectors, weights};
 
@@ -102,9 +106,9 @@ pub struct OffloadCounts {
     pub opening_steps_on_device: usize,
     /// Opening steps handed back to the host after a device error.
     pub opening_fallbacks: usize,
-    /// Committed matrices uploaded again for a quotient or an opening step, because no
-    /// tree kept them on the device (every one, on a backend whose trees keep no matrices:
-    /// accel's CPU backend).
+    /// Committed matrices uploaded again for a quotient, an opening step or a FRI round,
+    /// because no tree kept them on the device (every one, on a backend whose trees keep no
+    /// matrices: accel's CPU backend).
     pub matrices_uploaded: usize,
 }
 
@@ -146,17 +150,26 @@ impl StepCounts {
         step: &'static str,
         result: Result<T, AccelError>,
     ) -> Option<T> {
-        match result {
-            Ok(value) => {
-                self.on_device.fetch_add(1, Ordering::Relaxed);
-                Some(value)
-            }
-            Err(err) => {
+        if result.is_ok() {
+            self.on_device.fetch_add(1, Ordering::Relaxed);
+        }
+        self.record_failure(device, step, result)
+    }
+
+    /// As [`Self::record`] for a step that only prepares the counted ones (an upload): a
+    /// failure is logged and counted, a success is not.
+    fn record_failure<T>(
+        &self,
+        device: zkbox_accel::DeviceId,
+        step: &'static str,
+        result: Result<T, AccelError>,
+    ) -> Option<T> {
+        result
+            .inspect_err(|err| {
                 tracing::warn!(%device, %err, step, "device step falls back to the host");
                 self.fallbacks.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
+            })
+            .ok()
     }
 }
 
@@ -379,9 +392,9 @@ impl<B: Backend + 'static> Offload<DeviceConfig<B>> for DeviceOffload<B> {
     ) -> Result<PcsOpening<DeviceConfig<B>>, PcsProverError<DeviceConfig<B>>> {
         // zkbox's PCS hides nothing, so the preprocessed commitment opens like the others.
         let backend = self.compute_on_device.then(|| self.mmcs.backend().as_ref());
-        let folding = DeviceFolding {
+        let rounds = DeviceRounds {
+            offload: self,
             backend,
-            counts: &self.folds,
         };
         let arithmetic = DeviceOpening {
             offload: self,
@@ -394,7 +407,7 @@ impl<B: Backend + 'static> Offload<DeviceConfig<B>> for DeviceOffload<B> {
             &self.mmcs,
             requests,
             challenger,
-            &folding,
+            &rounds,
             &arithmetic,
         )
     }
@@ -563,66 +576,138 @@ fn check_length(step: &'static str, got: usize, expected: usize) -> Result<(), A
     })
 }
 
-/// FRI's folding rounds on a device (`backend`), or on the host where it is `None` or a
-/// device call fails: Plonky3's `TwoAdicFriFolding` otherwise, whose results the device's
-/// equal.
-struct DeviceFolding<'a, B: Backend> {
+/// FRI's rounds on a device (`backend`), or on the host where it is `None` or a device
+/// call fails. On the device, a round's vector goes from the fold kernel (and the addition
+/// of the next reduced opening) into the round's Merkle tree where it is, and the next fold
+/// reads the tree's copy; it comes back once per round, as the host copy the queries open.
+struct DeviceRounds<'a, B: Backend> {
+    offload: &'a DeviceOffload<B>,
     backend: Option<&'a B>,
-    counts: &'a StepCounts,
 }
 
-impl<B: Backend + 'static> DeviceFolding<'_, B> {
+/// FRI's round commitments in a device proof.
+type RoundMmcs<B> = ExtensionMmcs<Val, Challenge, DeviceMmcs<B>>;
+
+/// The prover data of one FRI round.
+type RoundData<B> = <RoundMmcs<B> as Mmcs<Challenge>>::ProverData<RowMajorMatrix<Challenge>>;
+
+/// FRI's vector between rounds: on the device with the host's copy, or on the host only.
+enum RoundVector<B: Backend> {
+    Device(DeviceMatrix<B>, Vec<Challenge>),
+    Host(Vec<Challenge>),
+}
+
+impl<B: Backend + 'static> DeviceRounds<'_, B> {
     /// The host's folding, as Plonky3's `open` makes it: it answers everything the device
     /// does not do.
-    fn host() -> impl FriFoldingStrategy<Val, Challenge> {
-        TwoAdicFriFolding::<Vec<BatchMultiOpening<Val, DeviceMmcs<B>>>, AccelError>(PhantomData)
+    fn host() -> TwoAdicFriFolding<Vec<BatchMultiOpening<Val, DeviceMmcs<B>>>, AccelError> {
+        TwoAdicFriFolding(PhantomData)
+    }
+
+    /// One round's fold on the device: the committed rows (the tree's copy, or the host's
+    /// uploaded) folded by `beta`, plus `input` times `beta^arity`.
+    fn fold_on_device(
+        &self,
+        backend: &B,
+        data: &RoundData<B>,
+        rows: &RowMajorMatrix<Challenge>,
+        beta: Challenge,
+        log_arity: usize,
+        input: Option<&[Challenge]>,
+    ) -> Result<RoundVector<B>, AccelError> {
+        let committed = match self.offload.mmcs.resident_matrix(data, 0) {
+            Some(resident) => OnDevice::Resident(resident),
+            None => {
+                self.offload.uploads.fetch_add(1, Ordering::Relaxed);
+                OnDevice::Uploaded(upload_vector(backend, &rows.values)?)
+            }
+        };
+        let mut folded = fri::fold(backend, &committed, beta, log_arity)?;
+        if let Some(input) = input {
+            let input = upload_vector(backend, input)?;
+            backend.fri_add_scaled(&mut folded, &input, beta.exp_power_of_2(log_arity))?;
+        }
+        let host = download_values(backend, &folded)?;
+        check_length("FRI fold", host.len(), rows.values.len() >> log_arity)?;
+        Ok(RoundVector::Device(folded, host))
     }
 }
 
-impl<B: Backend + 'static> FriFoldingStrategy<Val, Challenge> for DeviceFolding<'_, B> {
-    type InputProof = Vec<BatchMultiOpening<Val, DeviceMmcs<B>>>;
-    type InputError = AccelError;
+impl<B: Backend + 'static> FriRounds<RoundMmcs<B>> for DeviceRounds<'_, B> {
+    type Vector = RoundVector<B>;
 
     fn extra_query_index_bits(&self) -> usize {
         FriFoldingStrategy::<Val, Challenge>::extra_query_index_bits(&Self::host())
     }
 
-    fn fold_row(
-        &self,
-        index: usize,
-        log_height: usize,
-        log_arity: usize,
-        beta: Challenge,
-        evals: impl Iterator<Item = Challenge>,
-    ) -> Challenge {
-        Self::host().fold_row(index, log_height, log_arity, beta, evals)
+    fn start(&self, input: Vec<Challenge>) -> RoundVector<B> {
+        let Some(backend) = self.backend else {
+            return RoundVector::Host(input);
+        };
+        let uploaded = upload_vector(backend, &input);
+        match self
+            .offload
+            .folds
+            .record_failure(backend.info().id, "FRI input", uploaded)
+        {
+            Some(on_device) => RoundVector::Device(on_device, input),
+            None => RoundVector::Host(input),
+        }
     }
 
-    fn fold_matrix<M: Matrix<Challenge>>(
+    fn commit(
         &self,
+        mmcs: &RoundMmcs<B>,
+        vector: RoundVector<B>,
+        log_arity: usize,
+    ) -> (<RoundMmcs<B> as Mmcs<Challenge>>::Commitment, RoundData<B>) {
+        let arity = 1 << log_arity;
+        match vector {
+            RoundVector::Device(on_device, host) => {
+                let rows = RowMajorMatrix::new(host, arity);
+                let backend = &**self.offload.mmcs.backend();
+                match backend.reshape(on_device, 4 * arity) {
+                    Ok(leaves) => self
+                        .offload
+                        .mmcs
+                        .commit_on_device(leaves, FlatMatrixView::new(rows)),
+                    Err(_) => {
+                        self.offload.uploads.fetch_add(1, Ordering::Relaxed);
+                        mmcs.commit_matrix(rows)
+                    }
+                }
+            }
+            RoundVector::Host(host) => mmcs.commit_matrix(RowMajorMatrix::new(host, arity)),
+        }
+    }
+
+    fn fold(
+        &self,
+        mmcs: &RoundMmcs<B>,
+        data: &RoundData<B>,
         beta: Challenge,
         log_arity: usize,
-        m: M,
-    ) -> Vec<Challenge> {
-        let Some(backend) = self.backend else {
-            return Self::host().fold_matrix(beta, log_arity, m);
-        };
-        // The rows of width 2^log_arity, one after another, are FRI's vector.
-        let vector = m.to_row_major_matrix().values;
-        let folded = upload_vector(backend, &vector)
-            .and_then(|on_device| fri::fold(backend, &on_device, beta, log_arity))
-            .and_then(|folded| download_values(backend, &folded))
-            .and_then(|folded| {
-                check_length("FRI fold", folded.len(), vector.len() >> log_arity)?;
-                Ok(folded)
-            });
-        match self.counts.record(backend.info().id, "FRI fold", folded) {
-            Some(folded) => folded,
-            None => Self::host().fold_matrix(
-                beta,
-                log_arity,
-                RowMajorMatrix::new(vector, 1 << log_arity),
-            ),
+        input: Option<Vec<Challenge>>,
+    ) -> RoundVector<B> {
+        if let Some(backend) = self.backend {
+            let rows = committed_rows(mmcs, data);
+            let on_device =
+                self.fold_on_device(backend, data, rows, beta, log_arity, input.as_deref());
+            if let Some(vector) =
+                self.offload
+                    .folds
+                    .record(backend.info().id, "FRI round", on_device)
+            {
+                return vector;
+            }
+        }
+        let host = Self::host();
+        RoundVector::Host(HostRounds(&host).fold(mmcs, data, beta, log_arity, input))
+    }
+
+    fn finish(&self, vector: RoundVector<B>) -> Vec<Challenge> {
+        match vector {
+            RoundVector::Device(_, host) | RoundVector::Host(host) => host,
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The PCS opening of zkbox's prover loop: Plonky3's `TwoAdicFriPcs::open`, step for step
 //! — the same claimed evaluations, transcript and FRI proof — with the passes over the
-//! committed matrices done where the caller's [`OpeningArithmetic`] says and FRI's folding
-//! rounds by the [`FriFoldingStrategy`] it passes. Plonky3's `open` does both on the host;
+//! committed matrices done where the caller's [`OpeningArithmetic`] says and FRI's rounds
+//! where its [`FriRounds`] says ([`crate::fri`]). Plonky3's `open` does both on the host;
 //! this one lets the device path run them on the device
-//! ([`crate::offload::DeviceOffload`]). With [`OnHost`] and Plonky3's `TwoAdicFriFolding`
-//! it writes the proof `TwoAdicFriPcs::open` writes, byte for byte (a test compares them).
+//! ([`crate::offload::DeviceOffload`]). With [`OnHost`] and [`HostRounds`] over Plonky3's
+//! `TwoAdicFriFolding` it writes the proof `TwoAdicFriPcs::open` writes, byte for byte (a
+//! test compares them).
 //!
 //! The opening, for matrices committed as LDEs on `gK` in bit-reversed order:
 //!
@@ -24,10 +25,7 @@ use p3_field::{
     ExtensionField, Field, PackedFieldExtension, PackedValue, PrimeCharacteristicRing,
     batch_multiplicative_inverse, dot_product,
 };
-use p3_fri::{
-    BatchMultiOpening, FriFoldingStrategy, FriParameters, FriProof, FriProverError,
-    PcsProverTranscript, PcsShape, prover,
-};
+use p3_fri::{FriParameters, FriProverError, PcsProverTranscript, PcsShape};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::interpolation::{Interpolate, compute_adjusted_weights};
@@ -36,10 +34,12 @@ use p3_util::{log2_strict_usize, reverse_slice_index_bits};
 use tracing::debug_span;
 
 use crate::config::{Challenge, Val};
+use crate::fri::FriRounds;
+#[cfg(doc)]
+use crate::fri::HostRounds;
 
 /// The FRI proof of an opening whose inputs were committed with `InputMmcs`.
-pub type OpeningProof<FriMmcs, InputMmcs> =
-    FriProof<Challenge, FriMmcs, Val, Vec<BatchMultiOpening<Val, InputMmcs>>>;
+pub type OpeningProof<FriMmcs, InputMmcs> = crate::fri::Proof<FriMmcs, InputMmcs>;
 
 /// The two passes of the opening over a committed matrix, which a device may take over
 /// matrix by matrix (see the module documentation). Each returns `None` to leave the matrix
@@ -109,16 +109,16 @@ pub struct OnHost;
 impl<Data> OpeningArithmetic<Data> for OnHost {}
 
 /// Opens the matrices of `requests` at their points and proves the openings with FRI under
-/// `fri`, folding with `folding` and running the row arithmetic where `arithmetic` says:
+/// `fri`, its rounds where `fri_rounds` says and the row arithmetic where `arithmetic` says:
 /// what `TwoAdicFriPcs::open` does with the same parameters and input MMCS (see the module
 /// documentation). `fri` must have a constant final polynomial (zkbox's has), for which
 /// every committed height is valid.
-pub fn open<InputMmcs, FriMmcs, Challenger, Folding>(
+pub fn open<InputMmcs, FriMmcs, Challenger>(
     fri: &FriParameters<FriMmcs>,
     mmcs: &InputMmcs,
     requests: Vec<OpeningRequest<'_, InputMmcs::ProverData<RowMajorMatrix<Val>>, Challenge>>,
     challenger: &mut Challenger,
-    folding: &Folding,
+    fri_rounds: &impl FriRounds<FriMmcs>,
     arithmetic: &impl OpeningArithmetic<InputMmcs::ProverData<RowMajorMatrix<Val>>>,
 ) -> Result<(OpenedValues<Challenge>, OpeningProof<FriMmcs, InputMmcs>), FriProverError>
 where
@@ -126,8 +126,6 @@ where
     FriMmcs: Mmcs<Challenge>,
     Challenger:
         FieldChallenger<Val> + GrindingChallenger<Witness = Val> + CanObserve<FriMmcs::Commitment>,
-    Folding:
-        FriFoldingStrategy<Val, Challenge, InputProof = Vec<BatchMultiOpening<Val, InputMmcs>>>,
 {
     assert_eq!(
         fri.log_final_poly_len, 0,
@@ -173,8 +171,8 @@ where
     let reduced = debug_span!("reduce matrix quotient")
         .in_scope(|| reduce_openings(&rounds, &opened, &inverse_denominators, alpha, arithmetic));
     let proof = transcript.delegate(|challenger| {
-        prover::prove_fri(
-            folding,
+        crate::fri::prove(
+            fri_rounds,
             fri,
             reduced,
             challenger,
@@ -425,7 +423,7 @@ mod tests {
     use p3_challenger::CanSample;
     use p3_commit::Pcs;
     use p3_field::BasedVectorSpace;
-    use p3_fri::TwoAdicFriFolding;
+    use p3_fri::{BatchMultiOpening, TwoAdicFriFolding};
     use p3_uni_stark::StarkGenericConfig;
     use rand::rngs::SmallRng;
     use rand::{RngExt, SeedableRng};
@@ -503,7 +501,7 @@ mod tests {
             &host_mmcs(),
             requests,
             &mut ours,
-            &folding,
+            &crate::fri::HostRounds(&folding),
             &OnHost,
         )
         .unwrap();

@@ -130,7 +130,8 @@ pub fn check_commit_lde<B: zkbox_accel::Backend + 'static>(backend: Arc<B>) -> u
 
 /// [`zkbox_accel::fri::fold`] on `backend` equals Plonky3's `TwoAdicFriFolding::fold_matrix`
 /// element for element, on random vectors of every length from 2 to `2^max_log_len` and
-/// every arity zkbox folds by (2, 4, 8) that fits; bad shapes are typed errors.
+/// every arity zkbox folds by (2, 4, 8) that fits, also read as the rows a round commits
+/// (`reshape`); `fri_add_scaled` equals the host's sum; bad shapes are typed errors.
 pub fn check_fri_fold<B: zkbox_accel::Backend>(backend: &B, max_log_len: usize) {
     use core::marker::PhantomData;
     use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
@@ -163,8 +164,48 @@ pub fn check_fri_fold<B: zkbox_accel::Backend>(backend: &B, max_log_len: usize) 
                 got, expected,
                 "{device}: 2^{log_len} elements folded by 2^{log_arity}"
             );
+            // The same buffer as the rows a round commits (arity elements each) folds alike.
+            let rows = backend.reshape(on_device, 4 << log_arity).unwrap();
+            assert_eq!(
+                (rows.width(), rows.height(), rows.order()),
+                (
+                    4 << log_arity,
+                    1 << (log_len - log_arity),
+                    RowOrder::BitReversed
+                )
+            );
+            let folded_rows = fold(backend, &rows, beta, log_arity).unwrap();
+            assert_eq!(download_values(backend, &folded_rows).unwrap(), expected);
+            // A reduced opening joins the folded vector, times a factor.
+            let addend: Vec<Ext> = random_values(&mut rng, 4 * expected.len())
+                .chunks_exact(4)
+                .map(|c| Ext::from_basis_coefficients_slice(c).unwrap())
+                .collect();
+            let factor = Ext::from_basis_coefficients_slice(&random_values(&mut rng, 4)).unwrap();
+            let mut acc = folded;
+            backend
+                .fri_add_scaled(&mut acc, &upload_vector(backend, &addend).unwrap(), factor)
+                .unwrap();
+            let sums: Vec<Ext> = expected
+                .iter()
+                .zip(&addend)
+                .map(|(&e, &a)| e + factor * a)
+                .collect();
+            assert_eq!(
+                download_values(backend, &acc).unwrap(),
+                sums,
+                "{device}: a vector of 2^{} added",
+                log_len - log_arity
+            );
         }
     }
+    let mut short = upload_vector(backend, &[Ext::ONE; 2]).unwrap();
+    let long = upload_vector(backend, &[Ext::ONE; 4]).unwrap();
+    shape_error(
+        backend.fri_add_scaled(&mut short, &long, Ext::ONE),
+        "an addend of another length",
+    );
+    shape_error(backend.reshape(long, 3), "rows of 3 out of 16 values");
     let vector = vec![Ext::ONE; 4];
     let on_device = upload_vector(backend, &vector).unwrap();
     shape_error(fold(backend, &on_device, Ext::ONE, 0), "arity 1");
@@ -174,7 +215,7 @@ pub fn check_fri_fold<B: zkbox_accel::Backend>(backend: &B, max_log_len: usize) 
     );
     let natural = backend.upload(&random_values(&mut rng, 16), 4).unwrap();
     shape_error(backend.fri_fold(&natural, Ext::ONE), "natural order");
-    for (width, len, what) in [(8, 16, "8 columns"), (4, 12, "3 rows"), (4, 4, "1 row")] {
+    for (width, len, what) in [(6, 24, "6 columns"), (4, 12, "3 rows"), (4, 4, "1 row")] {
         let matrix = backend
             .upload(&random_values(&mut rng, len), width)
             .unwrap()
