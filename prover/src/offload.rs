@@ -106,9 +106,10 @@ pub struct OffloadCounts {
     pub opening_steps_on_device: usize,
     /// Opening steps handed back to the host after a device error.
     pub opening_fallbacks: usize,
-    /// Committed matrices uploaded again for a quotient, an opening step or a FRI round,
-    /// because no tree kept them on the device (every one, on a backend whose trees keep no
-    /// matrices: accel's CPU backend).
+    /// Matrices the device had made or held, uploaded again because it no longer held
+    /// them: committed matrices for a quotient, an opening step or a FRI round, and
+    /// reduced openings for FRI (on accel's CPU backend, whose trees keep no matrices,
+    /// every committed one).
     pub matrices_uploaded: usize,
 }
 
@@ -392,15 +393,17 @@ impl<B: Backend + 'static> Offload<DeviceConfig<B>> for DeviceOffload<B> {
     ) -> Result<PcsOpening<DeviceConfig<B>>, PcsProverError<DeviceConfig<B>>> {
         // zkbox's PCS hides nothing, so the preprocessed commitment opens like the others.
         let backend = self.compute_on_device.then(|| self.mmcs.backend().as_ref());
-        let rounds = DeviceRounds {
-            offload: self,
-            backend,
-        };
         let arithmetic = DeviceOpening {
             offload: self,
             on: backend.is_some(),
             weights: Mutex::default(),
             denominators: Mutex::default(),
+            reduced: Mutex::default(),
+        };
+        let rounds = DeviceRounds {
+            offload: self,
+            backend,
+            reduced: &arithmetic.reduced,
         };
         crate::opening::open(
             &self.fri,
@@ -458,6 +461,18 @@ struct DeviceOpening<'a, B: Backend> {
     on: bool,
     weights: PointVectors<B>,
     denominators: PointVectors<B>,
+    /// The reduced openings left on the device for FRI, one per height.
+    reduced: ReducedOnDevice<B>,
+}
+
+/// Reduced openings on the device, by their length, until FRI's rounds take them.
+type ReducedOnDevice<B> = Mutex<Vec<(usize, DeviceMatrix<B>)>>;
+
+/// The reduced opening of `len` elements left on the device, taken out of `reduced`.
+fn take_reduced<B: Backend>(reduced: &ReducedOnDevice<B>, len: usize) -> Option<DeviceMatrix<B>> {
+    let mut reduced = reduced.lock().unwrap_or_else(|p| p.into_inner());
+    let at = reduced.iter().position(|(n, _)| *n == len)?;
+    Some(reduced.swap_remove(at).1)
 }
 
 /// Per opening point, a vector uploaded for it.
@@ -561,6 +576,11 @@ impl<B: Backend + 'static> OpeningArithmetic<PcsData<DeviceConfig<B>>> for Devic
             }
             let sums = download_values(backend, &acc)?;
             check_length("DEEP sums", sums.len(), height)?;
+            // FRI starts from these sums on the device too.
+            self.reduced
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((height, acc));
             Ok(sums)
         })
     }
@@ -583,6 +603,8 @@ fn check_length(step: &'static str, got: usize, expected: usize) -> Result<(), A
 struct DeviceRounds<'a, B: Backend> {
     offload: &'a DeviceOffload<B>,
     backend: Option<&'a B>,
+    /// The reduced openings the opening left on the device.
+    reduced: &'a ReducedOnDevice<B>,
 }
 
 /// FRI's round commitments in a device proof.
@@ -624,7 +646,13 @@ impl<B: Backend + 'static> DeviceRounds<'_, B> {
         };
         let mut folded = fri::fold(backend, &committed, beta, log_arity)?;
         if let Some(input) = input {
-            let input = upload_vector(backend, input)?;
+            let input = match take_reduced(self.reduced, input.len()) {
+                Some(on_device) => on_device,
+                None => {
+                    self.offload.uploads.fetch_add(1, Ordering::Relaxed);
+                    upload_vector(backend, input)?
+                }
+            };
             backend.fri_add_scaled(&mut folded, &input, beta.exp_power_of_2(log_arity))?;
         }
         let host = download_values(backend, &folded)?;
@@ -644,7 +672,13 @@ impl<B: Backend + 'static> FriRounds<RoundMmcs<B>> for DeviceRounds<'_, B> {
         let Some(backend) = self.backend else {
             return RoundVector::Host(input);
         };
-        let uploaded = upload_vector(backend, &input);
+        let uploaded = match take_reduced(self.reduced, input.len()) {
+            Some(on_device) => Ok(on_device),
+            None => {
+                self.offload.uploads.fetch_add(1, Ordering::Relaxed);
+                upload_vector(backend, &input)
+            }
+        };
         match self
             .offload
             .folds
