@@ -152,9 +152,17 @@ fn copy_or_inner<'a, B: Backend>(
     copy.as_ref().unwrap_or(&matrix.buffer)
 }
 
+/// A wrapped backend's tree and, where that backend's trees keep their matrices, copies of
+/// them as the wrapper's matrices: reads of a tree's matrices then go through the wrapper
+/// and meet its faults.
+pub struct FaultyTree<B: Backend> {
+    inner: B::MerkleTree,
+    leaves: Option<Vec<DeviceMatrix<FaultyBackend<B>>>>,
+}
+
 impl<B: Backend> Backend for FaultyBackend<B> {
     type Buffer = DeviceMatrix<B>;
-    type MerkleTree = B::MerkleTree;
+    type MerkleTree = FaultyTree<B>;
 
     fn info(&self) -> &DeviceInfo {
         self.inner.info()
@@ -224,7 +232,24 @@ impl<B: Backend> Backend for FaultyBackend<B> {
                 inner
             })
             .collect();
-        self.inner.merkle_tree(leaves)
+        let inner = self.inner.merkle_tree(leaves)?;
+        // Copies made past the fault counter: they stand for the tree's own matrices.
+        let leaves = match self.inner.tree_leaves(&inner) {
+            Some(kept) => Some(
+                kept.iter()
+                    .map(|m| {
+                        let copy = self.inner.upload(&self.inner.download(m)?, m.width)?;
+                        Ok(Self::outer(copy.assume_order(m.order)))
+                    })
+                    .collect::<Result<_, AccelError>>()?,
+            ),
+            None => None,
+        };
+        Ok(FaultyTree { inner, leaves })
+    }
+
+    fn tree_leaves<'a>(&self, tree: &'a FaultyTree<B>) -> Option<&'a [DeviceMatrix<Self>]> {
+        tree.leaves.as_deref()
     }
 
     fn evaluate_quotient(
@@ -287,6 +312,7 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         matrix: DeviceMatrix<Self>,
         width: usize,
     ) -> Result<DeviceMatrix<Self>, AccelError> {
+        self.call("reshape")?;
         let order = matrix.order;
         let inner = self.inner.reshape(matrix.buffer, width)?;
         Ok(Self::outer(inner).assume_order(order))
@@ -358,7 +384,7 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         cap_height: usize,
     ) -> Result<Vec<Digest>, AccelError> {
         self.call("Merkle cap")?;
-        self.inner.merkle_cap(tree, cap_height)
+        self.inner.merkle_cap(&tree.inner, cap_height)
     }
 
     fn merkle_path(
@@ -367,6 +393,6 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         index: usize,
     ) -> Result<Vec<Digest>, AccelError> {
         self.call("Merkle path")?;
-        self.inner.merkle_path(tree, index)
+        self.inner.merkle_path(&tree.inner, index)
     }
 }

@@ -320,7 +320,12 @@ impl<B: Backend> DeviceMmcs<B> {
         let leaves = if (on_device.width(), on_device.height()) == (host.width(), host.height()) {
             Ok(vec![on_device])
         } else {
-            upload_all(&*self.backend, std::slice::from_ref(&host))
+            upload_all(&*self.backend, std::slice::from_ref(&host)).map(|uploaded| {
+                uploaded
+                    .into_iter()
+                    .map(|m| m.assume_order(self.commit_order))
+                    .collect()
+            })
         };
         self.commit_leaves(leaves, vec![host])
     }

@@ -448,6 +448,11 @@ impl<B: Backend + 'static> Offload<DeviceConfig<B>> for DeviceOffload<B> {
         ldes: Vec<QuotientLde<B>>,
     ) -> Result<(Com<DeviceConfig<B>>, PcsData<DeviceConfig<B>>), PcsProverError<DeviceConfig<B>>>
     {
+        // As `TwoAdicFriPcs::commit_ldes`: an LDE shorter than the blowup has no degree.
+        assert!(
+            ldes.iter().all(|(lde, _)| lde.height() >= 1 << LOG_BLOWUP),
+            "a quotient chunk's LDE is at least the blowup tall"
+        );
         Ok(self.mmcs.commit_ldes(ldes))
     }
 }
@@ -576,11 +581,11 @@ impl<B: Backend + 'static> OpeningArithmetic<PcsData<DeviceConfig<B>>> for Devic
             }
             let sums = download_values(backend, &acc)?;
             check_length("DEEP sums", sums.len(), height)?;
-            // FRI starts from these sums on the device too.
-            self.reduced
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((height, acc));
+            // FRI starts from these sums on the device too (one entry per height: the
+            // opening reduces each height once).
+            let mut reduced = self.reduced.lock().unwrap_or_else(|p| p.into_inner());
+            reduced.retain(|(n, _)| *n != height);
+            reduced.push((height, acc));
             Ok(sums)
         })
     }
@@ -700,12 +705,17 @@ impl<B: Backend + 'static> FriRounds<RoundMmcs<B>> for DeviceRounds<'_, B> {
             RoundVector::Device(on_device, host) => {
                 let rows = RowMajorMatrix::new(host, arity);
                 let backend = &**self.offload.mmcs.backend();
-                match backend.reshape(on_device, 4 * arity) {
-                    Ok(leaves) => self
+                let reshaped = backend.reshape(on_device, 4 * arity);
+                match self.offload.folds.record_failure(
+                    backend.info().id,
+                    "FRI commitment",
+                    reshaped,
+                ) {
+                    Some(leaves) => self
                         .offload
                         .mmcs
                         .commit_on_device(leaves, FlatMatrixView::new(rows)),
-                    Err(_) => {
+                    None => {
                         self.offload.uploads.fetch_add(1, Ordering::Relaxed);
                         mmcs.commit_matrix(rows)
                     }

@@ -197,10 +197,26 @@ fn a_missing_device_is_a_typed_error_before_any_work() {
 
 /// A device that fails mid-proof, once or for good, at a range of points of the run: the
 /// adapters hand the failed call to the host, and the proof is still the reference proof,
-/// byte for byte; never a wrong or partial one.
+/// byte for byte; never a wrong or partial one. On accel's CPU backend.
 #[test]
 fn a_device_failing_mid_proof_never_changes_the_proof() {
-    use zkbox_accel::CpuBackend;
+    failures_never_change_the_proof(zkbox_accel::CpuBackend::new);
+}
+
+/// The same on PoCL, whose trees keep their matrices on the device, so faults also meet
+/// the steps that read them there: quotients over the resident LDEs, the opening's passes
+/// and FRI folds of the round trees' copies.
+#[test]
+fn an_opencl_device_failing_mid_proof_never_changes_the_proof() {
+    if !opencl_present() {
+        return;
+    }
+    failures_never_change_the_proof(|| zkbox_accel::OpenClBackend::open(0).unwrap());
+}
+
+/// Proves the reference run through a [`FaultyBackend`] over `backend()` failing at a
+/// range of calls, once or for good: every proof is the reference proof and verifies.
+fn failures_never_change_the_proof<B: zkbox_accel::Backend + 'static>(backend: impl Fn() -> B) {
     use zkbox_accel::faulty::{Fault, FaultyBackend};
 
     let (program, options, reference) = reference_run();
@@ -210,7 +226,7 @@ fn a_device_failing_mid_proof_never_changes_the_proof() {
         ..options
     };
     let prove = |fault| {
-        let backend = Arc::new(FaultyBackend::new(CpuBackend::new(), fault));
+        let backend = Arc::new(FaultyBackend::new(backend(), fault));
         let proof = zkbox_prover::prove_with_backend_counted(
             backend.clone(),
             &program,
@@ -220,10 +236,7 @@ fn a_device_failing_mid_proof_never_changes_the_proof() {
         );
         (proof, backend)
     };
-    let healthy = Arc::new(FaultyBackend::new(
-        CpuBackend::new(),
-        Fault::Once(usize::MAX),
-    ));
+    let healthy = Arc::new(FaultyBackend::new(backend(), Fault::Once(usize::MAX)));
     let (proof, counts) = zkbox_prover::prove_with_backend_counted(
         healthy.clone(),
         &program,
