@@ -320,14 +320,21 @@ impl<B: Backend> DeviceMmcs<B> {
         let leaves = if (on_device.width(), on_device.height()) == (host.width(), host.height()) {
             Ok(vec![on_device])
         } else {
-            upload_all(&*self.backend, std::slice::from_ref(&host)).map(|uploaded| {
-                uploaded
-                    .into_iter()
-                    .map(|m| m.assume_order(self.commit_order))
-                    .collect()
-            })
+            self.upload_committed(std::slice::from_ref(&host))
         };
         self.commit_leaves(leaves, vec![host])
+    }
+
+    /// Copies `inputs`, matrices committed as [`Mmcs::commit`] takes them, to the device,
+    /// declared in the order this MMCS commits rows in.
+    fn upload_committed<M: Matrix<BabyBear>>(
+        &self,
+        inputs: &[M],
+    ) -> Result<Vec<DeviceMatrix<B>>, AccelError> {
+        Ok(upload_all(&*self.backend, inputs)?
+            .into_iter()
+            .map(|m| m.assume_order(self.commit_order))
+            .collect())
     }
 
     /// The commitment to `inputs`, whose device copies are `on_device`: a tree on the
@@ -458,12 +465,7 @@ impl<B: Backend + 'static> Mmcs<BabyBear> for DeviceMmcs<B> {
     ) -> (Self::Commitment, Self::ProverData<M>) {
         // Named like Plonky3's own Merkle span, so stage timings count it (upload included).
         let _span = tracing::debug_span!("build merkle tree").entered();
-        let on_device = upload_all(&*self.backend, &inputs).map(|matrices| {
-            matrices
-                .into_iter()
-                .map(|m| m.assume_order(self.commit_order))
-                .collect()
-        });
+        let on_device = self.upload_committed(&inputs);
         self.commit_leaves(on_device, inputs)
     }
 

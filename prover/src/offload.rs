@@ -631,6 +631,22 @@ impl<B: Backend + 'static> DeviceRounds<'_, B> {
         TwoAdicFriFolding(PhantomData)
     }
 
+    /// The reduced opening `input` on the device: the copy the opening left there, or the
+    /// host's uploaded (counted).
+    fn reduced_on_device(
+        &self,
+        backend: &B,
+        input: &[Challenge],
+    ) -> Result<DeviceMatrix<B>, AccelError> {
+        match take_reduced(self.reduced, input.len()) {
+            Some(on_device) => Ok(on_device),
+            None => {
+                self.offload.uploads.fetch_add(1, Ordering::Relaxed);
+                upload_vector(backend, input)
+            }
+        }
+    }
+
     /// One round's fold on the device: the committed rows (the tree's copy, or the host's
     /// uploaded) folded by `beta`, plus `input` times `beta^arity`.
     fn fold_on_device(
@@ -651,13 +667,7 @@ impl<B: Backend + 'static> DeviceRounds<'_, B> {
         };
         let mut folded = fri::fold(backend, &committed, beta, log_arity)?;
         if let Some(input) = input {
-            let input = match take_reduced(self.reduced, input.len()) {
-                Some(on_device) => on_device,
-                None => {
-                    self.offload.uploads.fetch_add(1, Ordering::Relaxed);
-                    upload_vector(backend, input)?
-                }
-            };
+            let input = self.reduced_on_device(backend, input)?;
             backend.fri_add_scaled(&mut folded, &input, beta.exp_power_of_2(log_arity))?;
         }
         let host = download_values(backend, &folded)?;
@@ -677,13 +687,7 @@ impl<B: Backend + 'static> FriRounds<RoundMmcs<B>> for DeviceRounds<'_, B> {
         let Some(backend) = self.backend else {
             return RoundVector::Host(input);
         };
-        let uploaded = match take_reduced(self.reduced, input.len()) {
-            Some(on_device) => Ok(on_device),
-            None => {
-                self.offload.uploads.fetch_add(1, Ordering::Relaxed);
-                upload_vector(backend, &input)
-            }
-        };
+        let uploaded = self.reduced_on_device(backend, &input);
         match self
             .offload
             .folds
