@@ -176,9 +176,16 @@ pub trait Backend: Send + Sync {
     where
         Self: Sized;
 
+    /// Whether [`Backend::tree_leaves`] gives back the matrices a tree was built from (the
+    /// device backends): a caller that must read a committed matrix later and has no other
+    /// copy of it can then leave it to the tree alone.
+    fn keeps_tree_leaves(&self) -> bool {
+        false
+    }
+
     /// The matrices `tree` was built from, in the order they were given, where they stay
     /// on the device with it; `None` for a backend whose trees keep no device matrices
-    /// (the CPU backend, wrappers).
+    /// (the CPU backend, wrappers of it).
     fn tree_leaves<'a>(&self, tree: &'a Self::MerkleTree) -> Option<&'a [DeviceMatrix<Self>]>
     where
         Self: Sized,
@@ -287,6 +294,17 @@ pub trait Backend: Send + Sync {
         first: usize,
         step: usize,
     ) -> Result<DeviceMatrix<Self>, AccelError>
+    where
+        Self: Sized;
+
+    /// Rows `rows` of `matrix` (positions in storage, any order, repeats allowed), one after
+    /// the other, copied back to the host: what the openings of a committed matrix read of
+    /// it, without the rest crossing back.
+    fn gather_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        rows: &[usize],
+    ) -> Result<Vec<BabyBear>, AccelError>
     where
         Self: Sized;
 
@@ -421,6 +439,40 @@ pub(crate) fn strided_rows_words<B: Backend + ?Sized>(
         first as u32,
         step as u32,
     ])
+}
+
+/// Checks a [`Backend::gather_rows`] selection and returns the row indices as kernel words
+/// with the kernel's words: width, rows selected.
+pub(crate) fn gather_rows_words<B: Backend + ?Sized>(
+    matrix: &DeviceMatrix<B>,
+    rows: &[usize],
+) -> Result<(Vec<u32>, [u32; 2]), AccelError> {
+    let shape = |detail: String| Err(AccelError::ShapeMismatch { detail });
+    if matrix.width == 0 || (matrix.width as u64) * (matrix.height as u64) > u64::from(u32::MAX) {
+        return shape(format!(
+            "a {}x{} matrix is not indexable by 32-bit words",
+            matrix.height, matrix.width
+        ));
+    }
+    if let Some(&row) = rows.iter().find(|&&row| row >= matrix.height) {
+        return shape(format!("row {row} of a matrix of height {}", matrix.height));
+    }
+    if rows.len() > u32::MAX as usize {
+        return shape(format!("{} rows at once", rows.len()));
+    }
+    let indices = rows.iter().map(|&row| row as u32).collect();
+    Ok((indices, [matrix.width as u32, rows.len() as u32]))
+}
+
+/// The rows [`Backend::gather_rows`] collects on the device before they are copied back, of
+/// `words` (from [`gather_rows_words`]).
+pub(crate) fn gathered_matrix<B: Backend>(buffer: B::Buffer, words: [u32; 2]) -> DeviceMatrix<B> {
+    DeviceMatrix {
+        buffer,
+        width: words[0] as usize,
+        height: words[1] as usize,
+        order: RowOrder::Natural,
+    }
 }
 
 /// The matrix [`Backend::strided_rows`] returns, of `words` (from [`strided_rows_words`]).

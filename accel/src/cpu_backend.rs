@@ -17,8 +17,8 @@ use p3_merkle_tree::MerkleTree;
 use crate::AccelError;
 use crate::backend::{
     Backend, DeviceMatrix, Digest, Direction, RowOrder, check_coset_lde_input, check_leaf_index,
-    check_same_shape, host_matrix_height, strided_matrix, strided_rows_words, transform_log_height,
-    tree_max_height,
+    check_same_shape, gather_rows_words, host_matrix_height, strided_matrix, strided_rows_words,
+    transform_log_height, tree_max_height,
 };
 use crate::deep::{
     check_accumulate, check_column_dot, check_combine, column_dot_on_host, combine_rows_on_host,
@@ -218,6 +218,20 @@ impl Backend for CpuBackend {
             .copied()
             .collect();
         Ok(strided_matrix(buffer, words))
+    }
+
+    fn gather_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        rows: &[usize],
+    ) -> Result<Vec<BabyBear>, AccelError> {
+        gather_rows_words(matrix, rows)?;
+        let width = matrix.width;
+        Ok(rows
+            .iter()
+            .flat_map(|&row| &matrix.buffer[row * width..(row + 1) * width])
+            .copied()
+            .collect())
     }
 
     fn fri_add_scaled(

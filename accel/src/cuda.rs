@@ -38,7 +38,7 @@ pub(crate) const NTT_STRIDED_THREADS: usize = 512;
 pub const MIN_COMPUTE_CAPABILITY: (u32, u32) = (6, 0);
 
 /// The kernel names the module must export, in the order `CudaBackend` keeps them.
-pub(crate) const KERNEL_NAMES: [&str; 16] = [
+pub(crate) const KERNEL_NAMES: [&str; 17] = [
     "ntt_stage",
     "ntt_stage_pair",
     "ntt_tile",
@@ -55,6 +55,7 @@ pub(crate) const KERNEL_NAMES: [&str; 16] = [
     "column_dot",
     "strided_rows",
     "fri_add_scaled",
+    "gather_rows",
 ];
 
 /// The CUDA program exactly as the backend hands it to NVRTC: the CUDA prelude, the generated

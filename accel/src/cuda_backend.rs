@@ -22,8 +22,8 @@ use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
 use crate::AccelError;
 use crate::backend::{
     Backend, DeviceMatrix, Digest, Direction, RowOrder, check_coset_lde_input, check_leaf_index,
-    check_same_shape, host_matrix_height, strided_matrix, strided_rows_words, transform_log_height,
-    tree_max_height,
+    check_same_shape, gather_rows_words, gathered_matrix, host_matrix_height, strided_matrix,
+    strided_rows_words, transform_log_height, tree_max_height,
 };
 use crate::cuda::{
     CudaProgram, KERNEL_NAMES, P2_GROUP_ROWS, cached_ptx, default_ptx_cache_dir, driver_error,
@@ -880,6 +880,27 @@ impl Backend for CudaBackend {
         Ok(strided_matrix(output, words))
     }
 
+    fn gather_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        rows: &[usize],
+    ) -> Result<Vec<BabyBear>, AccelError> {
+        let (indices, words) = gather_rows_words(matrix, rows)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let indices = self.upload_words(&indices)?;
+        let output = self.alloc(matrix.width * rows.len())?;
+        let mut args = vec![
+            Arg::Buffer(&matrix.buffer),
+            Arg::Buffer(&indices),
+            Arg::Buffer(&output),
+        ];
+        args.extend(words.map(Arg::Word));
+        self.launch("gather_rows", grid_1d(rows.len(), ROW_BLOCK), &args)?;
+        self.download(&gathered_matrix(output, words))
+    }
+
     fn fri_add_scaled(
         &self,
         acc: &mut DeviceMatrix<Self>,
@@ -1038,6 +1059,10 @@ impl Backend for CudaBackend {
             leaf_count: max_height,
             leaves,
         })
+    }
+
+    fn keeps_tree_leaves(&self) -> bool {
+        true
     }
 
     fn tree_leaves<'a>(&self, tree: &'a CudaMerkleTree) -> Option<&'a [DeviceMatrix<Self>]> {

@@ -248,6 +248,10 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         Ok(FaultyTree { inner, leaves })
     }
 
+    fn keeps_tree_leaves(&self) -> bool {
+        self.inner.keeps_tree_leaves()
+    }
+
     fn tree_leaves<'a>(&self, tree: &'a FaultyTree<B>) -> Option<&'a [DeviceMatrix<Self>]> {
         tree.leaves.as_deref()
     }
@@ -359,6 +363,15 @@ impl<B: Backend> Backend for FaultyBackend<B> {
             .inner
             .strided_rows(copy_or_inner(&copy, matrix), first, step)?;
         self.corrupt_if(Fault::WrongChunks, rows)
+    }
+
+    fn gather_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        rows: &[usize],
+    ) -> Result<Vec<BabyBear>, AccelError> {
+        self.call("gathering rows")?;
+        self.inner.gather_rows(&matrix.buffer, rows)
     }
 
     fn column_dot(

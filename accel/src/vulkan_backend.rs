@@ -21,8 +21,8 @@ use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
 use crate::AccelError;
 use crate::backend::{
     Backend, DeviceMatrix, Digest, Direction, RowOrder, check_coset_lde_input, check_leaf_index,
-    check_same_shape, host_matrix_height, strided_matrix, strided_rows_words, transform_log_height,
-    tree_max_height,
+    check_same_shape, gather_rows_words, gathered_matrix, host_matrix_height, strided_matrix,
+    strided_rows_words, transform_log_height, tree_max_height,
 };
 use crate::deep::{
     COLUMN_CHUNK, check_accumulate, check_column_dot, check_combine, column_chunks,
@@ -681,6 +681,31 @@ impl Backend for VulkanBackend {
         Ok(strided_matrix(output, words))
     }
 
+    fn gather_rows(
+        &self,
+        matrix: &DeviceMatrix<Self>,
+        rows: &[usize],
+    ) -> Result<Vec<BabyBear>, AccelError> {
+        let (indices, words) = gather_rows_words(matrix, rows)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let indices = upload_words(&self.device, &indices, None)?;
+        let output = self.alloc(matrix.width * rows.len())?;
+        let gather = self.dispatch(
+            Shader::GatherRows,
+            [
+                Some(matrix.buffer.buffer),
+                Some(indices.buffer),
+                Some(output.buffer),
+            ],
+            &words,
+            item_groups(rows.len()),
+        );
+        self.device.run("gather rows", &[gather])?;
+        self.download(&gathered_matrix(output, words))
+    }
+
     fn fri_add_scaled(
         &self,
         acc: &mut DeviceMatrix<Self>,
@@ -861,6 +886,10 @@ impl Backend for VulkanBackend {
             leaf_count: max_height,
             leaves,
         })
+    }
+
+    fn keeps_tree_leaves(&self) -> bool {
+        true
     }
 
     fn tree_leaves<'a>(&self, tree: &'a VulkanMerkleTree) -> Option<&'a [DeviceMatrix<Self>]> {

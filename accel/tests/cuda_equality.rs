@@ -255,6 +255,12 @@ fn splits_quotients_into_chunks_like_plonky3() {
 }
 
 #[test]
+fn gathers_the_rows_asked_for() {
+    let Some(backend) = cuda() else { return };
+    check_gathered_rows(&*backend);
+}
+
+#[test]
 fn folds_like_plonky3() {
     let Some(backend) = cuda() else { return };
     check_fri_fold(&*backend, 16);

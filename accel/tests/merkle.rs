@@ -156,6 +156,11 @@ fn cpu_splits_quotients_into_chunks_like_plonky3() {
     check_quotient_chunks(&*cpu());
 }
 
+#[test]
+fn cpu_gathers_the_rows_asked_for() {
+    check_gathered_rows(&*cpu());
+}
+
 /// Whichever call of `commit_lde` fails (an upload, an LDE, a download, the tree, the cap),
 /// or all of them, the commitment and openings are the reference's and the step that
 /// failed is counted as a host fallback.
@@ -217,6 +222,13 @@ mod opencl {
     fn opencl_splits_quotients_into_chunks_like_plonky3() {
         if let Some(backend) = opencl() {
             check_quotient_chunks(&*backend);
+        }
+    }
+
+    #[test]
+    fn opencl_gathers_the_rows_asked_for() {
+        if let Some(backend) = opencl() {
+            check_gathered_rows(&*backend);
         }
     }
 

@@ -291,6 +291,12 @@ fn vulkan_splits_quotients_into_chunks_like_plonky3() {
 }
 
 #[test]
+fn vulkan_gathers_the_rows_asked_for() {
+    let Some(backend) = vulkan() else { return };
+    check_gathered_rows(&*backend);
+}
+
+#[test]
 fn vulkan_folds_like_plonky3() {
     let Some(backend) = vulkan() else { return };
     check_fri_fold(&*backend, 9);

@@ -10,3 +10,14 @@ KERNEL void strided_rows(GLOBAL const u32* src, GLOBAL u32* dst, u32 width, u32 
     GLOBAL u32* to = dst + (u64)r * width;
     for (u32 c = 0; c < width; c++) to[c] = from[c];
 }
+
+// dst row i = src row indices[i], every word of it, for each i < count: the rows a query
+// opens, gathered so that only they cross back. Items: count.
+KERNEL void gather_rows(GLOBAL const u32* src, GLOBAL const u32* indices, GLOBAL u32* dst,
+                        u32 width, u32 count) {
+    u32 i = GLOBAL_ID(0);
+    if (i >= count) return;
+    GLOBAL const u32* from = src + (u64)indices[i] * width;
+    GLOBAL u32* to = dst + (u64)i * width;
+    for (u32 c = 0; c < width; c++) to[c] = from[c];
+}

@@ -93,6 +93,7 @@ pub const SPIRV_MODULES: &[SpirvModule] = &[
     spirv!("deep_accumulate"),
     spirv!("fri_add_scaled"),
     spirv!("fri_fold"),
+    spirv!("gather_rows"),
     spirv!("merkle_compress_level"),
     spirv!("ntt_stage"),
     spirv!("ntt_stage_pair"),

@@ -401,3 +401,34 @@ pub fn check_quotient_chunks<B: zkbox_accel::Backend>(backend: &B) {
         .assume_order(RowOrder::BitReversed);
     shape_error(backend.strided_rows(&reversed, 0, 2), "bit-reversed rows");
 }
+
+/// `gather_rows` on `backend` brings back exactly the listed rows (any order, repeats, the
+/// first and the last) of random matrices of several widths, whatever row order the matrix
+/// declares; no rows is no values, and a row past the end is a typed error.
+pub fn check_gathered_rows<B: zkbox_accel::Backend>(backend: &B) {
+    let device = backend.info().id;
+    let mut rng = rng(0x9a7);
+    for (width, height) in [(1, 8), (3, 64), (4, 256), (17, 32)] {
+        let values = random_values(&mut rng, width * height);
+        for order in [RowOrder::Natural, RowOrder::BitReversed] {
+            let on_device = backend.upload(&values, width).unwrap().assume_order(order);
+            let mut rows: Vec<usize> = (0..40).map(|_| rng.random_range(0..height)).collect();
+            rows.extend([0, height - 1, rows[0]]);
+            let expected: Vec<BabyBear> = rows
+                .iter()
+                .flat_map(|&r| values[r * width..(r + 1) * width].iter().copied())
+                .collect();
+            assert_eq!(
+                backend.gather_rows(&on_device, &rows).unwrap(),
+                expected,
+                "{device}: {} rows of a {height}x{width} matrix ({order:?})",
+                rows.len()
+            );
+            assert!(backend.gather_rows(&on_device, &[]).unwrap().is_empty());
+            shape_error(
+                backend.gather_rows(&on_device, &[1, height]),
+                "a row past the end",
+            );
+        }
+    }
+}
