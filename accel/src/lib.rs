@@ -64,7 +64,7 @@ pub use merkle::{LeafHasher, NodeCompressor, Poseidon2Perm, ReferenceMmcs, refer
 pub use open::{BackendVisitor, with_backend};
 #[cfg(feature = "opencl")]
 pub use opencl_backend::{OpenClBackend, OpenClMerkleTree};
-pub use plonky3::{DeviceDft, DeviceMmcs, DeviceProverData};
+pub use plonky3::{DeviceDft, DeviceFailure, DeviceMmcs, DeviceProverData, Lde};
 #[cfg(feature = "vulkan")]
 pub use vulkan_backend::{VulkanBackend, VulkanMerkleTree};
 #[cfg(feature = "vulkan")]

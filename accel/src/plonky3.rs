@@ -12,8 +12,8 @@
 //! Only a device that fails *after* committing (reading back an opening) panics, with the
 //! device's error.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use p3_baby_bear::BabyBear;
 use p3_commit::{BatchOpening, BatchOpeningRef, Mmcs};
@@ -152,6 +152,14 @@ impl<B: Backend + 'static> TwoAdicSubgroupDft<BabyBear> for DeviceDft<B> {
 /// An `Mmcs<BabyBear>` whose Merkle trees are built and kept on a [`Backend`]; commitments
 /// and proofs are those of [`ReferenceMmcs`] (`MerkleTreeMmcs` with Poseidon2, arity 2) with
 /// the same cap height, which also verifies them.
+///
+/// A matrix the device made ([`DeviceMmcs::commit_lde`], [`DeviceMmcs::commit_ldes`],
+/// [`DeviceMmcs::commit_on_device`]) stays in its tree on the device alone: an opening
+/// brings back only the rows it opens (`Backend::gather_rows`), and the whole matrix
+/// crosses back only if the host needs all of it ([`Mmcs::get_matrices`], for a step the
+/// device did not take). If the device fails while it alone holds a committed matrix, the
+/// proof cannot go on: the MMCS panics with a [`DeviceFailure`] payload, which the prover
+/// turns into a device error (the job can be retried on another device).
 #[derive(Debug)]
 pub struct DeviceMmcs<B: Backend> {
     backend: Arc<B>,
@@ -161,6 +169,7 @@ pub struct DeviceMmcs<B: Backend> {
     /// The row order [`Mmcs::commit`]'s matrices are declared in on the device.
     commit_order: RowOrder,
     fallbacks: Arc<AtomicUsize>,
+    downloads: Arc<AtomicUsize>,
 }
 
 impl<B: Backend> Clone for DeviceMmcs<B> {
@@ -172,8 +181,47 @@ impl<B: Backend> Clone for DeviceMmcs<B> {
             cap_height: self.cap_height,
             commit_order: self.commit_order,
             fallbacks: self.fallbacks.clone(),
+            downloads: self.downloads.clone(),
         }
     }
+}
+
+/// The panic payload of a [`DeviceMmcs`] whose device failed while it alone held a
+/// committed matrix: nothing of the proof can be trusted or finished, and the job can be
+/// retried on another device.
+#[derive(Debug)]
+pub struct DeviceFailure {
+    /// The device.
+    pub device: crate::DeviceId,
+    /// What failed.
+    pub source: AccelError,
+}
+
+impl DeviceFailure {
+    /// Ends the proof (logging why): `device` failed with `source` while it alone held
+    /// data the proof needs.
+    pub fn raise(device: crate::DeviceId, source: AccelError) -> ! {
+        tracing::error!(%device, err = %source, "the device failed holding the only copy of proof data");
+        std::panic::panic_any(DeviceFailure { device, source })
+    }
+}
+
+/// A matrix to commit: the host's copy (uploaded for the tree), or the device's alone
+/// (bit-reversed rows, as LDEs are committed), which goes into the tree where it is.
+pub enum Lde<B: Backend> {
+    /// On the host.
+    Host(RowMajorMatrix<BabyBear>),
+    /// On the device only.
+    Device(DeviceMatrix<B>),
+}
+
+/// Builds a host matrix of a committed matrix's values (row-major) and width.
+type ToHost<M> = fn(Vec<BabyBear>, usize) -> M;
+
+/// One matrix going into a tree: its host copy, its device copy, or both.
+struct Pending<M, B: Backend> {
+    host: Option<M>,
+    device: Option<DeviceMatrix<B>>,
 }
 
 impl<B: Backend> DeviceMmcs<B> {
@@ -186,6 +234,7 @@ impl<B: Backend> DeviceMmcs<B> {
             cap_height,
             commit_order: RowOrder::Natural,
             fallbacks: Arc::default(),
+            downloads: Arc::default(),
         }
     }
 
@@ -205,9 +254,21 @@ impl<B: Backend> DeviceMmcs<B> {
         self.fallbacks.load(Ordering::Relaxed)
     }
 
+    /// How many committed matrices (of this MMCS and its clones) that only the device held
+    /// came back to the host whole, because a step on the host needed all of it.
+    pub fn matrices_downloaded(&self) -> usize {
+        self.downloads.load(Ordering::Relaxed)
+    }
+
     /// The backend the trees are built on.
     pub fn backend(&self) -> &Arc<B> {
         &self.backend
+    }
+
+    /// The shape of each committed matrix of `data`, in commitment order, read without
+    /// bringing any matrix back from the device.
+    pub fn dimensions<M>(&self, data: &DeviceProverData<M, B>) -> Vec<Dimensions> {
+        data.leaves.iter().map(|leaf| leaf.dimensions).collect()
     }
 
     /// The device copy of committed matrix `index` (in the order it was given to the
@@ -221,7 +282,7 @@ impl<B: Backend> DeviceMmcs<B> {
         data: &'a DeviceProverData<M, B>,
         index: usize,
     ) -> Option<&'a DeviceMatrix<B>> {
-        match (&data.tree, data.host_copy.get()) {
+        match (&data.tree, data.host_tree.get()) {
             (TreeOn::Device(tree), None) => self.backend.tree_leaves(tree)?.get(index),
             _ => None,
         }
@@ -230,10 +291,10 @@ impl<B: Backend> DeviceMmcs<B> {
     /// Commits to the coset LDEs of `evaluations` — each a natural-order matrix on a
     /// subgroup with its coset shift — extended by `added_bits`: what `TwoAdicFriPcs::commit`
     /// computes with a [`DeviceDft`] and this MMCS, with the same commitment and prover
-    /// data, but each LDE goes from the LDE kernel into the tree where it is. A matrix
-    /// crosses to the device once and its LDE comes back once (for the openings), instead
-    /// of going up a second time for the tree. An LDE the device declines is computed on
-    /// the host and uploaded for the tree; a tree it declines is built on the host.
+    /// data, but each LDE goes from the LDE kernel into the tree and stays there: a matrix
+    /// crosses to the device once and only its opened rows come back. An LDE the device
+    /// declines is computed on the host and uploaded for the tree; if the tree fails, the
+    /// host computes every LDE again from `evaluations` and builds the tree itself.
     pub fn commit_lde(
         &self,
         evaluations: Vec<(RowMajorMatrix<BabyBear>, BabyBear)>,
@@ -242,136 +303,238 @@ impl<B: Backend> DeviceMmcs<B> {
         MerkleCap<BabyBear, Digest>,
         DeviceProverData<RowMajorMatrix<BabyBear>, B>,
     ) {
-        let mut host_ldes = Vec::with_capacity(evaluations.len());
-        let mut device_ldes = Vec::with_capacity(evaluations.len());
-        {
+        let host_lde = |(matrix, shift): &(RowMajorMatrix<BabyBear>, BabyBear)| {
+            Radix2DitParallel::default()
+                .coset_lde_batch(matrix.clone(), added_bits, *shift)
+                .bit_reverse_rows()
+                .to_row_major_matrix()
+        };
+        let pending = {
             let _span = tracing::debug_span!("coset_lde_batch_on_device").entered();
-            for (matrix, shift) in evaluations {
-                let width = matrix.width;
-                let on_device = self.backend.upload(&matrix.values, width).and_then(|m| {
-                    let lde = self.backend.coset_lde(&m, added_bits, shift)?;
-                    let values = self.backend.download(&lde)?;
-                    Ok((lde, values))
-                });
-                match on_device {
-                    Ok((lde, values)) => {
-                        device_ldes.push(Some(lde));
-                        host_ldes.push(RowMajorMatrix::new(values, width));
+            evaluations
+                .iter()
+                .map(|evaluation| {
+                    let (matrix, shift) = evaluation;
+                    let on_device = self
+                        .backend
+                        .upload(&matrix.values, matrix.width)
+                        .and_then(|m| self.backend.coset_lde(&m, added_bits, *shift));
+                    match on_device {
+                        Ok(lde) => Pending {
+                            host: None,
+                            device: Some(lde),
+                        },
+                        Err(err) => {
+                            tracing::warn!(device = %self.backend.info().id, %err, "coset LDE falls back to the host");
+                            self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                            Pending {
+                                host: Some(host_lde(evaluation)),
+                                device: None,
+                            }
+                        }
                     }
-                    Err(err) => {
-                        tracing::warn!(device = %self.backend.info().id, %err, "coset LDE falls back to the host");
-                        self.fallbacks.fetch_add(1, Ordering::Relaxed);
-                        let lde = Radix2DitParallel::default()
-                            .coset_lde_batch(matrix, added_bits, shift)
-                            .bit_reverse_rows()
-                            .to_row_major_matrix();
-                        device_ldes.push(None);
-                        host_ldes.push(lde);
-                    }
-                }
-            }
-        }
-        self.commit_ldes(host_ldes.into_iter().zip(device_ldes).collect())
+                })
+                .collect()
+        };
+        let _span = tracing::debug_span!("build merkle tree").entered();
+        self.commit_pending(pending, Some(RowMajorMatrix::new), &|index| {
+            Some(host_lde(&evaluations[index]))
+        })
     }
 
     /// Commits to LDEs already computed (bit-reversed rows, as `TwoAdicFriPcs::commit_ldes`
-    /// takes them): each the host's copy, for the openings, and the device's copy where
-    /// there is one (bit-reversed, of the host copy's shape), which goes into the tree where
-    /// it is. An LDE with no such device copy is uploaded; a tree the device declines is
-    /// built on the host.
+    /// takes them), each on the host or on the device (see [`Lde`]). A host LDE is
+    /// uploaded for the tree; a tree the device declines is built on the host, with the
+    /// device's LDEs brought back if it still has them.
     pub fn commit_ldes(
         &self,
-        ldes: Vec<(RowMajorMatrix<BabyBear>, Option<DeviceMatrix<B>>)>,
+        ldes: Vec<Lde<B>>,
     ) -> (
         MerkleCap<BabyBear, Digest>,
         DeviceProverData<RowMajorMatrix<BabyBear>, B>,
     ) {
         let _span = tracing::debug_span!("build merkle tree").entered();
-        let (host_ldes, device_ldes): (Vec<_>, Vec<_>) = ldes.into_iter().unzip();
-        let leaves: Result<Vec<DeviceMatrix<B>>, AccelError> = device_ldes
+        let pending = ldes
             .into_iter()
-            .zip(&host_ldes)
-            .map(|(device, host)| match device {
-                Some(lde)
-                    if lde.order() == RowOrder::BitReversed
-                        && (lde.width(), lde.height()) == (host.width, host.height()) =>
-                {
-                    Ok(lde)
-                }
-                _ => Ok(self
-                    .backend
-                    .upload(&host.values, host.width)?
-                    .assume_order(RowOrder::BitReversed)),
+            .map(|lde| match lde {
+                Lde::Host(host) => Pending {
+                    host: Some(host),
+                    device: None,
+                },
+                Lde::Device(on_device) => Pending {
+                    host: None,
+                    device: Some(on_device.assume_order(RowOrder::BitReversed)),
+                },
             })
             .collect();
-        self.commit_leaves(leaves, host_ldes)
+        self.commit_pending(pending, Some(RowMajorMatrix::new), &|_| None)
     }
 
-    /// Commits to one matrix already on the device (`on_device`, the rows the tree hashes)
-    /// whose host copy is `host` (the same values, for the openings), as [`Mmcs::commit`]
-    /// of `host` would: FRI's round commitments, whose vectors are folded on the device.
-    /// A device copy of another shape is replaced by an upload of the host's.
+    /// Commits to one matrix on the device alone (`on_device`, the rows the tree hashes),
+    /// as [`Mmcs::commit`] of the same values would: FRI's round commitments, whose
+    /// vectors are folded on the device. `to_host` makes the host's matrix type of its
+    /// values, for when the host needs it whole.
     pub fn commit_on_device<M: Matrix<BabyBear>>(
         &self,
         on_device: DeviceMatrix<B>,
-        host: M,
+        to_host: ToHost<M>,
     ) -> (MerkleCap<BabyBear, Digest>, DeviceProverData<M, B>) {
         let _span = tracing::debug_span!("build merkle tree").entered();
-        let leaves = if (on_device.width(), on_device.height()) == (host.width(), host.height()) {
-            Ok(vec![on_device])
-        } else {
-            self.upload_committed(std::slice::from_ref(&host))
-        };
-        self.commit_leaves(leaves, vec![host])
+        let pending = vec![Pending {
+            host: None,
+            device: Some(on_device),
+        }];
+        self.commit_pending(pending, Some(to_host), &|_| None)
     }
 
-    /// Copies `inputs`, matrices committed as [`Mmcs::commit`] takes them, to the device,
-    /// declared in the order this MMCS commits rows in.
-    fn upload_committed<M: Matrix<BabyBear>>(
+    /// The commitment to `pending`: a tree on the device, with each matrix there (uploaded
+    /// if only the host had it); or, if the device fails, a tree on the host, with each
+    /// matrix only the device had brought back, or else recomputed by `rescue`. A device
+    /// that fails holding a matrix neither can give back ends the proof ([`DeviceFailure`]).
+    fn commit_pending<M: Matrix<BabyBear>>(
         &self,
-        inputs: &[M],
-    ) -> Result<Vec<DeviceMatrix<B>>, AccelError> {
-        Ok(upload_all(&*self.backend, inputs)?
-            .into_iter()
-            .map(|m| m.assume_order(self.commit_order))
-            .collect())
-    }
-
-    /// The commitment to `inputs`, whose device copies are `on_device`: a tree on the
-    /// device, or on the host if the device failed the copies or the tree.
-    fn commit_leaves<M: Matrix<BabyBear>>(
-        &self,
-        on_device: Result<Vec<DeviceMatrix<B>>, AccelError>,
-        inputs: Vec<M>,
+        pending: Vec<Pending<M, B>>,
+        to_host: Option<ToHost<M>>,
+        rescue: &dyn Fn(usize) -> Option<M>,
     ) -> (MerkleCap<BabyBear, Digest>, DeviceProverData<M, B>) {
-        let max_height = inputs.iter().map(|m| m.height()).max().unwrap_or(0);
-        let (tree, cap) = match on_device
-            .and_then(|leaves| self.backend.merkle_tree(leaves))
+        let dimensions: Vec<Dimensions> = pending
+            .iter()
+            .map(|p| match (&p.host, &p.device) {
+                (Some(host), _) => host.dimensions(),
+                (None, Some(device)) => Dimensions {
+                    width: device.width(),
+                    height: device.height(),
+                },
+                (None, None) => unreachable!("a pending matrix has a copy somewhere"),
+            })
+            .collect();
+        let (mut hosts, mut devices): (Vec<Option<M>>, Vec<Option<DeviceMatrix<B>>>) =
+            pending.into_iter().map(|p| (p.host, p.device)).unzip();
+        let on_device = self
+            .device_tree(&mut hosts, &mut devices, to_host)
             .and_then(|tree| {
                 let cap = self.backend.merkle_cap(&tree, self.cap_height)?;
                 Ok((tree, cap))
-            }) {
+            });
+        let (tree, cap) = match on_device {
             Ok((tree, cap)) => (TreeOn::Device(tree), cap),
             Err(err) => {
                 tracing::warn!(device = %self.backend.info().id, %err, "Merkle commit falls back to the host");
                 self.fallbacks.fetch_add(1, Ordering::Relaxed);
-                let tree = upload_all(&*self.host, &inputs)
-                    .and_then(|matrices| self.host.merkle_tree(matrices))
-                    .unwrap_or_else(|err| panic!("cannot commit to these matrices: {err}"));
-                let cap = self
-                    .host
-                    .merkle_cap(&tree, self.cap_height)
-                    .unwrap_or_else(|err| panic!("cannot read the Merkle cap: {err}"));
+                for (index, host) in hosts.iter_mut().enumerate() {
+                    if host.is_none() {
+                        let back =
+                            devices[index]
+                                .as_ref()
+                                .zip(to_host)
+                                .and_then(|(device, to_host)| {
+                                    let values = self.backend.download(device).ok()?;
+                                    Some(to_host(values, device.width()))
+                                });
+                        match back.or_else(|| rescue(index)) {
+                            Some(matrix) => *host = Some(matrix),
+                            None => DeviceFailure::raise(self.backend.info().id, err),
+                        }
+                    }
+                }
+                let (tree, cap) = self.host_tree(hosts.iter().flatten());
                 (TreeOn::Host(tree), cap)
             }
         };
+        let max_height = dimensions.iter().map(|d| d.height).max().unwrap_or(0);
+        let leaves = dimensions
+            .into_iter()
+            .zip(hosts)
+            .map(|(dimensions, host)| Leaf {
+                dimensions,
+                host: host.map(OnceLock::from).unwrap_or_default(),
+            })
+            .collect();
         let data = DeviceProverData {
-            leaves: inputs,
+            leaves,
             tree,
             max_height,
-            host_copy: std::sync::OnceLock::new(),
+            host_tree: OnceLock::new(),
+            to_host,
         };
         (MerkleCap::new(cap), data)
+    }
+
+    /// The tree of `devices` on the device, each matrix only the host has (`hosts`)
+    /// uploaded first. A backend whose trees keep no matrices first brings back those only
+    /// it has (`to_host`). On an error before the tree, `devices` still holds what the
+    /// device had.
+    fn device_tree<M: Matrix<BabyBear>>(
+        &self,
+        hosts: &mut [Option<M>],
+        devices: &mut [Option<DeviceMatrix<B>>],
+        to_host: Option<ToHost<M>>,
+    ) -> Result<B::MerkleTree, AccelError> {
+        for (host, device) in hosts.iter_mut().zip(devices.iter_mut()) {
+            match (host, device) {
+                (Some(host), device @ None) => {
+                    let values: Vec<BabyBear> = host.rows().flatten().collect();
+                    let uploaded = self.backend.upload(&values, host.width())?;
+                    *device = Some(uploaded.assume_order(self.commit_order));
+                }
+                (host @ None, Some(device)) if !self.backend.keeps_tree_leaves() => {
+                    let to_host = to_host.expect("a way back for matrices on the device");
+                    *host = Some(to_host(self.backend.download(device)?, device.width()));
+                }
+                _ => {}
+            }
+        }
+        let leaves = devices
+            .iter_mut()
+            .map(|d| d.take())
+            .collect::<Option<Vec<_>>>();
+        self.backend
+            .merkle_tree(leaves.expect("every matrix is on the device"))
+    }
+
+    /// The host's tree of `matrices` and its cap.
+    fn host_tree<'m, M: Matrix<BabyBear> + 'm>(
+        &self,
+        matrices: impl IntoIterator<Item = &'m M>,
+    ) -> (CpuMerkleTree, Vec<Digest>) {
+        let tree = upload_all(&*self.host, matrices)
+            .and_then(|matrices| self.host.merkle_tree(matrices))
+            .unwrap_or_else(|err| panic!("cannot commit to these matrices: {err}"));
+        let cap = self
+            .host
+            .merkle_cap(&tree, self.cap_height)
+            .unwrap_or_else(|err| panic!("cannot read the Merkle cap: {err}"));
+        (tree, cap)
+    }
+
+    /// The host's copy of committed matrix `index`: the one it has, or the device's brought
+    /// back (once; counted).
+    fn host_matrix<'a, M>(&self, data: &'a DeviceProverData<M, B>, index: usize) -> &'a M {
+        data.leaves[index].host.get_or_init(|| {
+            let device = match &data.tree {
+                TreeOn::Device(tree) => self
+                    .backend
+                    .tree_leaves(tree)
+                    .and_then(|leaves| leaves.get(index)),
+                TreeOn::Host(_) => None,
+            }
+            .expect("a matrix without a host copy stays in its device tree");
+            let to_host = data.to_host.expect("a way back for matrices on the device");
+            match self.backend.download(device) {
+                Ok(values) => {
+                    self.downloads.fetch_add(1, Ordering::Relaxed);
+                    to_host(values, device.width())
+                }
+                Err(err) => DeviceFailure::raise(self.backend.info().id, err),
+            }
+        })
+    }
+
+    /// Every committed matrix of `data` on the host.
+    fn host_matrices<'a, M>(&self, data: &'a DeviceProverData<M, B>) -> Vec<&'a M> {
+        (0..data.leaves.len())
+            .map(|index| self.host_matrix(data, index))
+            .collect()
     }
 
     /// Sibling path of leaf `index`, leaf level first, up to (not including) the root. A
@@ -384,16 +547,17 @@ impl<B: Backend> DeviceMmcs<B> {
         index: usize,
     ) -> Result<Vec<Digest>, AccelError> {
         let host_path = |tree: &CpuMerkleTree| self.host.merkle_path(tree, index);
-        match (&data.tree, data.host_copy.get()) {
+        match (&data.tree, data.host_tree.get()) {
             (TreeOn::Host(tree), _) | (TreeOn::Device(_), Some(tree)) => host_path(tree),
             (TreeOn::Device(tree), None) => match self.backend.merkle_path(tree, index) {
                 Ok(path) => Ok(path),
                 Err(err) => {
                     tracing::warn!(device = %self.backend.info().id, %err, "Merkle path falls back to the host");
                     self.fallbacks.fetch_add(1, Ordering::Relaxed);
-                    let tree = upload_all(&*self.host, &data.leaves)
+                    let matrices = self.host_matrices(data);
+                    let tree = upload_all(&*self.host, matrices)
                         .and_then(|matrices| self.host.merkle_tree(matrices))?;
-                    host_path(data.host_copy.get_or_init(|| tree))
+                    host_path(data.host_tree.get_or_init(|| tree))
                 }
             },
         }
@@ -405,30 +569,59 @@ impl<B: Backend> DeviceMmcs<B> {
         depth - self.cap_height.min(depth)
     }
 
+    /// The rows leaf `index` opens, per query index in `indices` and committed matrix: from
+    /// the host's copy where there is one, else gathered on the device (the whole matrix
+    /// brought back if that fails).
     fn opened_rows<M: Matrix<BabyBear>>(
+        &self,
         data: &DeviceProverData<M, B>,
-        index: usize,
-    ) -> Vec<Vec<BabyBear>> {
-        data.leaves
-            .iter()
-            .map(|matrix| {
-                let row = reduced_row_index(index, data.max_height, matrix.height());
-                matrix
-                    .row(row)
-                    .map(|r| r.into_iter().collect())
-                    .unwrap_or_default()
-            })
-            .collect()
+        indices: &[usize],
+    ) -> Vec<Vec<Vec<BabyBear>>> {
+        let mut opened: Vec<Vec<Vec<BabyBear>>> =
+            vec![Vec::with_capacity(data.leaves.len()); indices.len()];
+        for (matrix, leaf) in data.leaves.iter().enumerate() {
+            let Dimensions { width, height } = leaf.dimensions;
+            let rows: Vec<usize> = indices
+                .iter()
+                .map(|&index| reduced_row_index(index, data.max_height, height))
+                .collect();
+            let gathered = match (leaf.host.get(), self.resident_matrix(data, matrix)) {
+                (None, Some(device)) => self
+                    .backend
+                    .gather_rows(device, &rows)
+                    .inspect_err(|err| {
+                        tracing::warn!(device = %self.backend.info().id, %err, "reading opened rows falls back to the host");
+                        self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    })
+                    .ok(),
+                _ => None,
+            };
+            match gathered {
+                Some(values) if width > 0 => {
+                    for (opened, row) in opened.iter_mut().zip(values.chunks_exact(width)) {
+                        opened.push(row.to_vec());
+                    }
+                }
+                _ => {
+                    let host = self.host_matrix(data, matrix);
+                    for (opened, &row) in opened.iter_mut().zip(&rows) {
+                        let values = host.row(row).map(|r| r.into_iter().collect());
+                        opened.push(values.unwrap_or_default());
+                    }
+                }
+            }
+        }
+        opened
     }
 }
 
 /// Copies host matrices of any Plonky3 matrix type to a backend.
-fn upload_all<B: Backend>(
+fn upload_all<'m, B: Backend, M: Matrix<BabyBear> + 'm>(
     backend: &B,
-    inputs: &[impl Matrix<BabyBear>],
+    inputs: impl IntoIterator<Item = &'m M>,
 ) -> Result<Vec<DeviceMatrix<B>>, AccelError> {
     inputs
-        .iter()
+        .into_iter()
         .map(|m| {
             let values: Vec<BabyBear> = m.rows().flatten().collect();
             backend.upload(&values, m.width())
@@ -442,14 +635,24 @@ enum TreeOn<B: Backend> {
     Host(CpuMerkleTree),
 }
 
-/// What [`DeviceMmcs`] keeps of a commitment: the host matrices (for opening rows) and the
-/// tree, on the device unless the device declined it.
+/// One committed matrix of a [`DeviceProverData`]: its shape, and the host's copy once
+/// there is one (given to the commitment, or brought back from the device).
+struct Leaf<M> {
+    dimensions: Dimensions,
+    host: OnceLock<M>,
+}
+
+/// What [`DeviceMmcs`] keeps of a commitment: each committed matrix (on the host, on the
+/// device in the tree, or both) and the tree, on the device unless the device declined it.
 pub struct DeviceProverData<M, B: Backend> {
-    leaves: Vec<M>,
+    leaves: Vec<Leaf<M>>,
     tree: TreeOn<B>,
     max_height: usize,
     /// The host's rebuild of a device tree whose device failed to read a path.
-    host_copy: std::sync::OnceLock<CpuMerkleTree>,
+    host_tree: OnceLock<CpuMerkleTree>,
+    /// Makes the host's matrix of values brought back from the device (`None` where the
+    /// host had every matrix from the start).
+    to_host: Option<ToHost<M>>,
 }
 
 impl<B: Backend + 'static> Mmcs<BabyBear> for DeviceMmcs<B> {
@@ -465,8 +668,14 @@ impl<B: Backend + 'static> Mmcs<BabyBear> for DeviceMmcs<B> {
     ) -> (Self::Commitment, Self::ProverData<M>) {
         // Named like Plonky3's own Merkle span, so stage timings count it (upload included).
         let _span = tracing::debug_span!("build merkle tree").entered();
-        let on_device = self.upload_committed(&inputs);
-        self.commit_leaves(on_device, inputs)
+        let pending = inputs
+            .into_iter()
+            .map(|host| Pending {
+                host: Some(host),
+                device: None,
+            })
+            .collect();
+        self.commit_pending(pending, None, &|_| None)
     }
 
     fn open_batch<M: Matrix<BabyBear>>(
@@ -478,14 +687,25 @@ impl<B: Backend + 'static> Mmcs<BabyBear> for DeviceMmcs<B> {
             .full_path(prover_data, index)
             .unwrap_or_else(|err| panic!("reading Merkle path {index}: {err}"));
         path.truncate(self.proof_levels(prover_data));
-        BatchOpening::new(Self::opened_rows(prover_data, index), path)
+        let opened = self.opened_rows(prover_data, &[index]).pop();
+        BatchOpening::new(opened.unwrap_or_default(), path)
     }
 
     fn get_matrices<'a, M: Matrix<BabyBear>>(
         &self,
         prover_data: &'a Self::ProverData<M>,
     ) -> Vec<&'a M> {
-        prover_data.leaves.iter().collect()
+        self.host_matrices(prover_data)
+    }
+
+    fn get_matrix_heights<M: Matrix<BabyBear>>(
+        &self,
+        prover_data: &Self::ProverData<M>,
+    ) -> Vec<usize> {
+        self.dimensions(prover_data)
+            .iter()
+            .map(|d| d.height)
+            .collect()
     }
 
     fn verify_batch(
@@ -509,10 +729,7 @@ impl<B: Backend + 'static> Mmcs<BabyBear> for DeviceMmcs<B> {
         indices: &[usize],
         prover_data: &Self::ProverData<M>,
     ) -> (Vec<Vec<Vec<BabyBear>>>, Self::MultiProof) {
-        let opened = indices
-            .iter()
-            .map(|&index| Self::opened_rows(prover_data, index))
-            .collect();
+        let opened = self.opened_rows(prover_data, indices);
         let proof = prune_binary_paths(indices, self.proof_levels(prover_data), |leaf| {
             self.full_path(prover_data, leaf)
         })

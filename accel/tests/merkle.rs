@@ -167,7 +167,8 @@ fn cpu_gathers_the_rows_asked_for() {
 #[test]
 fn commit_lde_survives_every_device_fault() {
     use zkbox_accel::faulty::{Fault, FaultyBackend};
-    // Per run of check_commit_lde: 2 x (3 matrices x upload, LDE, download + tree + cap).
+    // Per run of check_commit_lde: 2 x (3 matrices x upload and LDE, 3 downloads (the CPU
+    // backend's trees keep no matrices), tree, cap, then the openings' Merkle paths).
     for fault in (0..22)
         .map(Fault::Once)
         .chain([Fault::From(0), Fault::From(7)])

@@ -30,15 +30,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use p3_commit::{ExtensionMmcs, Mmcs, OpeningRequest, PolynomialSpace};
-use p3_field::{Field, PrimeCharacteristicRing};
+use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing};
 use p3_fri::{BatchMultiOpening, FriFoldingStrategy, FriParameters, TwoAdicFriFolding};
-use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::extension::FlatMatrixView;
+use p3_matrix::{Dimensions, Matrix};
 use p3_uni_stark::{Com, Domain, PcsProverError, StarkGenericConfig};
 use zkbox_accel::fri::{self, upload_vector};
 use zkbox_accel::quotient::{QuotientInputs, QuotientProgram, chunk_ldes, download_values};
-use zkbox_accel::{AccelError, Backend, BackendKind, DeviceMatrix, DeviceMmcs, RowOrder};
+use zkbox_accel::{
+    AccelError, Backend, BackendKind, DeviceFailure, DeviceMatrix, DeviceMmcs, Lde, RowOrder,
+};
 
 use crate::batch::{Offload, PcsData, PcsOpening, QuotientRequest};
 use crate::config::{
@@ -111,6 +113,10 @@ pub struct OffloadCounts {
     /// reduced openings for FRI (on accel's CPU backend, whose trees keep no matrices,
     /// every committed one).
     pub matrices_uploaded: usize,
+    /// Committed matrices only the device held that came back to the host whole, for a
+    /// step the host took (on a backend whose trees keep their matrices, none while the
+    /// device takes every step: only opened rows cross back).
+    pub matrices_downloaded: usize,
 }
 
 /// The device path's [`Offload`]: commitments, quotients, the opening and FRI folds on
@@ -207,6 +213,7 @@ impl<B: Backend + 'static> DeviceOffload<B> {
             opening_steps_on_device: self.openings.on_device.load(Ordering::Relaxed),
             opening_fallbacks: self.openings.fallbacks.load(Ordering::Relaxed),
             matrices_uploaded: self.uploads.load(Ordering::Relaxed),
+            matrices_downloaded: self.mmcs.matrices_downloaded(),
         }
     }
 
@@ -236,16 +243,17 @@ impl<B: Backend + 'static> DeviceOffload<B> {
         (data, index): (&'a PcsData<DeviceConfig<B>>, usize),
         size: usize,
     ) -> Result<Option<OnDevice<'a, B>>, AccelError> {
-        let host = self.mmcs.get_matrices(data)[index];
-        if host.height() < size {
+        let shape = self.mmcs.dimensions(data)[index];
+        if shape.height < size {
             return Ok(None);
         }
         if let Some(resident) = self.mmcs.resident_matrix(data, index)
             && resident.order() == RowOrder::BitReversed
-            && (resident.width(), resident.height()) == (host.width(), host.height())
+            && (resident.width(), resident.height()) == (shape.width, shape.height)
         {
             return Ok(Some(OnDevice::Resident(resident)));
         }
+        let host = self.mmcs.get_matrices(data)[index];
         let uploaded = self
             .mmcs
             .backend()
@@ -313,8 +321,8 @@ impl<B: Backend + 'static> DeviceOffload<B> {
     }
 
     /// The LDEs of the chip's quotient chunks, computed where its values are and left
-    /// there for the commitment, each with the host copy the openings read; `Ok(None)` as
-    /// for [`Self::evaluate`].
+    /// there for the commitment (and the openings' rows); `Ok(None)` as for
+    /// [`Self::evaluate`].
     fn evaluate_chunk_ldes(
         &self,
         request: &QuotientRequest<'_, DeviceConfig<B>>,
@@ -331,20 +339,14 @@ impl<B: Backend + 'static> DeviceOffload<B> {
             .map(|domain| Val::GENERATOR / domain.shift())
             .collect();
         let backend = &**self.mmcs.backend();
-        chunk_ldes(backend, &values, &shifts, LOG_BLOWUP)?
-            .into_iter()
-            .map(|lde| {
-                let host = RowMajorMatrix::new(backend.download(&lde)?, lde.width());
-                Ok((host, Some(lde)))
-            })
-            .collect::<Result<_, _>>()
-            .map(Some)
+        let ldes = chunk_ldes(backend, &values, &shifts, LOG_BLOWUP)?;
+        Ok(Some(ldes.into_iter().map(Lde::Device).collect()))
     }
 }
 
-/// A quotient chunk's LDE in a device proof: the host's copy, and the device's where the
+/// A quotient chunk's LDE in a device proof: on the host, or on the device alone where the
 /// device computed it.
-pub type QuotientLde<B> = (RowMajorMatrix<Val>, Option<DeviceMatrix<B>>);
+pub type QuotientLde<B> = Lde<B>;
 
 /// A matrix on the device: kept there by a Merkle tree, or uploaded for one evaluation.
 enum OnDevice<'a, B: Backend> {
@@ -439,7 +441,7 @@ impl<B: Backend + 'static> Offload<DeviceConfig<B>> for DeviceOffload<B> {
     }
 
     fn host_quotient_lde(&self, lde: RowMajorMatrix<Val>) -> QuotientLde<B> {
-        (lde, None)
+        Lde::Host(lde)
     }
 
     fn commit_quotient_ldes(
@@ -449,8 +451,12 @@ impl<B: Backend + 'static> Offload<DeviceConfig<B>> for DeviceOffload<B> {
     ) -> Result<(Com<DeviceConfig<B>>, PcsData<DeviceConfig<B>>), PcsProverError<DeviceConfig<B>>>
     {
         // As `TwoAdicFriPcs::commit_ldes`: an LDE shorter than the blowup has no degree.
+        let height = |lde: &Lde<B>| match lde {
+            Lde::Host(host) => host.height(),
+            Lde::Device(on_device) => on_device.height(),
+        };
         assert!(
-            ldes.iter().all(|(lde, _)| lde.height() >= 1 << LOG_BLOWUP),
+            ldes.iter().all(|lde| height(lde) >= 1 << LOG_BLOWUP),
             "a quotient chunk's LDE is at least the blowup tall"
         );
         Ok(self.mmcs.commit_ldes(ldes))
@@ -501,21 +507,22 @@ impl<B: Backend + 'static> DeviceOpening<'_, B> {
         Ok(uploaded)
     }
 
-    /// Committed matrix `index` of `data` on the device: the tree's copy, or the host's
-    /// copy uploaded.
+    /// Committed matrix `index` of `data` (of shape `shape`) on the device: the tree's
+    /// copy, or the host's copy uploaded.
     fn committed<'d>(
         &self,
         (data, index): (&'d PcsData<DeviceConfig<B>>, usize),
-        host: &RowMajorMatrix<Val>,
+        shape: Dimensions,
     ) -> Result<OnDevice<'d, B>, AccelError> {
         let mmcs = &self.offload.mmcs;
         match mmcs.resident_matrix(data, index) {
             Some(resident)
-                if (resident.width(), resident.height()) == (host.width, host.height()) =>
+                if (resident.width(), resident.height()) == (shape.width, shape.height) =>
             {
                 Ok(OnDevice::Resident(resident))
             }
             _ => {
+                let host = mmcs.get_matrices(data)[index];
                 let uploaded = mmcs.backend().upload(&host.values, host.width)?;
                 self.offload.uploads.fetch_add(1, Ordering::Relaxed);
                 Ok(OnDevice::Uploaded(uploaded))
@@ -544,14 +551,14 @@ impl<B: Backend + 'static> OpeningArithmetic<PcsData<DeviceConfig<B>>> for Devic
     fn column_sums(
         &self,
         committed: (&PcsData<DeviceConfig<B>>, usize),
-        matrix: &RowMajorMatrix<Val>,
+        shape: Dimensions,
         rows: usize,
         point: Challenge,
         weights: &[Challenge],
     ) -> Option<Vec<Challenge>> {
         self.attempt("column sums", |backend| {
             let weights = self.vector_for(&self.weights, point, weights)?;
-            let on_device = self.committed(committed, matrix)?;
+            let on_device = self.committed(committed, shape)?;
             backend.column_dot(&on_device, rows, &weights)
         })
     }
@@ -571,7 +578,7 @@ impl<B: Backend + 'static> OpeningArithmetic<PcsData<DeviceConfig<B>>> for Devic
         self.attempt("DEEP terms", |backend| {
             let mut acc = upload_vector(backend, &vec![Challenge::ZERO; height])?;
             for m in matrices {
-                let on_device = self.committed(m.committed, m.matrix)?;
+                let on_device = self.committed(m.committed, m.dimensions)?;
                 let combined = backend.combine_rows(&on_device, &m.powers)?;
                 for term in &m.terms {
                     let denominators =
@@ -618,10 +625,22 @@ type RoundMmcs<B> = ExtensionMmcs<Val, Challenge, DeviceMmcs<B>>;
 /// The prover data of one FRI round.
 type RoundData<B> = <RoundMmcs<B> as Mmcs<Challenge>>::ProverData<RowMajorMatrix<Challenge>>;
 
-/// FRI's vector between rounds: on the device with the host's copy, or on the host only.
+/// FRI's vector between rounds: on the device alone, or on the host.
 enum RoundVector<B: Backend> {
-    Device(DeviceMatrix<B>, Vec<Challenge>),
+    Device(DeviceMatrix<B>),
     Host(Vec<Challenge>),
+}
+
+/// The host's matrix of a FRI round's committed rows (`width` base words a row), for a
+/// step the host takes.
+fn round_rows(
+    values: Vec<Val>,
+    width: usize,
+) -> FlatMatrixView<Val, Challenge, RowMajorMatrix<Challenge>> {
+    FlatMatrixView::new(RowMajorMatrix::new(
+        Challenge::reconstitute_from_base(values),
+        width / 4,
+    ))
 }
 
 impl<B: Backend + 'static> DeviceRounds<'_, B> {
@@ -648,12 +667,11 @@ impl<B: Backend + 'static> DeviceRounds<'_, B> {
     }
 
     /// One round's fold on the device: the committed rows (the tree's copy, or the host's
-    /// uploaded) folded by `beta`, plus `input` times `beta^arity`.
+    /// uploaded) folded by `beta`, plus `input` times `beta^arity`, left there.
     fn fold_on_device(
         &self,
         backend: &B,
-        data: &RoundData<B>,
-        rows: &RowMajorMatrix<Challenge>,
+        (mmcs, data): (&RoundMmcs<B>, &RoundData<B>),
         beta: Challenge,
         log_arity: usize,
         input: Option<&[Challenge]>,
@@ -662,17 +680,23 @@ impl<B: Backend + 'static> DeviceRounds<'_, B> {
             Some(resident) => OnDevice::Resident(resident),
             None => {
                 self.offload.uploads.fetch_add(1, Ordering::Relaxed);
+                let rows = committed_rows(mmcs, data);
                 OnDevice::Uploaded(upload_vector(backend, &rows.values)?)
             }
         };
+        let elements = committed.width() * committed.height() / 4;
         let mut folded = fri::fold(backend, &committed, beta, log_arity)?;
         if let Some(input) = input {
             let input = self.reduced_on_device(backend, input)?;
             backend.fri_add_scaled(&mut folded, &input, beta.exp_power_of_2(log_arity))?;
         }
-        let host = download_values(backend, &folded)?;
-        check_length("FRI fold", host.len(), rows.values.len() >> log_arity)?;
-        Ok(RoundVector::Device(folded, host))
+        check_length("FRI fold", folded.height(), elements >> log_arity)?;
+        Ok(RoundVector::Device(folded))
+    }
+
+    /// The device this proof's rounds run on (only called for a vector on the device).
+    fn device(&self) -> &B {
+        self.offload.mmcs.backend()
     }
 }
 
@@ -693,7 +717,7 @@ impl<B: Backend + 'static> FriRounds<RoundMmcs<B>> for DeviceRounds<'_, B> {
             .folds
             .record_failure(backend.info().id, "FRI input", uploaded)
         {
-            Some(on_device) => RoundVector::Device(on_device, input),
+            Some(on_device) => RoundVector::Device(on_device),
             None => RoundVector::Host(input),
         }
     }
@@ -706,23 +730,13 @@ impl<B: Backend + 'static> FriRounds<RoundMmcs<B>> for DeviceRounds<'_, B> {
     ) -> (<RoundMmcs<B> as Mmcs<Challenge>>::Commitment, RoundData<B>) {
         let arity = 1 << log_arity;
         match vector {
-            RoundVector::Device(on_device, host) => {
-                let rows = RowMajorMatrix::new(host, arity);
-                let backend = &**self.offload.mmcs.backend();
-                let reshaped = backend.reshape(on_device, 4 * arity);
-                match self.offload.folds.record_failure(
-                    backend.info().id,
-                    "FRI commitment",
-                    reshaped,
-                ) {
-                    Some(leaves) => self
-                        .offload
-                        .mmcs
-                        .commit_on_device(leaves, FlatMatrixView::new(rows)),
-                    None => {
-                        self.offload.uploads.fetch_add(1, Ordering::Relaxed);
-                        mmcs.commit_matrix(rows)
-                    }
+            RoundVector::Device(on_device) => {
+                // Rows of `arity` elements are the same words, so this never fails on a
+                // working device; a failure has lost the vector with it.
+                let backend = self.device();
+                match backend.reshape(on_device, 4 * arity) {
+                    Ok(leaves) => self.offload.mmcs.commit_on_device(leaves, round_rows),
+                    Err(err) => DeviceFailure::raise(backend.info().id, err),
                 }
             }
             RoundVector::Host(host) => mmcs.commit_matrix(RowMajorMatrix::new(host, arity)),
@@ -738,9 +752,8 @@ impl<B: Backend + 'static> FriRounds<RoundMmcs<B>> for DeviceRounds<'_, B> {
         input: Option<Vec<Challenge>>,
     ) -> RoundVector<B> {
         if let Some(backend) = self.backend {
-            let rows = committed_rows(mmcs, data);
             let on_device =
-                self.fold_on_device(backend, data, rows, beta, log_arity, input.as_deref());
+                self.fold_on_device(backend, (mmcs, data), beta, log_arity, input.as_deref());
             if let Some(vector) =
                 self.offload
                     .folds
@@ -755,7 +768,9 @@ impl<B: Backend + 'static> FriRounds<RoundMmcs<B>> for DeviceRounds<'_, B> {
 
     fn finish(&self, vector: RoundVector<B>) -> Vec<Challenge> {
         match vector {
-            RoundVector::Device(_, host) | RoundVector::Host(host) => host,
+            RoundVector::Device(on_device) => download_values(self.device(), &on_device)
+                .unwrap_or_else(|err| DeviceFailure::raise(self.device().info().id, err)),
+            RoundVector::Host(host) => host,
         }
     }
 }

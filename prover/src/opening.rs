@@ -26,14 +26,16 @@ use p3_field::{
     batch_multiplicative_inverse, dot_product,
 };
 use p3_fri::{FriParameters, FriProverError, PcsProverTranscript, PcsShape};
-use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::interpolation::{Interpolate, compute_adjusted_weights};
+use p3_matrix::{Dimensions, Matrix};
 use p3_maybe_rayon::prelude::*;
 use p3_util::{log2_strict_usize, reverse_slice_index_bits};
 use tracing::debug_span;
 
-use crate::config::{Challenge, Val};
+use zkbox_accel::{Backend, DeviceMmcs};
+
+use crate::config::{Challenge, Val, ValMmcs};
 use crate::fri::FriRounds;
 #[cfg(doc)]
 use crate::fri::HostRounds;
@@ -46,17 +48,17 @@ pub type OpeningProof<FriMmcs, InputMmcs> = crate::fri::Proof<FriMmcs, InputMmcs
 /// to the host, and must otherwise compute exactly what the host computes.
 pub trait OpeningArithmetic<Data> {
     /// `Σ_{r < rows} weights[r] · M[r][c]` for every column `c` of matrix `index` of the
-    /// commitment `data` (`matrix` is the host's copy of it). `weights` is the point's
-    /// whole table, at least `rows` long, the same for every matrix opened at the point.
+    /// commitment `data` (of shape `dimensions`). `weights` is the point's whole table, at
+    /// least `rows` long, the same for every matrix opened at the point.
     fn column_sums(
         &self,
         committed: (&Data, usize),
-        matrix: &RowMajorMatrix<Val>,
+        dimensions: Dimensions,
         rows: usize,
         point: Challenge,
         weights: &[Challenge],
     ) -> Option<Vec<Challenge>> {
-        let _ = (committed, matrix, rows, point, weights);
+        let _ = (committed, dimensions, rows, point, weights);
         None
     }
 
@@ -78,8 +80,8 @@ pub trait OpeningArithmetic<Data> {
 pub struct MatrixTerms<'a, Data> {
     /// Matrix `index` of the commitment `data`.
     pub committed: (&'a Data, usize),
-    /// The host's copy of it.
-    pub matrix: &'a RowMajorMatrix<Val>,
+    /// Its shape.
+    pub dimensions: Dimensions,
     /// The powers of `α` its rows are combined with, one per column.
     pub powers: Vec<Challenge>,
     /// One DEEP term per point it is opened at.
@@ -108,6 +110,28 @@ pub struct OnHost;
 
 impl<Data> OpeningArithmetic<Data> for OnHost {}
 
+/// An MMCS that tells the shapes of a commitment's matrices without bringing them to the
+/// host (a device MMCS keeps them on the device until a step on the host needs them).
+pub trait CommittedShapes: Mmcs<Val> {
+    /// Each committed matrix's shape, in commitment order.
+    fn shapes(&self, data: &Self::ProverData<RowMajorMatrix<Val>>) -> Vec<Dimensions>;
+}
+
+impl CommittedShapes for ValMmcs {
+    fn shapes(&self, data: &Self::ProverData<RowMajorMatrix<Val>>) -> Vec<Dimensions> {
+        self.get_matrices(data)
+            .iter()
+            .map(|m| m.dimensions())
+            .collect()
+    }
+}
+
+impl<B: Backend + 'static> CommittedShapes for DeviceMmcs<B> {
+    fn shapes(&self, data: &Self::ProverData<RowMajorMatrix<Val>>) -> Vec<Dimensions> {
+        self.dimensions(data)
+    }
+}
+
 /// Opens the matrices of `requests` at their points and proves the openings with FRI under
 /// `fri`, its rounds where `fri_rounds` says and the row arithmetic where `arithmetic` says:
 /// what `TwoAdicFriPcs::open` does with the same parameters and input MMCS (see the module
@@ -119,10 +143,10 @@ pub fn open<InputMmcs, FriMmcs, Challenger>(
     requests: Vec<OpeningRequest<'_, InputMmcs::ProverData<RowMajorMatrix<Val>>, Challenge>>,
     challenger: &mut Challenger,
     fri_rounds: &impl FriRounds<FriMmcs>,
-    arithmetic: &impl OpeningArithmetic<InputMmcs::ProverData<RowMajorMatrix<Val>>>,
+    arithmetic: &impl OpeningArithmetic<Data<InputMmcs>>,
 ) -> Result<(OpenedValues<Challenge>, OpeningProof<FriMmcs, InputMmcs>), FriProverError>
 where
-    InputMmcs: Mmcs<Val>,
+    InputMmcs: CommittedShapes,
     FriMmcs: Mmcs<Challenge>,
     Challenger:
         FieldChallenger<Val> + GrindingChallenger<Witness = Val> + CanObserve<FriMmcs::Commitment>,
@@ -134,14 +158,14 @@ where
     let rounds: Vec<Vec<Committed<'_, _>>> = requests
         .iter()
         .map(|request| {
-            mmcs.get_matrices(request.prover_data)
+            mmcs.shapes(request.prover_data)
                 .into_iter()
                 .zip(&request.points)
                 .enumerate()
-                .map(|(index, (matrix, points))| Committed {
+                .map(|(index, (dimensions, points))| Committed {
                     data: request.prover_data,
                     index,
-                    matrix,
+                    dimensions,
                     points,
                 })
                 .collect()
@@ -150,14 +174,20 @@ where
     let log_max_height = rounds
         .iter()
         .flatten()
-        .map(|c| log2_strict_usize(c.matrix.height()))
+        .map(|c| log2_strict_usize(c.dimensions.height))
         .max()
         .expect("an opening of at least one matrix");
 
     let inverse_denominators = inverse_denominators(&rounds, log_max_height);
     // The span names are Plonky3's, which `zkbox bench prove` times as the opening stage.
     let opened = debug_span!("evaluate matrix").in_scope(|| {
-        evaluate_at_points(&rounds, &inverse_denominators, fri.log_blowup, arithmetic)
+        evaluate_at_points(
+            mmcs,
+            &rounds,
+            &inverse_denominators,
+            fri.log_blowup,
+            arithmetic,
+        )
     });
 
     let mut transcript = PcsProverTranscript::<Challenger, Val, Challenge>::new(
@@ -168,8 +198,16 @@ where
     let (alpha, batch_pow_witness) = transcript.batch_phase();
     let batch_pow_witness = batch_pow_witness.unwrap_or(Val::ZERO);
 
-    let reduced = debug_span!("reduce matrix quotient")
-        .in_scope(|| reduce_openings(&rounds, &opened, &inverse_denominators, alpha, arithmetic));
+    let reduced = debug_span!("reduce matrix quotient").in_scope(|| {
+        reduce_openings(
+            mmcs,
+            &rounds,
+            &opened,
+            &inverse_denominators,
+            alpha,
+            arithmetic,
+        )
+    });
     let proof = transcript.delegate(|challenger| {
         crate::fri::prove(
             fri_rounds,
@@ -194,13 +232,26 @@ where
     }
 }
 
-/// One committed matrix to open: matrix `index` of the commitment `data`, the host's copy
-/// of it, and its points.
+/// The prover data of a commitment of `InputMmcs`.
+type Data<InputMmcs> = <InputMmcs as Mmcs<Val>>::ProverData<RowMajorMatrix<Val>>;
+
+/// One committed matrix to open: matrix `index` of the commitment `data`, its shape, and
+/// its points.
 struct Committed<'a, Data> {
     data: &'a Data,
     index: usize,
-    matrix: &'a RowMajorMatrix<Val>,
+    dimensions: Dimensions,
     points: &'a [Challenge],
+}
+
+/// The host's copy of `committed` (brought back from where the MMCS keeps it, if that is
+/// not the host), for a step the host takes.
+fn host_copy<'a, InputMmcs: Mmcs<Val>>(
+    mmcs: &InputMmcs,
+    data: &'a Data<InputMmcs>,
+    index: usize,
+) -> &'a RowMajorMatrix<Val> {
+    mmcs.get_matrices(data)[index]
 }
 
 /// Per opening point `z`: `1/(z − x)` for `x` in the coset `gK` of the tallest matrix
@@ -219,7 +270,7 @@ fn inverse_denominators<Data>(
     let mut tallest: Vec<(Challenge, usize)> = Vec::new();
     for committed in rounds.iter().flatten() {
         for &z in committed.points {
-            let height = committed.matrix.height();
+            let height = committed.dimensions.height;
             match tallest.iter_mut().find(|(point, _)| *point == z) {
                 Some((_, tallest)) => *tallest = (*tallest).max(height),
                 None => tallest.push((z, height)),
@@ -246,11 +297,12 @@ fn entry_of(table: &InverseDenominators, z: Challenge) -> &[Challenge] {
 
 /// Every column of every matrix at each of its points, by barycentric interpolation over
 /// the matrix's first `height / blowup` rows: `scale(z) · Σ_r w_r(z) · M[r][c]`.
-fn evaluate_at_points<Data>(
-    rounds: &[Vec<Committed<'_, Data>>],
+fn evaluate_at_points<InputMmcs: Mmcs<Val>>(
+    mmcs: &InputMmcs,
+    rounds: &[Vec<Committed<'_, Data<InputMmcs>>>],
     inverse_denominators: &InverseDenominators,
     log_blowup: usize,
-    arithmetic: &impl OpeningArithmetic<Data>,
+    arithmetic: &impl OpeningArithmetic<Data<InputMmcs>>,
 ) -> OpenedValues<Challenge> {
     // The weights 1/(z − x) − 1/z, once per point over the longest prefix any matrix uses.
     let weights: InverseDenominators = inverse_denominators
@@ -266,8 +318,7 @@ fn evaluate_at_points<Data>(
             round
                 .iter()
                 .map(|committed| {
-                    let matrix = committed.matrix;
-                    let rows = matrix.height() >> log_blowup;
+                    let rows = committed.dimensions.height >> log_blowup;
                     committed
                         .points
                         .iter()
@@ -275,7 +326,7 @@ fn evaluate_at_points<Data>(
                             let weights = entry_of(&weights, z);
                             let on_device = arithmetic.column_sums(
                                 (committed.data, committed.index),
-                                matrix,
+                                committed.dimensions,
                                 rows,
                                 z,
                                 weights,
@@ -285,7 +336,7 @@ fn evaluate_at_points<Data>(
                                     let scale = barycentric_scale(z, rows);
                                     sums.into_iter().map(|sum| sum * scale).collect()
                                 }
-                                None => matrix
+                                None => host_copy(mmcs, committed.data, committed.index)
                                     .split_rows(rows)
                                     .0
                                     .interpolate_coset_with_precomputation(
@@ -314,28 +365,28 @@ fn barycentric_scale(z: Challenge, rows: usize) -> Challenge {
 /// that height's columns `f` and their points `z`, in opening order, of
 /// `α^k · (f(z) − f(x)) / (z − x)` with `k` counting the (column, point) pairs of that
 /// height before it.
-fn reduce_openings<Data>(
-    rounds: &[Vec<Committed<'_, Data>>],
+fn reduce_openings<InputMmcs: Mmcs<Val>>(
+    mmcs: &InputMmcs,
+    rounds: &[Vec<Committed<'_, Data<InputMmcs>>>],
     opened: &OpenedValues<Challenge>,
     inverse_denominators: &InverseDenominators,
     alpha: Challenge,
-    arithmetic: &impl OpeningArithmetic<Data>,
+    arithmetic: &impl OpeningArithmetic<Data<InputMmcs>>,
 ) -> Vec<Vec<Challenge>> {
     let max_width = rounds
         .iter()
         .flatten()
-        .map(|c| c.matrix.width())
+        .map(|c| c.dimensions.width)
         .max()
         .unwrap_or(0);
     let alpha_powers: Vec<Challenge> = alpha.powers().take(max_width).collect();
     // Per log height: the pairs reduced so far, and the matrices with their terms.
     let mut reduced_so_far = [0usize; 33];
-    let mut by_height: [Vec<MatrixTerms<'_, Data>>; 33] = core::array::from_fn(|_| Vec::new());
+    let mut by_height: [Vec<MatrixTerms<'_, _>>; 33] = core::array::from_fn(|_| Vec::new());
     for (round, round_opened) in rounds.iter().zip(opened) {
         for (committed, matrix_opened) in round.iter().zip(round_opened) {
-            let matrix = committed.matrix;
-            let width = matrix.width();
-            let log_height = log2_strict_usize(matrix.height());
+            let Dimensions { width, height } = committed.dimensions;
+            let log_height = log2_strict_usize(height);
             // The rows are combined with α^0, α^1, … times the first point's offset α^k; a
             // later point's offset is α^(width · index) times that.
             let offset = alpha.exp_u64(reduced_so_far[log_height] as u64);
@@ -361,7 +412,7 @@ fn reduce_openings<Data>(
             reduced_so_far[log_height] += width * terms.len();
             by_height[log_height].push(MatrixTerms {
                 committed: (committed.data, committed.index),
-                matrix,
+                dimensions: committed.dimensions,
                 powers,
                 terms,
             });
@@ -379,7 +430,9 @@ fn reduce_openings<Data>(
                 .unwrap_or_else(|| {
                     let mut sums = Challenge::zero_vec(height);
                     for m in matrices {
-                        reduce_on_host(m.matrix, &m.powers, &m.terms, &mut sums);
+                        let (data, index) = m.committed;
+                        let matrix = host_copy(mmcs, data, index);
+                        reduce_on_host(matrix, &m.powers, &m.terms, &mut sums);
                     }
                     sums
                 })

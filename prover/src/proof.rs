@@ -22,7 +22,7 @@ use p3_batch_stark::{
 use p3_field::{PrimeCharacteristicRing, PrimeField32};
 use p3_matrix::dense::RowMajorMatrix;
 use serde::{Deserialize, Serialize};
-use zkbox_accel::DeviceId;
+use zkbox_accel::{DeviceFailure, DeviceId};
 use zkbox_executor::{Executor, Program};
 
 use crate::chips::*;
@@ -505,6 +505,7 @@ impl<P: FnMut(Stage)> zkbox_accel::BackendVisitor for ProveRun<'_, P> {
             opening_steps_on_device = counts.opening_steps_on_device,
             opening_fallbacks = counts.opening_fallbacks,
             matrices_uploaded = counts.matrices_uploaded,
+            matrices_downloaded = counts.matrices_downloaded,
             "device proof done"
         );
         if let Some(report) = report {
@@ -752,7 +753,7 @@ macro_rules! prove_stark {
             None => prove_batch(config, &instances, &prover_data)
                 .map_err(|e| ProveError::Stark(format!("{e:?}"))),
         }))
-        .map_err(|_| ProveError::Stark("the prover panicked".into()))??;
+        .map_err(crate::proof::panic_error)??;
         let commitment = prover_data
             .common
             .preprocessed
@@ -763,6 +764,19 @@ macro_rules! prove_stark {
         *$cache = Some(prover_data);
         Ok(output)
     }};
+}
+
+/// The error a panic of the STARK prover stands for: a device that failed while it alone
+/// held proof data ([`DeviceFailure`]: nothing was proven, and the job can be retried on
+/// another device), or else a prover bug.
+fn panic_error(payload: Box<dyn std::any::Any + Send>) -> ProveError {
+    match payload.downcast::<DeviceFailure>() {
+        Ok(failure) => ProveError::Device {
+            device: failure.device,
+            source: failure.source,
+        },
+        Err(_) => ProveError::Stark("the prover panicked".into()),
+    }
 }
 
 /// The prover data of a run's preprocessed tables, kept from one segment's proof to the

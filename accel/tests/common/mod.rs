@@ -67,9 +67,10 @@ pub fn opencl() -> Option<Arc<zkbox_accel::OpenClBackend>> {
 
 /// `DeviceMmcs::commit_lde` commits to what `TwoAdicFriPcs::commit` would, the coset LDEs
 /// in bit-reversed row order, under the reference MMCS's cap; its prover data holds those
-/// LDEs, opens like the reference's, and (on a backend whose trees keep their matrices)
-/// leaves each LDE on the device in bit-reversed order, equal to the host's copy. Returns
-/// how many steps the device declined.
+/// LDEs, opens like the reference's (one index or several at once), and (on a backend
+/// whose trees keep their matrices) leaves each LDE on the device alone, in bit-reversed
+/// order: the openings gather their rows there and no LDE comes back whole until the host
+/// asks for all of it. Returns how many steps the device declined.
 pub fn check_commit_lde<B: zkbox_accel::Backend + 'static>(backend: Arc<B>) -> usize {
     use p3_commit::Mmcs;
     use p3_dft::{Radix2DitParallel, TwoAdicSubgroupDft};
@@ -77,7 +78,7 @@ pub fn check_commit_lde<B: zkbox_accel::Backend + 'static>(backend: Arc<B>) -> u
     use p3_matrix::Matrix;
     use p3_matrix::bitrev::BitReversibleMatrix;
 
-    let keeps_leaves = backend.info().id.backend != zkbox_accel::BackendKind::Cpu;
+    let keeps_leaves = backend.keeps_tree_leaves();
     let mut rng = rng(41);
     let mmcs = zkbox_accel::DeviceMmcs::new(backend, 1);
     for added_bits in [1, 2] {
@@ -102,8 +103,35 @@ pub fn check_commit_lde<B: zkbox_accel::Backend + 'static>(backend: Arc<B>) -> u
         let (expected_cap, expected_data) = reference.commit(expected_ldes.clone());
         let (cap, data) = mmcs.commit_lde(evaluations, added_bits);
         assert_eq!(cap, expected_cap, "cap of LDEs by {added_bits} bits");
+        // The openings read their rows where the LDEs are: on a backend whose trees keep
+        // them, nothing comes back whole.
+        let downloaded = mmcs.matrices_downloaded();
+        let height = expected_ldes.iter().map(|m| m.height()).max().unwrap();
+        for index in [0, height / 2 + 1, height - 1] {
+            let opening = mmcs.open_batch(index, &data);
+            let expected = reference.open_batch(index, &expected_data);
+            assert_eq!(opening.opened_values, expected.opened_values);
+            assert_eq!(opening.opening_proof, expected.opening_proof);
+        }
+        let indices = [3, 0, height - 1, 3];
+        let (opened, proof) = mmcs.open_multi_batch(&indices, &data);
+        let (expected_opened, expected_proof) =
+            reference.open_multi_batch(&indices, &expected_data);
+        assert_eq!(opened, expected_opened);
+        assert_eq!(proof.sibling_hashes, expected_proof.sibling_hashes);
+        if keeps_leaves && mmcs.host_fallbacks() == 0 {
+            assert_eq!(
+                mmcs.matrices_downloaded(),
+                downloaded,
+                "an LDE came back whole"
+            );
+        }
         let held: Vec<_> = mmcs.get_matrices(&data).into_iter().cloned().collect();
         assert_eq!(held, expected_ldes);
+        assert_eq!(
+            mmcs.get_matrix_heights(&data),
+            expected_ldes.iter().map(|m| m.height()).collect::<Vec<_>>()
+        );
         for (index, expected) in expected_ldes.iter().enumerate() {
             match mmcs.resident_matrix(&data, index) {
                 Some(resident) => {
@@ -116,13 +144,6 @@ pub fn check_commit_lde<B: zkbox_accel::Backend + 'static>(backend: Arc<B>) -> u
                     "LDE {index} is not on the device"
                 ),
             }
-        }
-        let height = expected_ldes.iter().map(|m| m.height()).max().unwrap();
-        for index in [0, height / 2 + 1, height - 1] {
-            let opening = mmcs.open_batch(index, &data);
-            let expected = reference.open_batch(index, &expected_data);
-            assert_eq!(opening.opened_values, expected.opened_values);
-            assert_eq!(opening.opening_proof, expected.opening_proof);
         }
     }
     mmcs.host_fallbacks()
