@@ -26,6 +26,41 @@ use crate::config::{Challenge, Val};
 pub type Proof<FriMmcs, InputMmcs> =
     FriProof<Challenge, FriMmcs, Val, Vec<BatchMultiOpening<Val, InputMmcs>>>;
 
+/// A reduced opening as FRI's rounds take it: its values on the host, or only its length,
+/// its values left with the rounds' implementation where the opening computed them (on a
+/// device).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The values, bit-reversed.
+    Host(Vec<Challenge>),
+    /// How many values there are; the rounds have them.
+    Kept(usize),
+}
+
+impl Input {
+    /// How many values the reduced opening has.
+    pub fn len(&self) -> usize {
+        match self {
+            Input::Host(values) => values.len(),
+            Input::Kept(len) => *len,
+        }
+    }
+
+    /// Whether it has no values (never, for a reduced opening of a committed matrix).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values of an input the host has; an input kept elsewhere is for the rounds
+    /// that keep it, and the host's rounds are never given one.
+    fn host_values(self) -> Vec<Challenge> {
+        match self {
+            Input::Host(values) => values,
+            Input::Kept(len) => panic!("a reduced opening of {len} values kept off the host"),
+        }
+    }
+}
+
 /// Where FRI's commit phase keeps its vector between rounds and does each round's work.
 /// Every implementation computes the values [`HostRounds`] computes.
 pub trait FriRounds<M: Mmcs<Challenge>> {
@@ -36,7 +71,7 @@ pub trait FriRounds<M: Mmcs<Challenge>> {
     fn extra_query_index_bits(&self) -> usize;
 
     /// The first round's vector: the tallest reduced opening, bit-reversed.
-    fn start(&self, input: Vec<Challenge>) -> Self::Vector;
+    fn start(&self, input: Input) -> Self::Vector;
 
     /// Commits to `vector` as rows of `2^log_arity` elements, as `mmcs.commit_matrix`
     /// does.
@@ -55,7 +90,7 @@ pub trait FriRounds<M: Mmcs<Challenge>> {
         data: &M::ProverData<RowMajorMatrix<Challenge>>,
         beta: Challenge,
         log_arity: usize,
-        input: Option<Vec<Challenge>>,
+        input: Option<Input>,
     ) -> Self::Vector;
 
     /// The vector's values on the host, for the final polynomial.
@@ -77,8 +112,8 @@ where
         self.0.extra_query_index_bits()
     }
 
-    fn start(&self, input: Vec<Challenge>) -> Vec<Challenge> {
-        input
+    fn start(&self, input: Input) -> Vec<Challenge> {
+        input.host_values()
     }
 
     fn commit(
@@ -96,19 +131,33 @@ where
         data: &M::ProverData<RowMajorMatrix<Challenge>>,
         beta: Challenge,
         log_arity: usize,
-        input: Option<Vec<Challenge>>,
+        input: Option<Input>,
     ) -> Vec<Challenge> {
-        let leaves = committed_rows(mmcs, data);
-        let mut folded = self.0.fold_matrix(beta, log_arity, leaves.as_view());
-        if let Some(input) = input {
-            add_scaled(&mut folded, &input, beta.exp_power_of_2(log_arity));
-        }
-        folded
+        let input = input.map(Input::host_values);
+        fold_on_host(self.0, mmcs, data, beta, log_arity, input.as_deref())
     }
 
     fn finish(&self, vector: Vec<Challenge>) -> Vec<Challenge> {
         vector
     }
+}
+
+/// Folds the rows committed in `data` by `beta` with `folding` on the host, then adds
+/// `input` times `beta^arity`.
+pub fn fold_on_host<M: Mmcs<Challenge>>(
+    folding: &impl FriFoldingStrategy<Val, Challenge>,
+    mmcs: &M,
+    data: &M::ProverData<RowMajorMatrix<Challenge>>,
+    beta: Challenge,
+    log_arity: usize,
+    input: Option<&[Challenge]>,
+) -> Vec<Challenge> {
+    let leaves = committed_rows(mmcs, data);
+    let mut folded = folding.fold_matrix(beta, log_arity, leaves.as_view());
+    if let Some(input) = input {
+        add_scaled(&mut folded, input, beta.exp_power_of_2(log_arity));
+    }
+    folded
 }
 
 /// The rows a FRI round committed (its only matrix).
@@ -137,7 +186,7 @@ pub fn add_scaled(acc: &mut [Challenge], addend: &[Challenge], factor: Challenge
 pub fn prove<InputMmcs, FriMmcs, Challenger, Rounds>(
     rounds: &Rounds,
     params: &FriParameters<FriMmcs>,
-    inputs: Vec<Vec<Challenge>>,
+    inputs: Vec<Input>,
     challenger: &mut Challenger,
     log_global_max_height: usize,
     requests: &[OpeningRequest<'_, InputMmcs::ProverData<RowMajorMatrix<Val>>, Challenge>],

@@ -1,27 +1,29 @@
 //! The prover loop's steps on an accel device ([`DeviceOffload`], the device path's
 //! [`Offload`]):
 //!
-//! - the trace and LogUp-column commitments: each matrix goes up once, its coset LDE goes
-//!   from the LDE kernel into the Merkle tree on the device and comes back once, for the
-//!   openings ([`DeviceMmcs::commit_lde`]);
+//! - the trace and LogUp-column commitments: each matrix goes up once, and its coset LDE
+//!   goes from the LDE kernel into the Merkle tree on the device and stays there
+//!   ([`DeviceMmcs::commit_lde`]);
 //! - each chip's quotient: the chip's constraints, compiled once per run into
 //!   [`crate::quotient`]'s bytecode, run by the device's interpreter over the LDEs the
 //!   trees keep on the device; the values stay there, are split into the quotient's chunks
 //!   and extended ([`zkbox_accel::quotient::chunk_ldes`]), and the chunk LDEs go into the
-//!   quotient commitment's tree where they are ([`DeviceMmcs::commit_ldes`]); they come
-//!   back once, for the openings;
+//!   quotient commitment's tree where they are ([`DeviceMmcs::commit_ldes`]);
 //! - the opening ([`crate::opening`]): the column sums behind the out-of-domain values and
 //!   the DEEP terms of the reduced openings, over the matrices the trees keep on the device
-//!   ([`zkbox_accel::deep`]), each point's tables uploaded once; and FRI's rounds
-//!   ([`crate::fri`]): the tallest reduced opening goes up once, each round's vector goes
-//!   from the fold kernel ([`zkbox_accel::fri::fold`], arity-2 passes) and the addition of
-//!   the next reduced opening into the round's Merkle tree where it is
-//!   ([`DeviceMmcs::commit_on_device`]), the next fold reads the tree's copy, and each
-//!   vector comes back once, for the queries.
+//!   ([`zkbox_accel::deep`]), each point's tables uploaded once; the reduced openings stay
+//!   on the device for FRI ([`crate::fri::Input::Kept`]);
+//! - FRI's rounds ([`crate::fri`]): each round's vector goes from the fold kernel
+//!   ([`zkbox_accel::fri::fold`], arity-2 passes) and the addition of the next reduced
+//!   opening into the round's Merkle tree where it is ([`DeviceMmcs::commit_on_device`]),
+//!   and the next fold reads the tree's copy; only the last, constant vector comes back.
 //!
-//! All of them compute the values the host computes, so the proof is the same file. A
-//! device call that fails is logged and its step runs on the host, as everywhere in the
-//! device path.
+//! What crosses back to the host is what the proof holds: the commitments' caps, the
+//! out-of-domain values, and for the queries the opened rows (gathered on the device,
+//! `Backend::gather_rows`) and their Merkle paths. All the steps compute the values the
+//! host computes, so the proof is the same file. A device call that fails is logged and
+//! its step runs on the host, bringing back what it needs; a device that fails while it
+//! alone holds such data ends the proof with a device error (retry on another device).
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -46,7 +48,7 @@ use crate::batch::{Offload, PcsData, PcsOpening, QuotientRequest};
 use crate::config::{
     Challenge, Challenger, DeviceConfig, LOG_BLOWUP, Val, ZkboxConfig, fri_parameters, stark_config,
 };
-use crate::fri::{FriRounds, HostRounds, committed_rows};
+use crate::fri::{FriRounds, Input, committed_rows, fold_on_host};
 use crate::opening::{MatrixTerms, OpeningArithmetic};
 use crate::quotient::{compile, periodic_table, selectors, weights};
 
@@ -567,7 +569,7 @@ impl<B: Backend + 'static> OpeningArithmetic<PcsData<DeviceConfig<B>>> for Devic
         &self,
         height: usize,
         matrices: &[MatrixTerms<'_, PcsData<DeviceConfig<B>>>],
-    ) -> Option<Vec<Challenge>> {
+    ) -> Option<Input> {
         // The out-of-domain values are all done: their weights leave the device.
         self.weights
             .lock()
@@ -586,14 +588,13 @@ impl<B: Backend + 'static> OpeningArithmetic<PcsData<DeviceConfig<B>>> for Devic
                     backend.deep_accumulate(&combined, &denominators, term.c, term.s, &mut acc)?;
                 }
             }
-            let sums = download_values(backend, &acc)?;
-            check_length("DEEP sums", sums.len(), height)?;
-            // FRI starts from these sums on the device too (one entry per height: the
-            // opening reduces each height once).
+            check_length("DEEP sums", acc.height(), height)?;
+            // FRI takes these sums where they are (one entry per height: the opening
+            // reduces each height once).
             let mut reduced = self.reduced.lock().unwrap_or_else(|p| p.into_inner());
             reduced.retain(|(n, _)| *n != height);
             reduced.push((height, acc));
-            Ok(sums)
+            Ok(Input::Kept(height))
         })
     }
 }
@@ -650,18 +651,48 @@ impl<B: Backend + 'static> DeviceRounds<'_, B> {
         TwoAdicFriFolding(PhantomData)
     }
 
-    /// The reduced opening `input` on the device: the copy the opening left there, or the
+    /// `folded += factor · input` on the device, with the copy of the reduced opening the
+    /// opening left there (which stays there, for the host, until the fold is done) or the
     /// host's uploaded (counted).
-    fn reduced_on_device(
+    fn add_input(
         &self,
         backend: &B,
-        input: &[Challenge],
-    ) -> Result<DeviceMatrix<B>, AccelError> {
-        match take_reduced(self.reduced, input.len()) {
-            Some(on_device) => Ok(on_device),
-            None => {
+        folded: &mut DeviceMatrix<B>,
+        input: &Input,
+        factor: Challenge,
+    ) -> Result<(), AccelError> {
+        match input {
+            Input::Kept(len) => {
+                let reduced = self.reduced.lock().unwrap_or_else(|p| p.into_inner());
+                let kept = reduced.iter().find(|(n, _)| n == len).ok_or_else(|| {
+                    AccelError::ShapeMismatch {
+                        detail: format!("no reduced opening of {len} values on the device"),
+                    }
+                })?;
+                backend.fri_add_scaled(folded, &kept.1, factor)
+            }
+            Input::Host(values) => {
                 self.offload.uploads.fetch_add(1, Ordering::Relaxed);
-                upload_vector(backend, input)
+                backend.fri_add_scaled(folded, &upload_vector(backend, values)?, factor)
+            }
+        }
+    }
+
+    /// The reduced opening of `len` values the opening left on the device, taken.
+    fn kept(&self, len: usize) -> DeviceMatrix<B> {
+        take_reduced(self.reduced, len)
+            .unwrap_or_else(|| panic!("no reduced opening of {len} values was left on the device"))
+    }
+
+    /// The values of `input` on the host: brought back from the device if they were left
+    /// there, for a step the host takes.
+    fn host_values(&self, input: Input) -> Vec<Challenge> {
+        match input {
+            Input::Host(values) => values,
+            Input::Kept(len) => {
+                let backend = self.device();
+                download_values(backend, &self.kept(len))
+                    .unwrap_or_else(|err| DeviceFailure::raise(backend.info().id, err))
             }
         }
     }
@@ -674,7 +705,7 @@ impl<B: Backend + 'static> DeviceRounds<'_, B> {
         (mmcs, data): (&RoundMmcs<B>, &RoundData<B>),
         beta: Challenge,
         log_arity: usize,
-        input: Option<&[Challenge]>,
+        input: Option<&Input>,
     ) -> Result<RoundVector<B>, AccelError> {
         let committed = match self.offload.mmcs.resident_matrix(data, 0) {
             Some(resident) => OnDevice::Resident(resident),
@@ -687,8 +718,7 @@ impl<B: Backend + 'static> DeviceRounds<'_, B> {
         let elements = committed.width() * committed.height() / 4;
         let mut folded = fri::fold(backend, &committed, beta, log_arity)?;
         if let Some(input) = input {
-            let input = self.reduced_on_device(backend, input)?;
-            backend.fri_add_scaled(&mut folded, &input, beta.exp_power_of_2(log_arity))?;
+            self.add_input(backend, &mut folded, input, beta.exp_power_of_2(log_arity))?;
         }
         check_length("FRI fold", folded.height(), elements >> log_arity)?;
         Ok(RoundVector::Device(folded))
@@ -707,18 +737,24 @@ impl<B: Backend + 'static> FriRounds<RoundMmcs<B>> for DeviceRounds<'_, B> {
         FriFoldingStrategy::<Val, Challenge>::extra_query_index_bits(&Self::host())
     }
 
-    fn start(&self, input: Vec<Challenge>) -> RoundVector<B> {
+    fn start(&self, input: Input) -> RoundVector<B> {
         let Some(backend) = self.backend else {
-            return RoundVector::Host(input);
+            return RoundVector::Host(self.host_values(input));
         };
-        let uploaded = self.reduced_on_device(backend, &input);
-        match self
-            .offload
-            .folds
-            .record_failure(backend.info().id, "FRI input", uploaded)
-        {
-            Some(on_device) => RoundVector::Device(on_device),
-            None => RoundVector::Host(input),
+        match input {
+            Input::Kept(len) => RoundVector::Device(self.kept(len)),
+            Input::Host(values) => {
+                self.offload.uploads.fetch_add(1, Ordering::Relaxed);
+                let uploaded = upload_vector(backend, &values);
+                match self
+                    .offload
+                    .folds
+                    .record_failure(backend.info().id, "FRI input", uploaded)
+                {
+                    Some(on_device) => RoundVector::Device(on_device),
+                    None => RoundVector::Host(values),
+                }
+            }
         }
     }
 
@@ -749,21 +785,33 @@ impl<B: Backend + 'static> FriRounds<RoundMmcs<B>> for DeviceRounds<'_, B> {
         data: &RoundData<B>,
         beta: Challenge,
         log_arity: usize,
-        input: Option<Vec<Challenge>>,
+        input: Option<Input>,
     ) -> RoundVector<B> {
         if let Some(backend) = self.backend {
             let on_device =
-                self.fold_on_device(backend, (mmcs, data), beta, log_arity, input.as_deref());
+                self.fold_on_device(backend, (mmcs, data), beta, log_arity, input.as_ref());
             if let Some(vector) =
                 self.offload
                     .folds
                     .record(backend.info().id, "FRI round", on_device)
             {
+                // The reduced opening it added is done with.
+                if let Some(Input::Kept(len)) = input {
+                    self.kept(len);
+                }
                 return vector;
             }
         }
+        let input = input.map(|input| self.host_values(input));
         let host = Self::host();
-        RoundVector::Host(HostRounds(&host).fold(mmcs, data, beta, log_arity, input))
+        RoundVector::Host(fold_on_host(
+            &host,
+            mmcs,
+            data,
+            beta,
+            log_arity,
+            input.as_deref(),
+        ))
     }
 
     fn finish(&self, vector: RoundVector<B>) -> Vec<Challenge> {

@@ -36,9 +36,9 @@ use tracing::debug_span;
 use zkbox_accel::{Backend, DeviceMmcs};
 
 use crate::config::{Challenge, Val, ValMmcs};
-use crate::fri::FriRounds;
 #[cfg(doc)]
 use crate::fri::HostRounds;
+use crate::fri::{FriRounds, Input};
 
 /// The FRI proof of an opening whose inputs were committed with `InputMmcs`.
 pub type OpeningProof<FriMmcs, InputMmcs> = crate::fri::Proof<FriMmcs, InputMmcs>;
@@ -64,13 +64,10 @@ pub trait OpeningArithmetic<Data> {
 
     /// The reduced opening of one LDE height: with `R(x) = Σ_i powers[i] · M[x][i]` per
     /// matrix, the sum over `matrices` (every matrix of that height, in opening order) and
-    /// their terms of `(c − s·R(x)) · d[x]`, `height` values. `None` leaves the whole
-    /// height to the host.
-    fn reduce_height(
-        &self,
-        height: usize,
-        matrices: &[MatrixTerms<'_, Data>],
-    ) -> Option<Vec<Challenge>> {
+    /// their terms of `(c − s·R(x)) · d[x]`, `height` values, as FRI's rounds take it
+    /// ([`Input::Kept`] if the values stay where FRI's rounds find them). `None` leaves the
+    /// whole height to the host.
+    fn reduce_height(&self, height: usize, matrices: &[MatrixTerms<'_, Data>]) -> Option<Input> {
         let _ = (height, matrices);
         None
     }
@@ -372,7 +369,7 @@ fn reduce_openings<InputMmcs: Mmcs<Val>>(
     inverse_denominators: &InverseDenominators,
     alpha: Challenge,
     arithmetic: &impl OpeningArithmetic<Data<InputMmcs>>,
-) -> Vec<Vec<Challenge>> {
+) -> Vec<Input> {
     let max_width = rounds
         .iter()
         .flatten()
@@ -434,7 +431,7 @@ fn reduce_openings<InputMmcs: Mmcs<Val>>(
                         let matrix = host_copy(mmcs, data, index);
                         reduce_on_host(matrix, &m.powers, &m.terms, &mut sums);
                     }
-                    sums
+                    Input::Host(sums)
                 })
         })
         .collect()
