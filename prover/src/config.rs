@@ -77,9 +77,10 @@ pub fn host_mmcs() -> ValMmcs {
 }
 
 /// The configuration with LDEs and Merkle trees (trace commitments and FRI's folding
-/// rounds) on `backend`.
-pub fn device_config<B: Backend + 'static>(backend: Arc<B>) -> DeviceConfig<B> {
-    config_with(DeviceDft::new(backend.clone()), device_mmcs(backend))
+/// rounds) on `mmcs`'s backend, committing through `mmcs` (one of [`device_mmcs`]'s, whose
+/// clones share its counts).
+pub fn device_config<B: Backend + 'static>(mmcs: DeviceMmcs<B>) -> DeviceConfig<B> {
+    config_with(DeviceDft::new(mmcs.backend().clone()), mmcs)
 }
 
 /// The Merkle commitment scheme of [`device_config`] on `backend` (cap height 0). The PCS

@@ -205,6 +205,11 @@ impl<B: Backend + 'static> DeviceOffload<B> {
         }
     }
 
+    /// The Merkle commitment scheme its commitments go through (clones share its counts).
+    pub fn mmcs(&self) -> &DeviceMmcs<B> {
+        &self.mmcs
+    }
+
     /// What it has done so far.
     pub fn counts(&self) -> OffloadCounts {
         OffloadCounts {

@@ -485,15 +485,7 @@ impl<P: FnMut(Stage)> zkbox_accel::BackendVisitor for ProveRun<'_, P> {
         let report = self.offload_counts;
         let program = self.program;
         let proof = self.prove_with(|chips, traces, publics| {
-            stark_on_device(
-                prover_loop,
-                backend.clone(),
-                &offload,
-                &mut cache,
-                chips,
-                traces,
-                publics,
-            )
+            stark_on_device(prover_loop, &offload, &mut cache, chips, traces, publics)
         });
         let counts = offload.counts();
         tracing::info!(
@@ -806,7 +798,6 @@ fn stark_on_cpu(
 /// steps `offload` takes over.
 fn stark_on_device<B: zkbox_accel::Backend + 'static>(
     prover_loop: ProverLoop,
-    backend: Arc<B>,
     offload: &DeviceOffload<B>,
     cache: &mut PreprocessedCache<crate::config::DeviceConfig<B>>,
     chips: &[Chip],
@@ -814,7 +805,7 @@ fn stark_on_device<B: zkbox_accel::Backend + 'static>(
     publics: &[Vec<Val>],
 ) -> StarkOutput {
     prove_stark!(
-        &device_config(backend),
+        &device_config(offload.mmcs().clone()),
         cache,
         chips,
         traces,

@@ -177,6 +177,21 @@ fn quotients_openings_and_folds_on_the_device_make_the_reference_proof() {
     // `Auto` leaves the quotients and folds of accel's CPU backend on the host.
     let (_, counts) = prove_counted(DeviceId::CPU, &program, options).unwrap();
     assert_eq!(counts, OffloadCounts::default());
+    // With the host evaluating, the LDEs a device's trees keep come back whole for it, each
+    // counted once.
+    if present.iter().any(|d| d.id.backend == BackendKind::OpenCl) {
+        let options = ProveOptions {
+            device_compute: DeviceCompute::Never,
+            ..options
+        };
+        let opencl = DeviceId {
+            backend: BackendKind::OpenCl,
+            index: 0,
+        };
+        let (proof, counts) = prove_counted(opencl, &program, options).unwrap();
+        assert!(proof.to_bytes() == reference);
+        assert!(counts.matrices_downloaded >= 16, "{counts:?}");
+    }
 }
 
 #[test]
