@@ -239,4 +239,70 @@ mod opencl {
             check_bad_input(&*backend);
         }
     }
+
+    /// A device gone right after committing LDEs it alone holds: an opening can neither
+    /// gather the rows there nor bring the matrix back, so the MMCS stops with a
+    /// `DeviceFailure` naming the device (which the prover reports as a device error)
+    /// instead of answering anything. A device that fails only once (here: the first
+    /// path read) recovers: the host rebuilds the tree from both matrices brought back
+    /// whole, counted, and answers as the reference does.
+    #[test]
+    fn opencl_device_lost_after_commit_is_a_device_failure() {
+        use p3_commit::Mmcs;
+        use p3_field::Field;
+        use zkbox_accel::faulty::{Fault, FaultyBackend};
+        use zkbox_accel::{Backend, DeviceFailure, DeviceMmcs, OpenClBackend};
+
+        if opencl().is_none() {
+            return;
+        }
+        let evaluations = || {
+            let mut rng = rng(5);
+            (0..2)
+                .map(|_| (random_matrix(&mut rng, 3, 16), BabyBear::GENERATOR))
+                .collect::<Vec<_>>()
+        };
+        // Two matrices: upload and LDE each, then the tree and its cap.
+        let commit_calls = 6;
+        let reference = DeviceMmcs::new(Arc::new(OpenClBackend::open(0).unwrap()), 0);
+        let (_, reference_data) = reference.commit_lde(evaluations(), 1);
+        let expected = reference.open_batch(5, &reference_data);
+
+        let once = Arc::new(FaultyBackend::new(
+            OpenClBackend::open(0).unwrap(),
+            Fault::Once(commit_calls),
+        ));
+        let mmcs = DeviceMmcs::new(once.clone(), 0);
+        let (_, data) = mmcs.commit_lde(evaluations(), 1);
+        let opening = mmcs.open_batch(5, &data);
+        assert_eq!(opening.opened_values, expected.opened_values);
+        assert_eq!(opening.opening_proof, expected.opening_proof);
+        assert_eq!(once.failures(), 1);
+        assert_eq!(
+            mmcs.matrices_downloaded(),
+            2,
+            "both matrices came back whole"
+        );
+        assert_eq!(mmcs.host_fallbacks(), 1, "the path read handed to the host");
+
+        let gone = Arc::new(FaultyBackend::new(
+            OpenClBackend::open(0).unwrap(),
+            Fault::From(commit_calls),
+        ));
+        let device = gone.info().id;
+        let mmcs = DeviceMmcs::new(gone.clone(), 0);
+        let (_, data) = mmcs.commit_lde(evaluations(), 1);
+        assert_eq!(mmcs.host_fallbacks(), 0, "the commitment itself succeeded");
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mmcs.open_batch(5, &data)));
+        let payload = outcome.err().expect("an opening with the device gone");
+        let failure = payload
+            .downcast::<DeviceFailure>()
+            .expect("a DeviceFailure payload");
+        assert_eq!(failure.device, device);
+        assert!(matches!(
+            failure.source,
+            zkbox_accel::AccelError::DeviceLost { .. }
+        ));
+    }
 }
