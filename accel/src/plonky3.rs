@@ -215,6 +215,16 @@ pub enum Lde<B: Backend> {
     Device(DeviceMatrix<B>),
 }
 
+impl<B: Backend> Lde<B> {
+    /// Its number of rows, wherever it is.
+    pub fn height(&self) -> usize {
+        match self {
+            Lde::Host(host) => host.height(),
+            Lde::Device(on_device) => on_device.height(),
+        }
+    }
+}
+
 /// Builds a host matrix of a committed matrix's values (row-major) and width.
 type ToHost<M> = fn(Vec<BabyBear>, usize) -> M;
 

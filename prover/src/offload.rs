@@ -458,12 +458,8 @@ impl<B: Backend + 'static> Offload<DeviceConfig<B>> for DeviceOffload<B> {
     ) -> Result<(Com<DeviceConfig<B>>, PcsData<DeviceConfig<B>>), PcsProverError<DeviceConfig<B>>>
     {
         // As `TwoAdicFriPcs::commit_ldes`: an LDE shorter than the blowup has no degree.
-        let height = |lde: &Lde<B>| match lde {
-            Lde::Host(host) => host.height(),
-            Lde::Device(on_device) => on_device.height(),
-        };
         assert!(
-            ldes.iter().all(|lde| height(lde) >= 1 << LOG_BLOWUP),
+            ldes.iter().all(|lde| lde.height() >= 1 << LOG_BLOWUP),
             "a quotient chunk's LDE is at least the blowup tall"
         );
         Ok(self.mmcs.commit_ldes(ldes))
