@@ -137,8 +137,39 @@ pub trait Backend: Send + Sync {
     /// Copies a row-major matrix (`values.len() = width · height`) to the device.
     fn upload(&self, values: &[BabyBear], width: usize) -> Result<DeviceMatrix<Self>, AccelError>;
 
+    /// [`Backend::upload`], giving the host's values up: where the backend's memory is the
+    /// host's ([`Backend::memory_is_host`]) they become the matrix as they are, no copy
+    /// made (and fail only for a shape no matrix has).
+    fn upload_owned(
+        &self,
+        values: Vec<BabyBear>,
+        width: usize,
+    ) -> Result<DeviceMatrix<Self>, AccelError>
+    where
+        Self: Sized,
+    {
+        self.upload(&values, width)
+    }
+
     /// Copies a matrix back to the host, rows in the matrix's current order.
     fn download(&self, matrix: &DeviceMatrix<Self>) -> Result<Vec<BabyBear>, AccelError>;
+
+    /// Whether this backend's matrices are host memory (the CPU backend): the host then
+    /// takes one over without a copy ([`Backend::download_owned`]), and a caller that keeps
+    /// matrices for the host gains nothing by also keeping them "on the device".
+    fn memory_is_host(&self) -> bool {
+        false
+    }
+
+    /// A matrix's values on the host, rows in its current order, giving the matrix up: a
+    /// [`Backend::download`] on a device, the values themselves (no copy) where the
+    /// backend's memory is the host's.
+    fn download_owned(&self, matrix: DeviceMatrix<Self>) -> Result<Vec<BabyBear>, AccelError>
+    where
+        Self: Sized,
+    {
+        self.download(&matrix)
+    }
 
     /// Copies `source` over `destination` on the device (same shape; the row order travels).
     fn copy_into(
@@ -168,6 +199,20 @@ pub trait Backend: Send + Sync {
         added_bits: usize,
         shift: BabyBear,
     ) -> Result<DeviceMatrix<Self>, AccelError>;
+
+    /// [`Backend::coset_lde`], giving the evaluations up: a backend may extend them in
+    /// their own memory (the CPU backend does, as Plonky3's DFT does, with no copy).
+    fn coset_lde_owned(
+        &self,
+        evaluations: DeviceMatrix<Self>,
+        added_bits: usize,
+        shift: BabyBear,
+    ) -> Result<DeviceMatrix<Self>, AccelError>
+    where
+        Self: Sized,
+    {
+        self.coset_lde(&evaluations, added_bits, shift)
+    }
 
     /// Builds the Poseidon2 Merkle tree whose leaves are the rows of `leaves` (see the module
     /// docs). The tree keeps the matrices, as Plonky3's prover data does, so committing an

@@ -64,6 +64,25 @@ impl CpuBackend {
         }
     }
 
+    /// The coset LDE of checked `evaluations`, computed in their memory, bit-reversed.
+    fn lde_of(
+        &self,
+        evaluations: RowMajorMatrix<BabyBear>,
+        added_bits: usize,
+        shift: BabyBear,
+    ) -> DeviceMatrix<Self> {
+        let lde = self
+            .dft
+            .coset_lde_batch(evaluations, added_bits, shift)
+            .bit_reverse_rows();
+        DeviceMatrix {
+            height: lde.height(),
+            width: lde.width,
+            buffer: lde.values,
+            order: RowOrder::BitReversed,
+        }
+    }
+
     fn take_matrix(matrix: &mut DeviceMatrix<Self>) -> RowMajorMatrix<BabyBear> {
         RowMajorMatrix::new(std::mem::take(&mut matrix.buffer), matrix.width)
     }
@@ -78,9 +97,17 @@ impl Backend for CpuBackend {
     }
 
     fn upload(&self, values: &[BabyBear], width: usize) -> Result<DeviceMatrix<Self>, AccelError> {
+        self.upload_owned(values.to_vec(), width)
+    }
+
+    fn upload_owned(
+        &self,
+        values: Vec<BabyBear>,
+        width: usize,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
         let height = host_matrix_height(values.len(), width)?;
         Ok(DeviceMatrix {
-            buffer: values.to_vec(),
+            buffer: values,
             width,
             height,
             order: RowOrder::Natural,
@@ -89,6 +116,14 @@ impl Backend for CpuBackend {
 
     fn download(&self, matrix: &DeviceMatrix<Self>) -> Result<Vec<BabyBear>, AccelError> {
         Ok(matrix.buffer.clone())
+    }
+
+    fn memory_is_host(&self) -> bool {
+        true
+    }
+
+    fn download_owned(&self, matrix: DeviceMatrix<Self>) -> Result<Vec<BabyBear>, AccelError> {
+        Ok(matrix.buffer)
     }
 
     fn copy_into(
@@ -142,16 +177,18 @@ impl Backend for CpuBackend {
     ) -> Result<DeviceMatrix<Self>, AccelError> {
         check_coset_lde_input(evaluations, added_bits)?;
         let input = RowMajorMatrix::new(evaluations.buffer.clone(), evaluations.width);
-        let lde = self
-            .dft
-            .coset_lde_batch(input, added_bits, shift)
-            .bit_reverse_rows();
-        Ok(DeviceMatrix {
-            height: lde.height(),
-            width: lde.width,
-            buffer: lde.values,
-            order: RowOrder::BitReversed,
-        })
+        Ok(self.lde_of(input, added_bits, shift))
+    }
+
+    fn coset_lde_owned(
+        &self,
+        evaluations: DeviceMatrix<Self>,
+        added_bits: usize,
+        shift: BabyBear,
+    ) -> Result<DeviceMatrix<Self>, AccelError> {
+        check_coset_lde_input(&evaluations, added_bits)?;
+        let input = RowMajorMatrix::new(evaluations.buffer, evaluations.width);
+        Ok(self.lde_of(input, added_bits, shift))
     }
 
     fn merkle_tree(&self, leaves: Vec<DeviceMatrix<Self>>) -> Result<CpuMerkleTree, AccelError> {

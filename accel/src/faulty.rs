@@ -7,6 +7,9 @@
 //! work. [`Fault::WrongQuotients`], [`Fault::WrongFolds`], [`Fault::WrongOpenings`] and
 //! [`Fault::WrongChunks`] instead return wrong values without an error, as a miscompiled
 //! kernel or a flipped bit would.
+//!
+//! Whatever it wraps, its memory counts as a device's (`Backend::memory_is_host` is
+//! false), so callers take their device paths, which are the ones under test.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

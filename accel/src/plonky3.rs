@@ -25,7 +25,7 @@ use p3_merkle_tree::{MerkleTreeError, PrunedMerklePaths};
 use p3_symmetric::MerkleCap;
 
 use crate::AccelError;
-use crate::backend::{Backend, DeviceMatrix, Digest, Direction, RowOrder};
+use crate::backend::{Backend, DeviceMatrix, Digest, Direction, RowOrder, check_leaf_index};
 use crate::cpu_backend::{CpuBackend, CpuMerkleTree};
 use crate::merkle::{ReferenceMmcs, prune_binary_paths, reduced_row_index, reference_mmcs};
 
@@ -109,7 +109,7 @@ impl<B: Backend + 'static> TwoAdicSubgroupDft<BabyBear> for DeviceDft<B> {
         let on_device = self.on_device("DFT", |backend| {
             let mut matrix = backend.upload(&mat.values, mat.width)?;
             backend.ntt(&mut matrix, Direction::Forward, RowOrder::BitReversed)?;
-            backend.download(&matrix)
+            backend.download_owned(matrix)
         });
         match on_device {
             Some(values) => bit_reversed_view(values, mat.width),
@@ -121,7 +121,7 @@ impl<B: Backend + 'static> TwoAdicSubgroupDft<BabyBear> for DeviceDft<B> {
         let on_device = self.on_device("inverse DFT", |backend| {
             let mut matrix = backend.upload(&mat.values, mat.width)?;
             backend.ntt(&mut matrix, Direction::Inverse, RowOrder::Natural)?;
-            backend.download(&matrix)
+            backend.download_owned(matrix)
         });
         match on_device {
             Some(values) => RowMajorMatrix::new(values, mat.width),
@@ -137,10 +137,22 @@ impl<B: Backend + 'static> TwoAdicSubgroupDft<BabyBear> for DeviceDft<B> {
     ) -> Self::Evaluations {
         // Named like Plonky3's own LDE spans, so stage timings (`zkbox bench prove`) count it.
         let _span = tracing::debug_span!("coset_lde_batch_on_device").entered();
+        let width = mat.width;
+        if self.backend.as_ref().is_some_and(|b| b.memory_is_host()) {
+            // In the host's memory the matrix becomes its LDE where it is, as in Plonky3's
+            // own DFT; a shape the backend refuses, the host cannot extend either.
+            let lde = self.on_device("coset LDE", |backend| {
+                let evaluations = backend.upload_owned(mat.values, width)?;
+                let lde = backend.coset_lde_owned(evaluations, added_bits, shift)?;
+                backend.download_owned(lde)
+            });
+            let lde = lde.expect("a coset LDE within the field's two-adicity");
+            return bit_reversed_view(lde, width);
+        }
         let on_device = self.on_device("coset LDE", |backend| {
-            let evaluations = backend.upload(&mat.values, mat.width)?;
+            let evaluations = backend.upload(&mat.values, width)?;
             let lde = backend.coset_lde(&evaluations, added_bits, shift)?;
-            backend.download(&lde)
+            backend.download_owned(lde)
         });
         match on_device {
             Some(values) => bit_reversed_view(values, mat.width),
@@ -160,6 +172,10 @@ impl<B: Backend + 'static> TwoAdicSubgroupDft<BabyBear> for DeviceDft<B> {
 /// device did not take). If the device fails while it alone holds a committed matrix, the
 /// proof cannot go on: the MMCS panics with a [`DeviceFailure`] payload, which the prover
 /// turns into a device error (the job can be retried on another device).
+///
+/// On a backend whose memory is the host's (accel's CPU backend), the trees are Plonky3's
+/// on the host and own the committed matrices, the backend's LDEs taken over without a
+/// copy: one copy of each matrix, as on Plonky3's own path.
 #[derive(Debug)]
 pub struct DeviceMmcs<B: Backend> {
     backend: Arc<B>,
@@ -304,7 +320,9 @@ impl<B: Backend> DeviceMmcs<B> {
     /// data, but each LDE goes from the LDE kernel into the tree and stays there: a matrix
     /// crosses to the device once and only its opened rows come back. An LDE the device
     /// declines is computed on the host and uploaded for the tree; if the tree fails, the
-    /// host computes every LDE again from `evaluations` and builds the tree itself.
+    /// host computes every LDE again from `evaluations` and builds the tree itself. A
+    /// backend whose memory is the host's takes `evaluations` over without a copy, and its
+    /// LDEs go into the host's tree as they are.
     pub fn commit_lde(
         &self,
         evaluations: Vec<(RowMajorMatrix<BabyBear>, BabyBear)>,
@@ -313,23 +331,43 @@ impl<B: Backend> DeviceMmcs<B> {
         MerkleCap<BabyBear, Digest>,
         DeviceProverData<RowMajorMatrix<BabyBear>, B>,
     ) {
-        let host_lde = |(matrix, shift): &(RowMajorMatrix<BabyBear>, BabyBear)| {
+        let host_lde = |matrix: RowMajorMatrix<BabyBear>, shift: BabyBear| {
             Radix2DitParallel::default()
-                .coset_lde_batch(matrix.clone(), added_bits, *shift)
+                .coset_lde_batch(matrix, added_bits, shift)
                 .bit_reverse_rows()
                 .to_row_major_matrix()
         };
+        // A device can lose its tree, and every LDE in it, so the host keeps the evaluations
+        // until the commitment is made, to compute the LDEs again; a backend whose memory is
+        // the host's takes them over as they are (nothing to lose, no copy).
+        let keep = !self.backend.memory_is_host();
+        let mut kept = Vec::new();
         let pending = {
             let _span = tracing::debug_span!("coset_lde_batch_on_device").entered();
             evaluations
-                .iter()
-                .map(|evaluation| {
-                    let (matrix, shift) = evaluation;
+                .into_iter()
+                .map(|(matrix, shift)| {
+                    let width = matrix.width;
+                    if !keep {
+                        // In the host's memory the evaluations become their LDE where they
+                        // are; a shape the backend refuses, the host cannot extend either.
+                        let lde = self
+                            .backend
+                            .upload_owned(matrix.values, width)
+                            .and_then(|m| self.backend.coset_lde_owned(m, added_bits, shift));
+                        return match lde {
+                            Ok(lde) => Pending {
+                                host: None,
+                                device: Some(lde),
+                            },
+                            Err(err) => DeviceFailure::raise(self.backend.info().id, err),
+                        };
+                    }
                     let on_device = self
                         .backend
-                        .upload(&matrix.values, matrix.width)
-                        .and_then(|m| self.backend.coset_lde(&m, added_bits, *shift));
-                    match on_device {
+                        .upload(&matrix.values, width)
+                        .and_then(|m| self.backend.coset_lde(&m, added_bits, shift));
+                    let pending = match on_device {
                         Ok(lde) => Pending {
                             host: None,
                             device: Some(lde),
@@ -338,17 +376,20 @@ impl<B: Backend> DeviceMmcs<B> {
                             tracing::warn!(device = %self.backend.info().id, %err, "coset LDE falls back to the host");
                             self.fallbacks.fetch_add(1, Ordering::Relaxed);
                             Pending {
-                                host: Some(host_lde(evaluation)),
+                                host: Some(host_lde(matrix.clone(), shift)),
                                 device: None,
                             }
                         }
-                    }
+                    };
+                    kept.push((matrix, shift));
+                    pending
                 })
                 .collect()
         };
         let _span = tracing::debug_span!("build merkle tree").entered();
         self.commit_pending(pending, Some(RowMajorMatrix::new), &|index| {
-            Some(host_lde(&evaluations[index]))
+            let (matrix, shift) = kept.get(index)?;
+            Some(host_lde(matrix.clone(), *shift))
         })
     }
 
@@ -398,9 +439,11 @@ impl<B: Backend> DeviceMmcs<B> {
     }
 
     /// The commitment to `pending`: a tree on the device, with each matrix there (uploaded
-    /// if only the host had it); or, if the device fails, a tree on the host, with each
-    /// matrix only the device had brought back, or else recomputed by `rescue`. A device
-    /// that fails holding a matrix neither can give back ends the proof ([`DeviceFailure`]).
+    /// if only the host had it); or, if the device fails or its memory is the host's
+    /// ([`Backend::memory_is_host`]), Plonky3's tree on the host, owning the host's
+    /// matrices: each matrix only the device had is brought back (taken over where it is
+    /// host memory), or else recomputed by `rescue`. A device that fails holding a matrix
+    /// neither can give back ends the proof ([`DeviceFailure`]).
     fn commit_pending<M: Matrix<BabyBear>>(
         &self,
         pending: Vec<Pending<M, B>>,
@@ -420,44 +463,45 @@ impl<B: Backend> DeviceMmcs<B> {
             .collect();
         let (mut hosts, mut devices): (Vec<Option<M>>, Vec<Option<DeviceMatrix<B>>>) =
             pending.into_iter().map(|p| (p.host, p.device)).unzip();
-        let on_device = self
-            .device_tree(&mut hosts, &mut devices, to_host)
-            .and_then(|tree| {
-                let cap = self.backend.merkle_cap(&tree, self.cap_height)?;
-                Ok((tree, cap))
-            });
-        let (tree, cap) = match on_device {
-            Ok((tree, cap)) => (TreeOn::Device(tree), cap),
-            Err(err) => {
+        let on_device = if self.backend.memory_is_host() {
+            None
+        } else {
+            let built = self
+                .device_tree(&mut hosts, &mut devices, to_host)
+                .and_then(|tree| {
+                    let cap = self.backend.merkle_cap(&tree, self.cap_height)?;
+                    Ok((tree, cap))
+                });
+            Some(built.map_err(|err| {
                 tracing::warn!(device = %self.backend.info().id, %err, "Merkle commit falls back to the host");
                 self.fallbacks.fetch_add(1, Ordering::Relaxed);
-                for (index, host) in hosts.iter_mut().enumerate() {
-                    if host.is_none() {
-                        let back =
-                            devices[index]
-                                .as_ref()
-                                .zip(to_host)
-                                .and_then(|(device, to_host)| {
-                                    let values = self.backend.download(device).ok()?;
-                                    Some(to_host(values, device.width()))
-                                });
-                        match back.or_else(|| rescue(index)) {
-                            Some(matrix) => *host = Some(matrix),
-                            None => DeviceFailure::raise(self.backend.info().id, err),
-                        }
-                    }
-                }
-                let (tree, cap) = self.host_tree(hosts.iter().flatten());
-                (TreeOn::Host(tree), cap)
+                err
+            }))
+        };
+        let (tree, cap, hosts) = match on_device {
+            Some(Ok((tree, cap))) => (TreeOn::Device(tree), cap, hosts),
+            Some(Err(err)) => {
+                let matrices = self.bring_to_host(hosts, devices, to_host, rescue, Some(err));
+                let (tree, cap) = self.host_tree(matrices);
+                (TreeOn::Host(tree), cap, Vec::new())
+            }
+            None => {
+                let matrices = self.bring_to_host(hosts, devices, to_host, rescue, None);
+                let (tree, cap) = self.host_tree(matrices);
+                (TreeOn::Host(tree), cap, Vec::new())
             }
         };
         let max_height = dimensions.iter().map(|d| d.height).max().unwrap_or(0);
+        let mut hosts = hosts.into_iter();
         let leaves = dimensions
             .into_iter()
-            .zip(hosts)
-            .map(|(dimensions, host)| Leaf {
+            .map(|dimensions| Leaf {
                 dimensions,
-                host: host.map(OnceLock::from).unwrap_or_default(),
+                host: hosts
+                    .next()
+                    .flatten()
+                    .map(OnceLock::from)
+                    .unwrap_or_default(),
             })
             .collect();
         let data = DeviceProverData {
@@ -468,6 +512,50 @@ impl<B: Backend> DeviceMmcs<B> {
             to_host,
         };
         (MerkleCap::new(cap), data)
+    }
+
+    /// Every matrix of a commitment on the host, for the host's tree: the host's own, or
+    /// the device's brought back ([`Backend::download_owned`]: the device copy is given up), or
+    /// else recomputed by `rescue`. A matrix none of these yields ends the proof with a
+    /// [`DeviceFailure`] carrying `failure` (the device's error that sent the tree to the
+    /// host) or the error of bringing it back.
+    fn bring_to_host<M: Matrix<BabyBear>>(
+        &self,
+        hosts: Vec<Option<M>>,
+        devices: Vec<Option<DeviceMatrix<B>>>,
+        to_host: Option<ToHost<M>>,
+        rescue: &dyn Fn(usize) -> Option<M>,
+        failure: Option<AccelError>,
+    ) -> Vec<M> {
+        let mut failure = failure;
+        hosts
+            .into_iter()
+            .zip(devices)
+            .enumerate()
+            .map(|(index, (host, device))| {
+                if let Some(host) = host {
+                    return host;
+                }
+                let back = device.zip(to_host).and_then(|(device, to_host)| {
+                    let width = device.width();
+                    match self.backend.download_owned(device) {
+                        Ok(values) => Some(to_host(values, width)),
+                        Err(err) => {
+                            failure.get_or_insert(err);
+                            None
+                        }
+                    }
+                });
+                back.or_else(|| rescue(index)).unwrap_or_else(|| {
+                    let source = failure.take().unwrap_or(AccelError::DeviceLost {
+                        device: self.backend.info().id,
+                        operation: "commit",
+                        reason: "a committed matrix has no copy left".into(),
+                    });
+                    DeviceFailure::raise(self.backend.info().id, source)
+                })
+            })
+            .collect()
     }
 
     /// The tree of `devices` on the device, each matrix only the host has (`hosts`)
@@ -502,33 +590,29 @@ impl<B: Backend> DeviceMmcs<B> {
             .merkle_tree(leaves.expect("every matrix is on the device"))
     }
 
-    /// The host's tree of `matrices` and its cap.
-    fn host_tree<'m, M: Matrix<BabyBear> + 'm>(
-        &self,
-        matrices: impl IntoIterator<Item = &'m M>,
-    ) -> (CpuMerkleTree, Vec<Digest>) {
-        let tree = upload_all(&*self.host, matrices)
-            .and_then(|matrices| self.host.merkle_tree(matrices))
-            .unwrap_or_else(|err| panic!("cannot commit to these matrices: {err}"));
-        let cap = self
-            .host
-            .merkle_cap(&tree, self.cap_height)
-            .unwrap_or_else(|err| panic!("cannot read the Merkle cap: {err}"));
-        (tree, cap)
+    /// Plonky3's tree on the host, owning `matrices` (no copy), and its cap.
+    fn host_tree<M: Matrix<BabyBear>>(&self, matrices: Vec<M>) -> (HostTree<M>, Vec<Digest>) {
+        let (cap, tree) = self.reference.commit(matrices);
+        (tree, cap.into_roots())
     }
 
-    /// The host's copy of committed matrix `index`: the one it has, or the device's brought
-    /// back (once; counted).
-    fn host_matrix<'a, M>(&self, data: &'a DeviceProverData<M, B>, index: usize) -> &'a M {
+    /// The host's copy of committed matrix `index`: the host tree's, the one it has, or the
+    /// device's brought back (once; counted).
+    fn host_matrix<'a, M: Matrix<BabyBear>>(
+        &self,
+        data: &'a DeviceProverData<M, B>,
+        index: usize,
+    ) -> &'a M {
+        let tree = match &data.tree {
+            TreeOn::Host(tree) => return self.reference.get_matrices(tree)[index],
+            TreeOn::Device(tree) => tree,
+        };
         data.leaves[index].host.get_or_init(|| {
-            let device = match &data.tree {
-                TreeOn::Device(tree) => self
-                    .backend
-                    .tree_leaves(tree)
-                    .and_then(|leaves| leaves.get(index)),
-                TreeOn::Host(_) => None,
-            }
-            .expect("a matrix without a host copy stays in its device tree");
+            let device = self
+                .backend
+                .tree_leaves(tree)
+                .and_then(|leaves| leaves.get(index))
+                .expect("a matrix without a host copy stays in its device tree");
             let to_host = data.to_host.expect("a way back for matrices on the device");
             match self.backend.download(device) {
                 Ok(values) => {
@@ -541,16 +625,20 @@ impl<B: Backend> DeviceMmcs<B> {
     }
 
     /// Every committed matrix of `data` on the host.
-    fn host_matrices<'a, M>(&self, data: &'a DeviceProverData<M, B>) -> Vec<&'a M> {
+    fn host_matrices<'a, M: Matrix<BabyBear>>(
+        &self,
+        data: &'a DeviceProverData<M, B>,
+    ) -> Vec<&'a M> {
         (0..data.leaves.len())
             .map(|index| self.host_matrix(data, index))
             .collect()
     }
 
-    /// Sibling path of leaf `index`, leaf level first, up to (not including) the root. A
-    /// device that fails to read a path hands the tree to the host, which rebuilds it from
-    /// the committed matrices once (the same tree, so the same path) and answers this and
-    /// every later path of the commitment.
+    /// Sibling path of leaf `index`, leaf level first, at least as far up as a proof goes
+    /// (the host's own tree stops below the cap; a device's goes up to, not including, the
+    /// root). A device that fails to read a path hands the tree to the host, which rebuilds
+    /// it from the committed matrices once (the same tree, so the same path) and answers
+    /// this and every later path of the commitment.
     fn full_path<M: Matrix<BabyBear>>(
         &self,
         data: &DeviceProverData<M, B>,
@@ -558,7 +646,11 @@ impl<B: Backend> DeviceMmcs<B> {
     ) -> Result<Vec<Digest>, AccelError> {
         let host_path = |tree: &CpuMerkleTree| self.host.merkle_path(tree, index);
         match (&data.tree, data.host_tree.get()) {
-            (TreeOn::Host(tree), _) | (TreeOn::Device(_), Some(tree)) => host_path(tree),
+            (TreeOn::Host(tree), _) => {
+                check_leaf_index(index, data.max_height)?;
+                Ok(self.reference.open_batch(index, tree).opening_proof)
+            }
+            (TreeOn::Device(_), Some(tree)) => host_path(tree),
             (TreeOn::Device(tree), None) => match self.backend.merkle_path(tree, index) {
                 Ok(path) => Ok(path),
                 Err(err) => {
@@ -639,14 +731,20 @@ fn upload_all<'m, B: Backend, M: Matrix<BabyBear> + 'm>(
         .collect()
 }
 
+/// Plonky3's tree on the host, owning the committed matrices, as Plonky3's prover data does.
+type HostTree<M> = <ReferenceMmcs as Mmcs<BabyBear>>::ProverData<M>;
+
 /// Where a committed tree lives.
-enum TreeOn<B: Backend> {
+enum TreeOn<M, B: Backend> {
+    /// On the device; each matrix there too if the backend keeps them.
     Device(B::MerkleTree),
-    Host(CpuMerkleTree),
+    /// On the host, holding the host's only copy of each matrix.
+    Host(HostTree<M>),
 }
 
-/// One committed matrix of a [`DeviceProverData`]: its shape, and the host's copy once
-/// there is one (given to the commitment, or brought back from the device).
+/// One committed matrix of a [`DeviceProverData`]: its shape, and, beside a device tree,
+/// the host's copy once there is one (given to the commitment, or brought back from the
+/// device).
 struct Leaf<M> {
     dimensions: Dimensions,
     host: OnceLock<M>,
@@ -656,7 +754,7 @@ struct Leaf<M> {
 /// device in the tree, or both) and the tree, on the device unless the device declined it.
 pub struct DeviceProverData<M, B: Backend> {
     leaves: Vec<Leaf<M>>,
-    tree: TreeOn<B>,
+    tree: TreeOn<M, B>,
     max_height: usize,
     /// The host's rebuild of a device tree whose device failed to read a path.
     host_tree: OnceLock<CpuMerkleTree>,

@@ -141,6 +141,30 @@ fn cpu_adapter_matches_merkle_tree_mmcs() {
     check_adapter(cpu());
 }
 
+/// On the CPU backend, whose memory is the host's, a commitment keeps the matrices it was
+/// given and no copy of them: the host reads the very allocations it handed over, and
+/// nothing is "on the device" besides.
+#[test]
+fn cpu_commitments_keep_the_matrices_given_without_a_copy() {
+    let backend = cpu();
+    assert!(backend.memory_is_host());
+    let matrices = random_batch(7, &[(8, 64), (3, 32), (5, 64)]);
+    let addresses: Vec<*const BabyBear> = matrices.iter().map(|m| m.values.as_ptr()).collect();
+    let expected = reference_mmcs(1).commit(matrices.clone()).0;
+    let adapter = DeviceMmcs::new(backend, 1);
+    let (commit, data) = adapter.commit(matrices);
+    assert_eq!(commit, expected);
+    let kept: Vec<*const BabyBear> = adapter
+        .get_matrices(&data)
+        .iter()
+        .map(|m| m.values.as_ptr())
+        .collect();
+    assert_eq!(kept, addresses);
+    assert!((0..3).all(|index| adapter.resident_matrix(&data, index).is_none()));
+    assert_eq!(adapter.matrices_downloaded(), 0);
+    assert_eq!(adapter.host_fallbacks(), 0);
+}
+
 #[test]
 fn cpu_rejects_bad_trees() {
     check_bad_input(&*cpu());

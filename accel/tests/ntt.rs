@@ -73,6 +73,18 @@ fn check_coset_lde<B: Backend>(backend: &B) {
                         "{}: coset LDE 2^{log_h} x {width} +{added_bits} bits",
                         backend.info().id
                     );
+                    // The same, the evaluations given up (the CPU backend extends them in
+                    // their own memory) and the LDE taken back whole.
+                    let evaluations = backend.upload_owned(input.values.clone(), width).unwrap();
+                    let lde = backend
+                        .coset_lde_owned(evaluations, added_bits, shift)
+                        .unwrap();
+                    assert_eq!(lde.order(), RowOrder::BitReversed);
+                    assert!(
+                        backend.download_owned(lde).unwrap() == expected.values,
+                        "{}: owned coset LDE 2^{log_h} x {width} +{added_bits} bits",
+                        backend.info().id
+                    );
                 }
             }
         }
@@ -127,6 +139,15 @@ fn check_bad_input<B: Backend>(backend: &B) {
     assert!(matches!(
         backend.coset_lde(&twelve_rows, 1, BabyBear::ONE),
         Err(AccelError::HeightNotPowerOfTwo { height: 12 })
+    ));
+    let twelve_rows_again = backend.upload_owned(values.clone(), 3).unwrap();
+    assert!(matches!(
+        backend.coset_lde_owned(twelve_rows_again, 1, BabyBear::ONE),
+        Err(AccelError::HeightNotPowerOfTwo { height: 12 })
+    ));
+    assert!(matches!(
+        backend.upload_owned(values.clone(), 5),
+        Err(AccelError::RaggedMatrix { .. })
     ));
     assert!(matches!(
         backend.upload(&[], 0),

@@ -112,8 +112,8 @@ pub struct OffloadCounts {
     pub opening_fallbacks: usize,
     /// Matrices the device had made or held, uploaded again because it no longer held
     /// them: committed matrices for a quotient, an opening step or a FRI round, and
-    /// reduced openings for FRI (on accel's CPU backend, whose trees keep no matrices,
-    /// every committed one).
+    /// reduced openings for FRI (on accel's CPU backend, whose commitments keep only the
+    /// host's matrices, every committed one).
     pub matrices_uploaded: usize,
     /// Committed matrices only the device held that came back to the host whole, for a
     /// step the host took (on a backend whose trees keep their matrices, none while the
