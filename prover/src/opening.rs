@@ -457,12 +457,20 @@ fn reduce_on_host(
         .rowwise_packed_dot_product::<Challenge>(&packed_powers)
         .collect();
     for term in terms {
-        sums.par_iter_mut()
+        let rows = sums
+            .par_iter_mut()
             .zip(combined.par_iter())
-            .zip(term.denominators.par_iter())
-            .for_each(|((sum, &row), &denominator)| {
+            .zip(term.denominators.par_iter());
+        if term.s == Challenge::ONE {
+            // A matrix's first point scales nothing: one extension product per row fewer.
+            rows.for_each(|((sum, &row), &denominator)| {
+                *sum += (term.c - row) * denominator;
+            });
+        } else {
+            rows.for_each(|((sum, &row), &denominator)| {
                 *sum += (term.c - term.s * row) * denominator;
             });
+        }
     }
 }
 
