@@ -7,7 +7,10 @@
 #   2. the quotient interpreter against Plonky3 for every chip (prover/tests/quotient_kernels.rs);
 #   3. `zkbox devices`;
 #   4. `zkbox bench all --backend cuda:0,cpu --json FILE`, and prints the table; then
-#      `zkbox bench quotient --backend cuda:0,cpu` (per-chip interpreter times).
+#      `zkbox bench quotient --backend cuda:0,cpu` (per-chip interpreter times);
+#   5. `zkbox bench prove --backend cpu,cuda:0 --device-compute never,always`: whole proofs
+#      on the GPU, which the bench compares byte for byte with the CPU's (it fails if they
+#      differ), with `nvidia-smi` sampling memory and utilisation every 0.2 s beside it.
 #
 # Binaries: a GPU machine usually cannot build (no crate registry), so prepare them on a
 # machine that can, then take .tools/gpu-check (and the repository) to the GPU machine:
@@ -29,7 +32,8 @@
 #
 # Options for the benchmark: BENCH_LOG_N (default 16..24), BENCH_COLS (default 256), BENCH_JSON
 # (where the JSON goes; default .tools/gpu-check-bench.json), BENCH_ALL=0 (skip `bench all`),
-# QUOTIENT_LOG_N (cycles of the `bench quotient` workload, default 20).
+# QUOTIENT_LOG_N (cycles of the `bench quotient` workload, default 20), PROVE_LOG_N (cycles of
+# the `bench prove` workloads, default 20..22; BENCH_PROVE=0 skips it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -142,4 +146,18 @@ fi
 echo "== zkbox bench quotient --backend cuda:0,cpu"
 "$zkbox" bench quotient --backend cuda:0,cpu --log-n "${QUOTIENT_LOG_N:-20}" \
   --json "${json%.json}-quotient.json"
-echo "gpu-check: passed; benchmark JSON in $json and ${json%.json}-quotient.json"
+if [[ ${BENCH_PROVE:-1} == 1 ]]; then
+  echo "== zkbox bench prove --backend cpu,cuda:0 --device-compute never,always"
+  samples=${json%.json}-prove-nvidia-smi.csv
+  nvidia-smi --query-gpu=timestamp,memory.used,utilization.gpu,utilization.memory \
+    --format=csv -lms 200 >"$samples" 2>/dev/null &
+  sampler=$!
+  status=0
+  RUST_LOG=${RUST_LOG:-zkbox_prover=info} ZKBOX_GUESTS=${ZKBOX_GUESTS:-/nonexistent} \
+    "$zkbox" bench prove --backend cpu,cuda:0 --device-compute never,always \
+    --log-n "${PROVE_LOG_N:-20..22}" --json "${json%.json}-prove.json" || status=$?
+  kill "$sampler" 2>/dev/null || true
+  echo "nvidia-smi samples in $samples (peak memory.used: $(awk -F', ' 'NR > 1 { v = $2 + 0; if (v > m) m = v } END { print m + 0 }' "$samples") MiB)"
+  [[ $status == 0 ]] || { echo "gpu-check: bench prove failed ($status)" >&2; exit "$status"; }
+fi
+echo "gpu-check: passed; benchmark JSON in $json, ${json%.json}-quotient.json and ${json%.json}-prove.json"
