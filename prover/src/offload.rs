@@ -242,32 +242,43 @@ impl<B: Backend + 'static> DeviceOffload<B> {
 
     /// Committed matrix `index` of `data` on the device, holding the quotient domain of
     /// `size` points in bit-reversed order: all of it, or its first `size` rows where the
-    /// LDE is taller (a chip whose constraints have degree 2 or less). The tree's own copy
-    /// if it is there, else that many rows of the host's copy uploaded. `None` if the
+    /// LDE is taller (a chip whose constraints have degree 2 or less). `None` if the
     /// committed LDE is shorter than the domain.
     fn lde_on_device<'a>(
         &self,
-        (data, index): (&'a PcsData<DeviceConfig<B>>, usize),
+        committed: (&'a PcsData<DeviceConfig<B>>, usize),
         size: usize,
     ) -> Result<Option<OnDevice<'a, B>>, AccelError> {
-        let shape = self.mmcs.dimensions(data)[index];
-        if shape.height < size {
+        let (data, index) = committed;
+        if self.mmcs.dimensions(data)[index].height < size {
             return Ok(None);
         }
+        self.committed_on_device(committed, size).map(Some)
+    }
+
+    /// Committed matrix `index` of `data` on the device, bit-reversed as committed, at least
+    /// its first `rows` rows: the tree's own copy of the whole matrix if it is there, else
+    /// those rows of the host's copy uploaded (counted).
+    fn committed_on_device<'a>(
+        &self,
+        (data, index): (&'a PcsData<DeviceConfig<B>>, usize),
+        rows: usize,
+    ) -> Result<OnDevice<'a, B>, AccelError> {
+        let shape = self.mmcs.dimensions(data)[index];
         if let Some(resident) = self.mmcs.resident_matrix(data, index)
             && resident.order() == RowOrder::BitReversed
             && (resident.width(), resident.height()) == (shape.width, shape.height)
         {
-            return Ok(Some(OnDevice::Resident(resident)));
+            return Ok(OnDevice::Resident(resident));
         }
         let host = self.mmcs.get_matrices(data)[index];
         let uploaded = self
             .mmcs
             .backend()
-            .upload(&host.values[..size * host.width], host.width)?
+            .upload(&host.values[..rows * host.width], host.width)?
             .assume_order(RowOrder::BitReversed);
         self.uploads.fetch_add(1, Ordering::Relaxed);
-        Ok(Some(OnDevice::Uploaded(uploaded)))
+        Ok(OnDevice::Uploaded(uploaded))
     }
 
     /// The chip's quotient values, left on the device; `Ok(None)` when its quotient domain
@@ -510,29 +521,6 @@ impl<B: Backend + 'static> DeviceOpening<'_, B> {
         Ok(uploaded)
     }
 
-    /// Committed matrix `index` of `data` (of shape `shape`) on the device: the tree's
-    /// copy, or the host's copy uploaded.
-    fn committed<'d>(
-        &self,
-        (data, index): (&'d PcsData<DeviceConfig<B>>, usize),
-        shape: Dimensions,
-    ) -> Result<OnDevice<'d, B>, AccelError> {
-        let mmcs = &self.offload.mmcs;
-        match mmcs.resident_matrix(data, index) {
-            Some(resident)
-                if (resident.width(), resident.height()) == (shape.width, shape.height) =>
-            {
-                Ok(OnDevice::Resident(resident))
-            }
-            _ => {
-                let host = mmcs.get_matrices(data)[index];
-                let uploaded = mmcs.backend().upload(&host.values, host.width)?;
-                self.offload.uploads.fetch_add(1, Ordering::Relaxed);
-                Ok(OnDevice::Uploaded(uploaded))
-            }
-        }
-    }
-
     /// Runs one opening step on the device: `None` when the device takes no part in this
     /// opening or the step fails (logged and counted, the host takes it back).
     fn attempt<T>(
@@ -561,7 +549,7 @@ impl<B: Backend + 'static> OpeningArithmetic<PcsData<DeviceConfig<B>>> for Devic
     ) -> Option<Vec<Challenge>> {
         self.attempt("column sums", |backend| {
             let weights = self.vector_for(&self.weights, point, weights)?;
-            let on_device = self.committed(committed, shape)?;
+            let on_device = self.offload.committed_on_device(committed, shape.height)?;
             backend.column_dot(&on_device, rows, &weights)
         })
     }
@@ -581,7 +569,9 @@ impl<B: Backend + 'static> OpeningArithmetic<PcsData<DeviceConfig<B>>> for Devic
         self.attempt("DEEP terms", |backend| {
             let mut acc = upload_vector(backend, &vec![Challenge::ZERO; height])?;
             for m in matrices {
-                let on_device = self.committed(m.committed, m.dimensions)?;
+                let on_device = self
+                    .offload
+                    .committed_on_device(m.committed, m.dimensions.height)?;
                 let combined = backend.combine_rows(&on_device, &m.powers)?;
                 for term in &m.terms {
                     let denominators =
