@@ -73,6 +73,25 @@ fn prove_then_verify_a_guest() {
         assert!(stdout.contains("output: 11250100"), "{stdout}");
     }
 
+    // On accel's CPU backend (its LDEs and trees through the accel seam, in the host's
+    // memory): the same proof file, byte for byte.
+    let on_accel_cpu = dir.path().join("fib-accel-cpu.proof");
+    let out = zkbox(&[
+        "prove",
+        elf,
+        "--input",
+        input,
+        "--backend",
+        "cpu:0",
+        "-o",
+        on_accel_cpu.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        std::fs::read(&on_accel_cpu).unwrap() == std::fs::read(&proof).unwrap(),
+        "the accel CPU backend's proof differs from the CPU path's"
+    );
+
     // On PoCL, its quotients on the OpenCL interpreter: the same proof file, byte for byte.
     if std::env::var("ZKBOX_SKIP_OPENCL").as_deref() != Ok("1") {
         let on_device = dir.path().join("fib-opencl.proof");
