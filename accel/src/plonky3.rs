@@ -480,13 +480,9 @@ impl<B: Backend> DeviceMmcs<B> {
         };
         let (tree, cap, hosts) = match on_device {
             Some(Ok((tree, cap))) => (TreeOn::Device(tree), cap, hosts),
-            Some(Err(err)) => {
-                let matrices = self.bring_to_host(hosts, devices, to_host, rescue, Some(err));
-                let (tree, cap) = self.host_tree(matrices);
-                (TreeOn::Host(tree), cap, Vec::new())
-            }
-            None => {
-                let matrices = self.bring_to_host(hosts, devices, to_host, rescue, None);
+            on_host => {
+                let failure = on_host.and_then(Result::err);
+                let matrices = self.bring_to_host(hosts, devices, to_host, rescue, failure);
                 let (tree, cap) = self.host_tree(matrices);
                 (TreeOn::Host(tree), cap, Vec::new())
             }
@@ -629,6 +625,9 @@ impl<B: Backend> DeviceMmcs<B> {
         &self,
         data: &'a DeviceProverData<M, B>,
     ) -> Vec<&'a M> {
+        if let TreeOn::Host(tree) = &data.tree {
+            return self.reference.get_matrices(tree);
+        }
         (0..data.leaves.len())
             .map(|index| self.host_matrix(data, index))
             .collect()

@@ -73,44 +73,27 @@ fn prove_then_verify_a_guest() {
         assert!(stdout.contains("output: 11250100"), "{stdout}");
     }
 
-    // On accel's CPU backend (its LDEs and trees through the accel seam, in the host's
-    // memory): the same proof file, byte for byte.
-    let on_accel_cpu = dir.path().join("fib-accel-cpu.proof");
-    let out = zkbox(&[
-        "prove",
-        elf,
-        "--input",
-        input,
-        "--backend",
-        "cpu:0",
-        "-o",
-        on_accel_cpu.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        std::fs::read(&on_accel_cpu).unwrap() == std::fs::read(&proof).unwrap(),
-        "the accel CPU backend's proof differs from the CPU path's"
-    );
-
-    // On PoCL, its quotients on the OpenCL interpreter: the same proof file, byte for byte.
-    if std::env::var("ZKBOX_SKIP_OPENCL").as_deref() != Ok("1") {
-        let on_device = dir.path().join("fib-opencl.proof");
-        let out = zkbox(&[
-            "prove",
-            elf,
-            "--input",
-            input,
-            "--backend",
-            "opencl:0",
-            "--device-compute",
-            "always",
-            "-o",
-            on_device.to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+    // The same proof file, byte for byte, from another backend.
+    let same_proof_on = |backend: &[&str], name: &str| {
+        let other = dir.path().join(format!("fib-{name}.proof"));
+        let mut args = vec!["prove", elf, "--input", input];
+        args.extend_from_slice(backend);
+        args.extend(["-o", other.to_str().unwrap()]);
+        let out = zkbox(&args);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
         assert!(
-            std::fs::read(&on_device).unwrap() == std::fs::read(&proof).unwrap(),
-            "the OpenCL proof differs from the CPU's"
+            std::fs::read(&other).unwrap() == std::fs::read(&proof).unwrap(),
+            "the {name} proof differs from the CPU path's"
+        );
+    };
+    // On accel's CPU backend (its LDEs and trees through the accel seam, in the host's
+    // memory).
+    same_proof_on(&["--backend", "cpu:0"], "accel-cpu");
+    // On PoCL, its quotients on the OpenCL interpreter.
+    if std::env::var("ZKBOX_SKIP_OPENCL").as_deref() != Ok("1") {
+        same_proof_on(
+            &["--backend", "opencl:0", "--device-compute", "always"],
+            "opencl",
         );
     }
 
